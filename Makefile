@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: MIT
+# choreo: plain GNU Makefile.  make | make test | make demo | make bench
+# Each user-facing target first installs the Debian packages it needs.
+
+CC       ?= gcc
+FUZZ_CC  ?= clang
+PKGS     := libknot libzscanner
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP
+LDLIBS   += $(PKG_LIBS)
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+SRC      := $(wildcard src/*.c)
+LIB_SRC  := $(filter-out src/choreod.c,$(SRC))
+OBJ      := $(SRC:src/%.c=build/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:src/%.c=build/obj/%.o)
+ASAN_OBJ := $(LIB_SRC:src/%.c=build/asan/%.o)
+
+UNIT     := $(patsubst tests/unit/%.c,build/asan/%,$(wildcard tests/unit/test_*.c))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+REPLAYS  := $(patsubst tests/fuzz/fuzz_%.c,build/asan/replay_%,$(FUZZ_SRC))
+TOOLS    := build/choreoctl
+
+.PHONY: all deps test-deps check-build test demo bench fuzz clean
+all: deps build/choreod $(TOOLS)
+
+deps:
+	@scripts/install-deps.sh build
+
+build/choreod: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/choreoctl: tools/choreoctl.c build/obj/addr.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^
+
+build/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Unit tests and fuzz-corpus replays: the library objects built with
+# AddressSanitizer and UndefinedBehaviorSanitizer.
+build/asan/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+build/asan/test_%: tests/unit/test_%.c $(ASAN_OBJ)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+
+build/asan/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_OBJ)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $^ $(LDLIBS)
+
+# libFuzzer harnesses (clang); run with: make fuzz FUZZ_SECONDS=600
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
+		-fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+
+FUZZ_SECONDS ?= 60
+fuzz: test-deps $(FUZZERS)
+	@for f in $(FUZZERS); do n=$${f#build/fuzz/fuzz_}; \
+		mkdir -p build/fuzz/corpus-$$n; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
+test-deps:
+	@scripts/install-deps.sh test
+
+check-build: test-deps build/choreod $(TOOLS) $(UNIT) $(REPLAYS) $(FUZZERS)
+
+test: check-build
+	@tests/run.sh
+
+demo:
+	@scripts/install-deps.sh demo
+	@$(MAKE) --no-print-directory build/choreod $(TOOLS)
+	@tests/lab/demo.sh
+
+bench:
+	@scripts/install-deps.sh bench
+	@$(MAKE) --no-print-directory build/choreod $(TOOLS)
+	@tests/lab/bench-dns.sh
+
+clean:
+	rm -rf build
+
+-include $(wildcard build/obj/*.d build/asan/*.d)

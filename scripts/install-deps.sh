@@ -1,0 +1,36 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Install the Debian packages a make target needs. Idempotent: packages that
+# are already installed are skipped, and apt-get runs only when one is missing.
+# Usage: scripts/install-deps.sh build|test|demo|bench
+set -eu
+
+build="gcc make pkg-config libknot-dev libcmocka-dev iproute2"
+test_extra="clang libclang-rt-14-dev nsd dnsutils knot-dnsutils"
+demo_extra="dnsutils knot-dnsutils"
+bench_extra="nsd dnsperf dnsutils"
+
+case "${1:-build}" in
+build) pkgs="$build" ;;
+test)  pkgs="$build $test_extra" ;;
+demo)  pkgs="$build $demo_extra" ;;
+bench) pkgs="$build $bench_extra" ;;
+*) echo "usage: $0 build|test|demo|bench" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages:$missing (run as root to install them)" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

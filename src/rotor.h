@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rotor: which pool address an answer hands out, and what that answer
+ * opens on the gateway. Pure logic: the clock is a parameter and the random
+ * source can be injected, so it is tested without a kernel or a network.
+ *
+ * Each answer yields a struct rotor_answer: the address to put in the A/AAAA
+ * record and up to two changes for the NAT (a binding for the asker, and an
+ * open window for everyone or for the client subnet). Changes are plain
+ * values so they can be batched into one netlink transaction, or sent to a
+ * remote gateway as they are.
+ */
+#ifndef CHOREO_ROTOR_H
+#define CHOREO_ROTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+
+/*
+ * An open address stays counted against max_open this long after its window
+ * ends, so that the kernel (whose element timeout starts a little after the
+ * rotor's decision) never holds more than max_open open addresses.
+ */
+#define ROTOR_EXPIRY_SLACK_MS 250
+
+enum rotor_change_kind {
+	ROTOR_BIND = 1,    /* (src . addr) may reach the server */
+	ROTOR_OPEN,        /* addr is open to any source */
+	ROTOR_OPEN_SCOPED, /* (src/src_len . addr) is open: an ECS client subnet */
+};
+
+struct rotor_change {
+	uint8_t kind;      /* enum rotor_change_kind */
+	uint8_t family;    /* AF_INET or AF_INET6: of addr and of src */
+	uint8_t src_len;   /* bits of src that count (32/128 for ROTOR_BIND) */
+	uint8_t pad;
+	uint16_t service;  /* index in config->services */
+	uint32_t timeout;  /* seconds */
+	uint8_t addr[16];  /* the pool address, network order */
+	uint8_t src[16];   /* asker address or masked client subnet; unused for ROTOR_OPEN */
+};
+
+/* Who asked. */
+struct rotor_query {
+	int family;        /* family of the asker's address */
+	uint8_t src[16];
+	bool has_ecs;      /* an EDNS Client Subnet option with source prefix > 0 */
+	int ecs_family;
+	uint8_t ecs_addr[16];
+	uint8_t ecs_len;   /* source prefix length */
+};
+
+#define ROTOR_MAX_CHANGES 2
+
+struct rotor_answer {
+	int family;        /* AF_INET (A) or AF_INET6 (AAAA) */
+	uint8_t addr[16];  /* address to answer */
+	uint32_t ttl;      /* TTL of the record: [dns] ttl */
+	uint8_t ecs_scope; /* scope prefix length to echo in the ECS option */
+	size_t n_changes;
+	struct rotor_change changes[ROTOR_MAX_CHANGES];
+};
+
+/* Fill buf with len random bytes. */
+typedef void (*rotor_random_fn)(void *ctx, void *buf, size_t len);
+
+/*
+ * Create a rotor for the services of cfg (cfg must outlive it). rnd == NULL
+ * selects the kernel CSPRNG (getrandom). Returns NULL on allocation failure.
+ */
+struct rotor *rotor_new(const struct config *cfg, rotor_random_fn rnd,
+			void *rnd_ctx);
+void rotor_free(struct rotor *r);
+
+/*
+ * Decide the answer to an A (family AF_INET) or AAAA (AF_INET6) query for
+ * service at time now_ms (a monotonic clock in milliseconds).
+ * Returns 0 and fills *out, -ENODATA when the service has no pool of that
+ * family, -EINVAL on a bad argument.
+ */
+int rotor_answer(struct rotor *r, size_t service, int family,
+		 const struct rotor_query *q, uint64_t now_ms,
+		 struct rotor_answer *out);
+
+/* Counters and state of one service and family, for status reports. */
+struct rotor_stats {
+	uint64_t answers;  /* answers given */
+	uint64_t opened;   /* answers that opened an address not open before */
+	uint64_t reused;   /* answers that re-used an open address because of max_open */
+	size_t open_now;   /* addresses counted open at now_ms */
+};
+
+int rotor_get_stats(const struct rotor *r, size_t service, int family,
+		    uint64_t now_ms, struct rotor_stats *st);
+
+/*
+ * Call fn for each address of service/family counted open at now_ms, with the
+ * milliseconds left in its window (0 while only in the slack). Returns the
+ * number of addresses visited.
+ */
+size_t rotor_foreach_open(const struct rotor *r, size_t service, int family,
+			  uint64_t now_ms,
+			  void (*fn)(void *ctx, const uint8_t addr[16],
+				     uint64_t ms_left),
+			  void *ctx);
+
+#endif
