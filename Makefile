@@ -35,7 +35,7 @@ deps:
 build/choreod: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-build/choreoctl: tools/choreoctl.c build/obj/addr.o
+build/choreoctl: tools/choreoctl.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^
 

@@ -177,12 +177,20 @@ const char *addr_format(int family, const uint8_t a[static 16],
 	return buf;
 }
 
+/* inet_ntop into a buffer the compiler knows is short enough */
+static const char *ntop(int family, const uint8_t *a, char tmp[INET6_ADDRSTRLEN])
+{
+	if (!inet_ntop(family, a, tmp, INET6_ADDRSTRLEN))
+		strcpy(tmp, "?");
+	return tmp;
+}
+
 const char *addr_prefix_format(const struct addr_prefix *p,
 			       char buf[static ADDR_STRLEN])
 {
-	char tmp[ADDR_STRLEN];
+	char tmp[INET6_ADDRSTRLEN];
 
-	snprintf(buf, ADDR_STRLEN, "%s/%u", addr_format(p->family, p->bytes, tmp),
+	snprintf(buf, ADDR_STRLEN, "%s/%u", ntop(p->family, p->bytes, tmp),
 		 p->len);
 	return buf;
 }
@@ -215,7 +223,7 @@ int addr_from_sockaddr(const struct sockaddr *sa, int *family,
 const char *addr_sockaddr_format(const struct sockaddr *sa,
 				 char buf[static ADDR_STRLEN])
 {
-	char tmp[ADDR_STRLEN];
+	char tmp[INET6_ADDRSTRLEN];
 	uint8_t a[16];
 	int family;
 
@@ -223,7 +231,7 @@ const char *addr_sockaddr_format(const struct sockaddr *sa,
 		snprintf(buf, ADDR_STRLEN, "?");
 		return buf;
 	}
-	addr_format(family, a, tmp);
+	ntop(family, a, tmp);
 	if (sa->sa_family == AF_INET6 && family == AF_INET6)
 		snprintf(buf, ADDR_STRLEN, "[%s]:%u", tmp,
 			 ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+/* choreod: wiring. Load and check the configuration and the zone, then run
+ * the DNS service and the control socket until SIGINT/SIGTERM. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "dns.h"
+#include "dnsserver.h"
+#include "log.h"
+#include "loop.h"
+#include "rotor.h"
+#include "version.h"
+#include "zone.h"
+
+#define DEFAULT_CONFIG "/etc/choreo/choreo.conf"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: choreod [-c FILE] [-t] [-v] [-h] [-V]\n"
+		"Moving-target defence: authoritative DNS whose answers for protected\n"
+		"names rotate through an address pool.\n\n"
+		"  -c FILE  configuration file (default %s)\n"
+		"  -t       check the configuration and the zone file, then exit:\n"
+		"           0 if valid, 1 with every error listed; applies nothing\n"
+		"  -v       verbose: log debug messages\n"
+		"  -h       this help\n"
+		"  -V       print the version\n\n"
+		"Runs in the foreground and logs to stderr. See choreod(8), choreo.conf(5).\n",
+		DEFAULT_CONFIG);
+}
+
+static void tick(void *ctx, uint64_t now_ms)
+{
+	dnsserver_tick(ctx, now_ms);
+}
+
+static int load(const char *path, struct config **cfg, struct zone **zone)
+{
+	struct config_errors errs = { 0 };
+	int ret = config_load(path, cfg, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msg[i]);
+	config_errors_free(&errs);
+	if (ret < 0) {
+		if (ret == -ENOMEM)
+			fprintf(stderr, "%s: out of memory\n", path);
+		return -1;
+	}
+	if (zone_load(*cfg, zone) < 0)
+		return -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = DEFAULT_CONFIG;
+	struct config *cfg = NULL;
+	struct zone *zone = NULL;
+	struct rotor *rotor = NULL;
+	struct dns_ctx *dns = NULL;
+	struct loop *loop = NULL;
+	struct dnsserver *server = NULL;
+	struct ctl *ctl = NULL;
+	struct sigaction sa = { .sa_handler = on_signal };
+	bool check = false;
+	int opt, rc = 1;
+
+	while ((opt = getopt(argc, argv, "c:tvhV")) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 't': check = true; break;
+		case 'v': log_set_level(LOG_LVL_DEBUG); break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("choreod %s\n", CHOREO_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	if (load(path, &cfg, &zone) < 0)
+		goto out;
+	if (check) {
+		printf("%s: configuration and zone %s OK (%zu services, %zu records)\n",
+		       path, cfg->zone, cfg->n_services, zone->n_records);
+		rc = 0;
+		goto out;
+	}
+
+	rotor = rotor_new(cfg, NULL, NULL);
+	dns = rotor ? dns_ctx_new(cfg, zone, rotor) : NULL;
+	loop = dns ? loop_new() : NULL;
+	if (!loop) {
+		log_err("out of memory");
+		goto out;
+	}
+	server = dnsserver_new(cfg, dns, loop);
+	if (!server)
+		goto out;
+	ctl = ctl_new(&(struct ctl_sources){ .cfg = cfg, .rotor = rotor,
+		      .dns = dns, .server = server, .started_ms = log_now_ms() },
+		      loop);
+	if (!ctl)
+		goto out;
+	loop_set_tick(loop, tick, server);
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_info("choreod %s serving zone %s (%zu records, %zu protected names); "
+		 "control socket %s", CHOREO_VERSION, cfg->zone, zone->n_records,
+		 cfg->n_services, cfg->control);
+	log_warn("the NAT gateway is not built yet: rotated answers are not "
+		 "backed by the gateway");
+	rc = loop_run(loop, &stop) == 0 ? 0 : 1;
+	log_info("stopping");
+out:
+	ctl_free(ctl);
+	dnsserver_free(server);
+	loop_free(loop);
+	dns_ctx_free(dns);
+	rotor_free(rotor);
+	zone_free(zone);
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+#include "rotor.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "config.h"
+#include "log.h"
+
+#define ROTOR_RND_BUF 4096
+
+struct rotor_slot {
+	uint8_t addr[16];
+	uint64_t expiry_ms;        /* end of the window; counted open until
+				      expiry_ms + ROTOR_EXPIRY_SLACK_MS */
+};
+
+struct rotor_pool {
+	bool enabled;              /* the service has a pool of this family */
+	bool valid;                /* ... and it can be drawn from */
+	int family;
+	uint8_t base[16];          /* the prefix, host bits zero */
+	unsigned host_bits;
+	uint32_t max_open;
+	struct rotor_slot *open;   /* n_open entries, distinct addresses */
+	size_t n_open;
+	bool has_current;
+	uint8_t current[16];
+	uint64_t current_ms;       /* when current became current */
+	uint64_t answers, opened, reused;
+};
+
+struct rotor_service {
+	struct rotor_pool v4, v6;
+};
+
+/*
+ * Not thread-safe: one rotor belongs to one thread (the DNS loop), which is
+ * also what keeps the max_open accounting exact.
+ */
+struct rotor {
+	const struct config *cfg;
+	rotor_random_fn rnd;
+	void *rnd_ctx;
+	size_t n_services;
+	struct rotor_service *svc;
+	size_t rnd_pos;            /* bytes of rnd_buf already handed out */
+	uint8_t rnd_buf[ROTOR_RND_BUF];
+};
+
+/*
+ * A failing getrandom(2) (ENOSYS, EFAULT...) leaves no safe way to go on: an
+ * answer from a weak source would let a scanner who asked once predict the
+ * next open address, which is exactly what choreo exists to prevent. So the
+ * daemon stops rather than degrade.
+ */
+static void rnd_refill(struct rotor *r)
+{
+	size_t got = 0;
+
+	while (got < sizeof(r->rnd_buf)) {
+		ssize_t n = getrandom(r->rnd_buf + got,
+				      sizeof(r->rnd_buf) - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("rotor: getrandom: %s; refusing to hand out predictable addresses",
+				strerror(errno));
+			abort();
+		}
+		got += (size_t)n;
+	}
+	r->rnd_pos = 0;
+}
+
+static void rnd_bytes(struct rotor *r, uint8_t *out, size_t len)
+{
+	if (!len)
+		return;
+	if (r->rnd) {
+		r->rnd(r->rnd_ctx, out, len);
+		return;
+	}
+	while (len) {
+		size_t n;
+
+		if (r->rnd_pos == sizeof(r->rnd_buf))
+			rnd_refill(r);
+		n = sizeof(r->rnd_buf) - r->rnd_pos;
+		if (n > len)
+			n = len;
+		memcpy(out, r->rnd_buf + r->rnd_pos, n);
+		/* bytes still in memory must not reveal past draws */
+		explicit_bzero(r->rnd_buf + r->rnd_pos, n);
+		r->rnd_pos += n;
+		out += n;
+		len -= n;
+	}
+}
+
+/* Uniform in [0, n), n >= 1: masked draws, rejected when >= n (no modulo bias). */
+static uint32_t rnd_below(struct rotor *r, uint32_t n)
+{
+	unsigned bits = 0;
+	size_t nbytes;
+
+	if (n <= 1)
+		return 0;
+	while (bits < 32 && ((uint64_t)1 << bits) < n)
+		bits++;
+	nbytes = (bits + 7) / 8;
+	for (;;) {
+		uint8_t b[4];
+		uint64_t v = 0;
+
+		rnd_bytes(r, b, nbytes);
+		for (size_t i = 0; i < nbytes; i++)
+			v = v << 8 | b[i];
+		v &= ((uint64_t)1 << bits) - 1;
+		if (v < n)
+			return (uint32_t)v;
+	}
+}
+
+/*
+ * Every address of an IPv4 pool may be drawn; in IPv6 the all-zero host part
+ * (the subnet-router anycast address, RFC 4291 2.6.1) is rejected. The host
+ * bits are taken straight from fresh random bytes, big-endian, so the draw is
+ * uniform and depends on nothing else.
+ */
+static void pool_draw(struct rotor *r, const struct rotor_pool *p,
+		      uint8_t out[static 16])
+{
+	size_t size = addr_family_size(p->family);
+	size_t nbytes = (p->host_bits + 7) / 8;
+	uint8_t host[16] = { 0 };
+
+	for (;;) {
+		bool zero = true;
+
+		rnd_bytes(r, host, nbytes);
+		if (p->host_bits % 8)
+			host[0] &= (uint8_t)(0xff >> (8 - p->host_bits % 8));
+		for (size_t i = 0; i < nbytes; i++)
+			zero = zero && !host[i];
+		if (p->family == AF_INET || !zero)
+			break;
+	}
+	memcpy(out, p->base, 16);
+	for (size_t i = 0; i < nbytes; i++)
+		out[size - nbytes + i] |= host[i];
+}
+
+static bool slot_counted(const struct rotor_slot *s, uint64_t now_ms)
+{
+	return now_ms < s->expiry_ms + ROTOR_EXPIRY_SLACK_MS;
+}
+
+static void pool_expire(struct rotor_pool *p, uint64_t now_ms)
+{
+	size_t i = 0;
+
+	while (i < p->n_open) {
+		if (slot_counted(&p->open[i], now_ms))
+			i++;
+		else
+			p->open[i] = p->open[--p->n_open];
+	}
+}
+
+static ssize_t pool_find(const struct rotor_pool *p, const uint8_t a[static 16])
+{
+	for (size_t i = 0; i < p->n_open; i++)
+		if (!memcmp(p->open[i].addr, a, 16))
+			return (ssize_t)i;
+	return -1;
+}
+
+static int pool_init(struct rotor_pool *p, const struct addr_prefix *pfx,
+		     int family, uint32_t max_open)
+{
+	size_t slots = max_open;
+	unsigned bits;
+
+	p->enabled = true;
+	p->family = family;
+	p->max_open = max_open;
+	if (pfx->family != family || !max_open)
+		return 0;
+	bits = addr_prefix_host_bits(pfx);
+	if (bits > addr_family_size(family) * 8 ||
+	    (family == AF_INET6 && bits == 0))
+		return 0;
+	p->host_bits = bits;
+	memcpy(p->base, pfx->bytes, 16);
+	addr_mask(family, p->base, addr_family_size(family) * 8 - bits);
+	/* open entries are distinct pool addresses: no more than the pool holds */
+	if (bits < 32) {
+		size_t count = ((size_t)1 << bits) - (family == AF_INET6);
+
+		if (count < slots)
+			slots = count;
+	}
+	p->open = calloc(slots, sizeof(*p->open));
+	if (!p->open)
+		return -ENOMEM;
+	p->valid = true;
+	return 0;
+}
+
+void rotor_free(struct rotor *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_services; i++) {
+		free(r->svc[i].v4.open);
+		free(r->svc[i].v6.open);
+	}
+	free(r->svc);
+	explicit_bzero(r->rnd_buf, sizeof(r->rnd_buf));
+	free(r);
+}
+
+struct rotor *rotor_new(const struct config *cfg, rotor_random_fn rnd,
+			void *rnd_ctx)
+{
+	struct rotor *r;
+
+	if (!cfg)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->cfg = cfg;
+	r->rnd = rnd;
+	r->rnd_ctx = rnd_ctx;
+	r->rnd_pos = sizeof(r->rnd_buf); /* first use fills it */
+	r->svc = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*r->svc));
+	if (!r->svc)
+		goto fail;
+	r->n_services = cfg->n_services;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct config_service *s = &cfg->services[i];
+
+		if (s->pool.family == AF_INET &&
+		    pool_init(&r->svc[i].v4, &s->pool, AF_INET, s->max_open))
+			goto fail;
+		if (s->has_pool6 &&
+		    pool_init(&r->svc[i].v6, &s->pool6, AF_INET6, s->max_open))
+			goto fail;
+	}
+	return r;
+fail:
+	rotor_free(r);
+	return NULL;
+}
+
+static const struct rotor_pool *pool_of(const struct rotor *r, size_t service,
+					int family)
+{
+	if (!r || service >= r->n_services)
+		return NULL;
+	if (family == AF_INET)
+		return &r->svc[service].v4;
+	if (family == AF_INET6)
+		return &r->svc[service].v6;
+	return NULL;
+}
+
+static void change_init(struct rotor_change *c, enum rotor_change_kind kind,
+			size_t service, int family, const uint8_t addr[static 16],
+			uint32_t timeout)
+{
+	memset(c, 0, sizeof(*c));
+	c->kind = (uint8_t)kind;
+	c->family = (uint8_t)family;
+	c->service = (uint16_t)service;
+	c->timeout = timeout;
+	memcpy(c->addr, addr, 16);
+}
+
+int rotor_answer(struct rotor *r, size_t service, int family,
+		 const struct rotor_query *q, uint64_t now_ms,
+		 struct rotor_answer *out)
+{
+	const struct config_service *s;
+	struct rotor_pool *p;
+	size_t size = addr_family_size(family);
+	uint8_t addr[16];
+	ssize_t idx = -1;
+	bool scoped, chosen = false;
+
+	p = (struct rotor_pool *)pool_of(r, service, family);
+	if (!p || !q || !out)
+		return -EINVAL;
+	if (!p->enabled)
+		return -ENODATA;
+	if (!p->valid)
+		return -EINVAL;
+	s = &r->cfg->services[service];
+	scoped = q->has_ecs && q->ecs_family == family;
+	if (scoped && (q->ecs_len == 0 || q->ecs_len > size * 8))
+		return -EINVAL;
+
+	pool_expire(p, now_ms);
+	if (s->rotate && p->has_current && now_ms >= p->current_ms &&
+	    now_ms - p->current_ms < (uint64_t)s->rotate * 1000) {
+		/* keeping it must not open one address too many */
+		idx = pool_find(p, p->current);
+		if (idx >= 0 || p->n_open < p->max_open) {
+			memcpy(addr, p->current, 16);
+			chosen = true;
+		}
+	}
+	if (!chosen) {
+		if (p->n_open >= p->max_open) {
+			idx = (ssize_t)rnd_below(r, (uint32_t)p->n_open);
+			memcpy(addr, p->open[idx].addr, 16);
+			p->reused++;
+		} else {
+			pool_draw(r, p, addr);
+			idx = pool_find(p, addr);
+		}
+		memcpy(p->current, addr, 16);
+		p->current_ms = now_ms;
+		p->has_current = true;
+	}
+	/*
+	 * A scoped window is opened for the client subnet only: it exposes the
+	 * address to nobody else, so it is not counted against max_open.
+	 */
+	if (!scoped) {
+		if (idx < 0) {
+			idx = (ssize_t)p->n_open++;
+			memcpy(p->open[idx].addr, addr, 16);
+			p->opened++;
+		}
+		/* a full window after this answer, even for a re-used address:
+		   the client may connect only when its resolver's answer arrives */
+		p->open[idx].expiry_ms = now_ms + (uint64_t)s->window * 1000;
+	}
+	p->answers++;
+
+	memset(out, 0, sizeof(*out));
+	out->family = family;
+	memcpy(out->addr, addr, 16);
+	out->ttl = r->cfg->ttl;
+	/* an IPv6 resolver asking A cannot be bound to an IPv4 address */
+	if (q->family == family) {
+		struct rotor_change *c = &out->changes[out->n_changes++];
+
+		change_init(c, ROTOR_BIND, service, family, addr,
+			    s->window > r->cfg->ttl ? s->window : r->cfg->ttl);
+		c->src_len = (uint8_t)(size * 8);
+		memcpy(c->src, q->src, size);
+	}
+	if (scoped) {
+		struct rotor_change *c = &out->changes[out->n_changes++];
+
+		change_init(c, ROTOR_OPEN_SCOPED, service, family, addr,
+			    s->window);
+		c->src_len = q->ecs_len;
+		memcpy(c->src, q->ecs_addr, size);
+		addr_mask(family, c->src, q->ecs_len);
+		out->ecs_scope = q->ecs_len;
+	} else {
+		change_init(&out->changes[out->n_changes++], ROTOR_OPEN,
+			    service, family, addr, s->window);
+	}
+	return 0;
+}
+
+int rotor_get_stats(const struct rotor *r, size_t service, int family,
+		    uint64_t now_ms, struct rotor_stats *st)
+{
+	const struct rotor_pool *p = pool_of(r, service, family);
+
+	if (!p || !st)
+		return -EINVAL;
+	if (!p->enabled)
+		return -ENODATA;
+	memset(st, 0, sizeof(*st));
+	st->answers = p->answers;
+	st->opened = p->opened;
+	st->reused = p->reused;
+	for (size_t i = 0; i < p->n_open; i++)
+		if (slot_counted(&p->open[i], now_ms))
+			st->open_now++;
+	return 0;
+}
+
+size_t rotor_foreach_open(const struct rotor *r, size_t service, int family,
+			  uint64_t now_ms,
+			  void (*fn)(void *ctx, const uint8_t addr[16],
+				     uint64_t ms_left),
+			  void *ctx)
+{
+	const struct rotor_pool *p = pool_of(r, service, family);
+	size_t n = 0;
+
+	if (!p)
+		return 0;
+	for (size_t i = 0; i < p->n_open; i++) {
+		const struct rotor_slot *s = &p->open[i];
+
+		if (!slot_counted(s, now_ms))
+			continue;
+		if (fn)
+			fn(ctx, s->addr,
+			   s->expiry_ms > now_ms ? s->expiry_ms - now_ms : 0);
+		n++;
+	}
+	return n;
+}
