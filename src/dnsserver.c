@@ -19,6 +19,7 @@
 #define UDP_BUF      4096 /* largest query read, largest answer sent */
 #define UDP_ROUNDS   8    /* batches per readiness event, then let others run */
 #define TCP_BACKLOG  128
+#define UDP_RCVBUF   (4 << 20) /* bytes */
 
 struct dnsserver;
 
@@ -370,6 +371,14 @@ static int open_socket(const struct sockaddr_storage *ss, socklen_t len, int typ
 	if (ss->ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		goto fail;
+	if (type == SOCK_DGRAM) {
+		/* room for bursts while a batch is being answered; FORCE goes
+		 * past net.core.rmem_max when we may (CAP_NET_ADMIN) */
+		int size = UDP_RCVBUF;
+
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	}
 	if (bind(fd, (const struct sockaddr *)ss, len) < 0)
 		goto fail;
 	if (type == SOCK_STREAM && listen(fd, TCP_BACKLOG) < 0)
