@@ -6,7 +6,7 @@
 set -eu
 
 build="gcc make pkg-config libknot-dev libcmocka-dev iproute2"
-test_extra="clang libclang-rt-14-dev nsd dnsutils knot-dnsutils"
+test_extra="clang libclang-rt-14-dev nsd dnsutils knot-dnsutils python3 perl"
 demo_extra="dnsutils knot-dnsutils"
 bench_extra="nsd dnsperf dnsutils"
 
