@@ -33,11 +33,11 @@ deps:
 	@scripts/install-deps.sh build
 
 build/choreod: $(OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 build/choreoctl: tools/choreoctl.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^
+	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^)
 
 build/obj/%.o: src/%.c
 	@mkdir -p $(@D)
@@ -50,10 +50,10 @@ build/asan/%.o: src/%.c
 	$(CC) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
 
 build/asan/test_%: tests/unit/test_%.c $(ASAN_OBJ)
-	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 build/asan/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_OBJ)
-	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 # libFuzzer harnesses (clang); run with: make fuzz FUZZ_SECONDS=600
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)
