@@ -47,6 +47,7 @@ struct dns_ctx {
 	uint8_t temp_rdata[MAX_TEMP][32];
 	uint8_t chain[MAX_CHAIN + 1][KNOT_DNAME_MAXLEN]; /* CNAME targets */
 	bool aa;
+	bool referral;
 	int rcode;
 };
 
@@ -204,6 +205,7 @@ static void referral(struct dns_ctx *ctx, const struct zone_node *cut)
 	const knot_rrset_t *ns = zone_node_rrset(cut, KNOT_RRTYPE_NS);
 	const knot_rrset_t *ds = zone_node_rrset(cut, KNOT_RRTYPE_DS);
 
+	ctx->referral = true;
 	put(&ctx->ns, ns, KNOT_COMPR_HINT_NONE);
 	if (ds)
 		put(&ctx->ns, ds, KNOT_COMPR_HINT_NONE);
@@ -400,15 +402,21 @@ static void resolve(struct dns_ctx *ctx, const knot_dname_t *qname_lower,
 	}
 }
 
+/*
+ * Put a section's RRsets. A missing answer or authority RRset truncates the
+ * whole response (the caller restarts it empty with TC). Additional data
+ * that does not fit is left out without TC (RFC 2181 §9), except referral
+ * glue, whose loss sets TC (RFC 9471).
+ */
 static int put_section(knot_pkt_t *pkt, knot_section_t id,
-		       const struct section *s, bool *tc)
+		       const struct section *s, bool referral, bool *tc)
 {
+	uint16_t flags = id == KNOT_ADDITIONAL && !referral ? KNOT_PF_NOTRUNC : 0;
 	int ret = knot_pkt_begin(pkt, id);
 
 	for (size_t i = 0; ret == KNOT_EOK && i < s->n; i++) {
-		ret = knot_pkt_put(pkt, s->p[i].hint, s->p[i].rr, 0);
+		ret = knot_pkt_put(pkt, s->p[i].hint, s->p[i].rr, flags);
 		if (ret == KNOT_ESPACE) {
-			/* a missing additional RRset needs no TC (RFC 2181 §9) */
 			if (id != KNOT_ADDITIONAL)
 				*tc = true;
 			return KNOT_ESPACE;
@@ -523,6 +531,9 @@ static int parse_query(struct dns_ctx *ctx, uint8_t *q, size_t qlen, bool tcp,
 		return KNOT_RCODE_FORMERR;
 
 	p->limit = tcp ? DNS_TCP_MAX : KNOT_WIRE_MIN_PKTSIZE;
+	/* RFC 6891 §6.1.2: the OPT owner is the root */
+	if (p->query->opt_rr && p->query->opt_rr->owner[0] != 0)
+		return KNOT_RCODE_FORMERR;
 	if (p->query->opt_rr) {
 		uint8_t *o = knot_pkt_edns_option(p->query,
 						  KNOT_EDNS_OPTION_CLIENT_SUBNET);
@@ -568,6 +579,7 @@ void dns_answer(struct dns_ctx *ctx, uint8_t *q, size_t qlen,
 	ctx->an.n = ctx->ns.n = ctx->ar.n = 0;
 	ctx->n_temp = 0;
 	ctx->aa = true;
+	ctx->referral = false;
 	ctx->rcode = KNOT_RCODE_NOERROR;
 	ctx->stats.queries++;
 
@@ -609,11 +621,11 @@ void dns_answer(struct dns_ctx *ctx, uint8_t *q, size_t qlen,
 		ctx->an.n = ctx->ns.n = ctx->ar.n = 0;
 	}
 
-	ret = put_section(resp, KNOT_ANSWER, &ctx->an, &tc);
+	ret = put_section(resp, KNOT_ANSWER, &ctx->an, false, &tc);
 	if (ret == KNOT_EOK)
-		ret = put_section(resp, KNOT_AUTHORITY, &ctx->ns, &tc);
+		ret = put_section(resp, KNOT_AUTHORITY, &ctx->ns, false, &tc);
 	if (ret == KNOT_EOK)
-		ret = put_section(resp, KNOT_ADDITIONAL, &ctx->ar, &tc);
+		ret = put_section(resp, KNOT_ADDITIONAL, &ctx->ar, ctx->referral, &tc);
 	if (ret != KNOT_EOK && ret != KNOT_ESPACE)
 		goto fail;
 	if (tc) {
