@@ -4,7 +4,7 @@
 
 CC       ?= gcc
 FUZZ_CC  ?= clang
-PKGS     := libknot libzscanner
+PKGS     := libknot libzscanner libnftnl libmnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -90,3 +90,6 @@ clean:
 	rm -rf build
 
 -include $(wildcard build/obj/*.d build/asan/*.d)
+
+# keep the sanitizer objects between runs
+.SECONDARY:

@@ -5,7 +5,7 @@
 # Usage: scripts/install-deps.sh build|test|demo|bench
 set -eu
 
-build="gcc make pkg-config libknot-dev libcmocka-dev iproute2"
+build="gcc make pkg-config libknot-dev libcmocka-dev libnftnl-dev libmnl-dev iproute2"
 test_extra="clang libclang-rt-14-dev nsd dnsutils knot-dnsutils python3 perl"
 demo_extra="dnsutils knot-dnsutils"
 bench_extra="nsd dnsperf dnsutils"

@@ -14,6 +14,7 @@
 #include "dnsserver.h"
 #include "log.h"
 #include "loop.h"
+#include "nat.h"
 #include "rotor.h"
 #include "version.h"
 #include "zone.h"
@@ -76,6 +77,7 @@ int main(int argc, char **argv)
 	struct dns_ctx *dns = NULL;
 	struct loop *loop = NULL;
 	struct dnsserver *server = NULL;
+	struct nat *nat = NULL;
 	struct ctl *ctl = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool check = false;
@@ -112,12 +114,16 @@ int main(int argc, char **argv)
 		log_err("out of memory");
 		goto out;
 	}
+	/* the gateway first: no answer may go out before it can be backed */
+	if (nat_open(cfg, &nat) < 0)
+		goto out;
 	server = dnsserver_new(cfg, dns, loop);
 	if (!server)
 		goto out;
+	dnsserver_set_commit(server, nat_commit, nat);
 	ctl = ctl_new(&(struct ctl_sources){ .cfg = cfg, .rotor = rotor,
-		      .dns = dns, .server = server, .started_ms = log_now_ms() },
-		      loop);
+		      .dns = dns, .server = server, .nat = nat,
+		      .started_ms = log_now_ms() }, loop);
 	if (!ctl)
 		goto out;
 	loop_set_tick(loop, tick, server);
@@ -130,13 +136,12 @@ int main(int argc, char **argv)
 	log_info("choreod %s serving zone %s (%zu records, %zu protected names); "
 		 "control socket %s", CHOREO_VERSION, cfg->zone, zone->n_records,
 		 cfg->n_services, cfg->control);
-	log_warn("the NAT gateway is not built yet: rotated answers are not "
-		 "backed by the gateway");
 	rc = loop_run(loop, &stop) == 0 ? 0 : 1;
 	log_info("stopping");
 out:
 	ctl_free(ctl);
 	dnsserver_free(server);
+	nat_close(nat); /* the table stays: bindings keep working */
 	loop_free(loop);
 	dns_ctx_free(dns);
 	rotor_free(rotor);

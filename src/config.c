@@ -95,7 +95,7 @@ static const struct key_def dns_keys[N_DNS_KEYS] = {
 
 enum {
 	K_NAME, K_POOL, K_POOL6, K_SERVER, K_HONEYPOT, K_SERVER6, K_HONEYPOT6,
-	K_WINDOW, K_BINDING, K_MAX_OPEN, K_ROTATE, N_SVC_KEYS
+	K_WINDOW, K_BINDING, K_MAX_OPEN, K_ROTATE, K_MAX_BINDINGS, N_SVC_KEYS
 };
 
 static const struct key_def svc_keys[N_SVC_KEYS] = {
@@ -124,6 +124,9 @@ static const struct key_def svc_keys[N_SVC_KEYS] = {
 	[K_ROTATE]    = { .name = "rotate", .type = T_UINT, .min = 0,
 			  .max = 86400, .def = CONFIG_DEFAULT_ROTATE,
 			  SVC(rotate) },
+	[K_MAX_BINDINGS] = { .name = "max_bindings", .type = T_UINT, .min = 1,
+			  .max = CONFIG_MAX_BINDINGS_CAP,
+			  .def = CONFIG_DEFAULT_MAX_BINDINGS, SVC(max_bindings) },
 };
 
 enum section_kind { S_DAEMON, S_DNS, S_SERVICE };

@@ -26,6 +26,8 @@
 #define CONFIG_DEFAULT_BINDING     600
 #define CONFIG_DEFAULT_MAX_OPEN    16
 #define CONFIG_DEFAULT_ROTATE      0
+#define CONFIG_DEFAULT_MAX_BINDINGS 1048576
+#define CONFIG_MAX_BINDINGS_CAP    16777216
 #define CONFIG_DEFAULT_TCP_TIMEOUT 10
 #define CONFIG_DEFAULT_TCP_CLIENTS 256
 #define CONFIG_DEFAULT_UDP_PAYLOAD 1232
@@ -43,6 +45,7 @@ struct config_service {
 	uint32_t binding;          /* seconds */
 	uint32_t max_open;         /* 1 .. CONFIG_MAX_OPEN_CAP */
 	uint32_t rotate;           /* seconds; 0 = new address per answer */
+	uint32_t max_bindings;     /* size of the kernel's binding set */
 	unsigned line;             /* line of the [service] header */
 };
 

@@ -14,6 +14,7 @@ struct loop;
 struct rotor;
 struct dns_ctx;
 struct dnsserver;
+struct nat;
 
 #define CTL_MAX_LINE 256
 
@@ -22,6 +23,7 @@ struct ctl_sources {
 	struct rotor *rotor;
 	struct dns_ctx *dns;
 	struct dnsserver *server;
+	struct nat *nat;
 	uint64_t started_ms;
 };
 
