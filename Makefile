@@ -35,9 +35,9 @@ deps:
 build/choreod: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
-build/choreoctl: tools/choreoctl.c
+build/choreoctl: tools/choreoctl.c build/obj/nat.o build/obj/addr.o build/obj/log.o
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^)
+	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 build/obj/%.o: src/%.c
 	@mkdir -p $(@D)

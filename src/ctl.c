@@ -19,9 +19,10 @@
 #include "dnsserver.h"
 #include "log.h"
 #include "loop.h"
+#include "nat.h"
 #include "rotor.h"
 
-#define REPLY_MAX (256 * 1024)
+#define REPLY_MAX (8 * 1024 * 1024) /* a large binding list is cut */
 
 struct ctl {
 	struct loop_handler h;
@@ -57,6 +58,98 @@ static void say(struct reply *r, const char *fmt, ...)
 	r->len += (size_t)n;
 }
 
+/* A /proc/sys value, or -1. */
+static long read_sysctl(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void gateway_status(struct ctl *c, struct reply *r)
+{
+	long count = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_count");
+	long max = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_max");
+	struct nat_stats st;
+
+	nat_get_stats(c->src.nat, &st);
+	say(r, "gateway table inet %s commits %llu failures %llu elements %llu "
+	    "latency_us p50 %llu p99 %llu max %llu\n", c->src.cfg->table,
+	    (unsigned long long)st.commits, (unsigned long long)st.failures,
+	    (unsigned long long)st.elements,
+	    (unsigned long long)st.latency.p50_us,
+	    (unsigned long long)st.latency.p99_us,
+	    (unsigned long long)st.latency.max_us);
+	if (count >= 0 && max > 0)
+		say(r, "conntrack count %ld max %ld%s\n", count, max,
+		    count * 10 >= max * 9 ? " NEAR THE LIMIT: raise "
+		    "net.netfilter.nf_conntrack_max" : "");
+	else
+		say(r, "conntrack unavailable (module not loaded)\n");
+}
+
+static void gateway_service(struct ctl *c, struct reply *r, size_t svc,
+			    int family)
+{
+	struct nat_counters k;
+	long bound = nat_count_set(c->src.nat, svc, family, "bound");
+	long asked = nat_count_set(c->src.nat, svc, family, "asked");
+	long open = nat_count_set(c->src.nat, svc, family, "open");
+
+	if (nat_read_counters(c->src.nat, svc, family, &k) < 0) {
+		say(r, "    gateway: cannot read the table\n");
+		return;
+	}
+	say(r, "    gateway: to_server %llu to_honeypot %llu bindings %ld "
+	    "asked %ld open %ld", (unsigned long long)k.server,
+	    (unsigned long long)k.honeypot, bound, asked, open);
+	/* a window let a client in but no binding was learned: set full */
+	if (k.via_window > k.learned)
+		say(r, " binding_set_full_misses %llu",
+		    (unsigned long long)(k.via_window - k.learned));
+	say(r, "\n");
+}
+
+struct binding_walk {
+	struct reply *r;
+	int family;
+	const char *service;
+};
+
+static void binding_one(void *ctx, const uint8_t src[16], const uint8_t addr[16],
+			uint64_t ms_left)
+{
+	struct binding_walk *w = ctx;
+	char a[ADDR_STRLEN], b[ADDR_STRLEN];
+
+	say(w->r, "%s %s %s %llu ms\n", w->service, addr_format(w->family, src, a),
+	    addr_format(w->family, addr, b), (unsigned long long)ms_left);
+}
+
+static void bindings(struct ctl *c, struct reply *r)
+{
+	const struct config *cfg = c->src.cfg;
+
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		struct binding_walk w = { .r = r, .family = AF_INET,
+					  .service = cfg->services[i].section };
+
+		if (nat_foreach_binding(c->src.nat, i, AF_INET, binding_one, &w) < 0)
+			say(r, "error: cannot read the bindings of %s\n", w.service);
+		if (cfg->services[i].has_pool6) {
+			w.family = AF_INET6;
+			if (nat_foreach_binding(c->src.nat, i, AF_INET6, binding_one, &w) < 0)
+				say(r, "error: cannot read the bindings of %s\n", w.service);
+		}
+	}
+}
+
 static void status(struct ctl *c, struct reply *r)
 {
 	const struct config *cfg = c->src.cfg;
@@ -84,14 +177,14 @@ static void status(struct ctl *c, struct reply *r)
 	    (unsigned long long)t->tcp_refused,
 	    (unsigned long long)t->tcp_timeouts,
 	    (unsigned long long)t->tcp_queries);
-	say(r, "gateway none (the NAT is not built yet: answers are not backed "
-	    "by the gateway)\n");
+	gateway_status(c, r);
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct config_service *svc = &cfg->services[i];
 		static const int families[] = { AF_INET, AF_INET6 };
 
-		say(r, "service %s name %s max_open %u window %u rotate %u\n",
-		    svc->section, svc->name, svc->max_open, svc->window, svc->rotate);
+		say(r, "service %s name %s max_open %u window %u binding %u rotate %u\n",
+		    svc->section, svc->name, svc->max_open, svc->window,
+		    svc->binding, svc->rotate);
 		for (size_t f = 0; f < 2; f++) {
 			const struct addr_prefix *pool =
 				families[f] == AF_INET ? &svc->pool : &svc->pool6;
@@ -107,6 +200,7 @@ static void status(struct ctl *c, struct reply *r)
 			    (unsigned long long)st.answers,
 			    (unsigned long long)st.opened,
 			    (unsigned long long)st.reused, st.open_now);
+			gateway_service(c, r, i, families[f]);
 		}
 	}
 }
@@ -149,6 +243,7 @@ static const struct {
 } commands[] = {
 	{ "status", status, "counters and state of each service" },
 	{ "open", list_open, "addresses open to any source now" },
+	{ "bindings", bindings, "bindings (service source address ms_left)" },
 };
 
 static void handle(struct ctl *c, const char *line, struct reply *r)

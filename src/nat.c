@@ -164,6 +164,12 @@ static int batch_send(struct nat *n, struct batch *bt)
 
 /* ---- rule expressions ------------------------------------------------- */
 
+static void free_expr(struct nftnl_expr *e)
+{
+	if (e)
+		nftnl_expr_free(e);
+}
+
 static int add_expr(struct nftnl_rule *r, struct nftnl_expr *e)
 {
 	if (!e)
@@ -178,8 +184,8 @@ static int e_meta_nfproto(struct nftnl_rule *r, uint8_t proto)
 	struct nftnl_expr *c = nftnl_expr_alloc("cmp");
 
 	if (!e || !c) {
-		nftnl_expr_free(e);
-		nftnl_expr_free(c);
+		free_expr(e);
+		free_expr(c);
 		return -ENOMEM;
 	}
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_NFPROTO);
@@ -232,8 +238,8 @@ static int e_prefix(struct nftnl_rule *r, const struct addr_prefix *p)
 	b = nftnl_expr_alloc("bitwise");
 	c = nftnl_expr_alloc("cmp");
 	if (!b || !c) {
-		nftnl_expr_free(b);
-		nftnl_expr_free(c);
+		free_expr(b);
+		free_expr(c);
 		return -ENOMEM;
 	}
 	nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
@@ -291,8 +297,8 @@ static int e_dnat(struct nftnl_rule *r, int family, const void *to)
 	struct nftnl_expr *nat = nftnl_expr_alloc("nat");
 
 	if (!imm || !nat) {
-		nftnl_expr_free(imm);
-		nftnl_expr_free(nat);
+		free_expr(imm);
+		free_expr(nat);
 		return -ENOMEM;
 	}
 	nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
@@ -601,9 +607,13 @@ static int collect_name(const struct nlmsghdr *nlh, void *ctx)
 		snprintf(l->names[l->n++], NAME_MAX_LEN, "%s", name);
 	}
 out:
-	nftnl_chain_free(c);
-	nftnl_set_free(s);
-	nftnl_obj_free(o);
+	/* libnftnl's free functions do not take NULL */
+	if (c)
+		nftnl_chain_free(c);
+	if (s)
+		nftnl_set_free(s);
+	if (o)
+		nftnl_obj_free(o);
 	return ret;
 }
 
@@ -820,7 +830,8 @@ static int install(struct nat *n)
 			 probe.exists ? "adopted: sets kept, rules replaced atomically" :
 					"created");
 out:
-	nftnl_table_free(t);
+	if (t)
+		nftnl_table_free(t);
 	for (int kind = 0; kind < 3; kind++)
 		free(existing[kind].names);
 	free(want);

@@ -10,26 +10,79 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "nat.h"
 #include "version.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: choreoctl [-s SOCKET] COMMAND\n"
+		"       choreoctl [-s SOCKET] remove-table TABLE\n"
 		"Query a running choreod.\n\n"
 		"  -s SOCKET  control socket (default %s)\n"
 		"  -h         this help\n"
 		"  -V         print the version\n\n"
 		"Commands:\n"
 		"  status     counters and state of each service\n"
-		"  open       pool addresses open to any source now\n\n"
+		"  open       pool addresses open to any source now\n"
+		"  bindings   the gateway's bindings: service source address ms_left\n"
+		"  remove-table TABLE\n"
+		"             delete choreod's nftables table (choreod must be stopped;\n"
+		"             a table not made by choreod is never touched)\n\n"
 		"See choreoctl(8).\n", CONFIG_DEFAULT_CONTROL);
+}
+
+static int connect_socket(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static int remove_table(const char *sock, const char *table)
+{
+	int fd = connect_socket(sock);
+	int ret;
+
+	if (fd >= 0) {
+		close(fd);
+		fprintf(stderr, "choreoctl: choreod is running (%s answers); stop it "
+			"before removing its table\n", sock);
+		return 1;
+	}
+	ret = nat_remove_table(table);
+	if (ret == -EPERM) {
+		fprintf(stderr, "choreoctl: table inet %s was not made by choreod; "
+			"not touched\n", table);
+		return 1;
+	}
+	if (ret < 0) {
+		fprintf(stderr, "choreoctl: table inet %s: %s\n", table, strerror(-ret));
+		return 1;
+	}
+	printf("table inet %s removed\n", table);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	const char *path = CONFIG_DEFAULT_CONTROL;
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char buf[4096], cmd[300];
 	bool error = false, first = true;
 	ssize_t n;
@@ -43,6 +96,8 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
+	if (optind + 2 == argc && strcmp(argv[optind], "remove-table") == 0)
+		return remove_table(path, argv[optind + 1]);
 	if (optind + 1 != argc) {
 		usage(stderr);
 		return 2;
@@ -51,13 +106,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "choreoctl: command too long or has a newline\n");
 		return 2;
 	}
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "choreoctl: socket path too long: %s\n", path);
-		return 1;
-	}
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	fd = connect_socket(path);
+	if (fd < 0) {
 		fprintf(stderr, "choreoctl: %s: %s (is choreod running?)\n", path,
 			strerror(errno));
 		return 1;
