@@ -45,9 +45,56 @@ static void usage(FILE *f)
 		DEFAULT_CONFIG);
 }
 
+struct daemon {
+	struct dnsserver *server;
+	struct nat *nat;
+	struct rotor *rotor;
+};
+
 static void tick(void *ctx, uint64_t now_ms)
 {
-	dnsserver_tick(ctx, now_ms);
+	struct daemon *d = ctx;
+
+	dnsserver_tick(d->server, now_ms);
+	nat_tick(d->nat, now_ms);
+}
+
+struct seed {
+	struct rotor *rotor;
+	size_t service;
+	int family;
+	uint64_t now_ms;
+	size_t n;
+};
+
+static void seed_one(void *ctx, const uint8_t addr[16], uint64_t ms_left)
+{
+	struct seed *s = ctx;
+
+	if (rotor_seed_open(s->rotor, s->service, s->family, addr,
+			    s->now_ms + ms_left) == 0)
+		s->n++;
+}
+
+/* Windows the kernel still holds from before a restart count against
+ * max_open, or a restart could open twice as many addresses. */
+static void seed_rotor(const struct config *cfg, struct nat *nat,
+		       struct rotor *rotor)
+{
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		for (int f = 0; f < 2; f++) {
+			struct seed s = { rotor, i, f ? AF_INET6 : AF_INET,
+					  log_now_ms(), 0 };
+
+			if (f && !cfg->services[i].has_pool6)
+				continue;
+			nat_foreach_open(nat, i, s.family, seed_one, &s);
+			if (s.n)
+				log_info("[service %s]: %zu open %s windows adopted "
+					 "from the kernel", cfg->services[i].section,
+					 s.n, f ? "IPv6" : "IPv4");
+		}
+	}
 }
 
 static int load(const char *path, struct config **cfg, struct zone **zone)
@@ -79,6 +126,7 @@ int main(int argc, char **argv)
 	struct dnsserver *server = NULL;
 	struct nat *nat = NULL;
 	struct ctl *ctl = NULL;
+	struct daemon d;
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool check = false;
 	int opt, rc = 1;
@@ -117,6 +165,7 @@ int main(int argc, char **argv)
 	/* the gateway first: no answer may go out before it can be backed */
 	if (nat_open(cfg, &nat) < 0)
 		goto out;
+	seed_rotor(cfg, nat, rotor);
 	server = dnsserver_new(cfg, dns, loop);
 	if (!server)
 		goto out;
@@ -126,7 +175,8 @@ int main(int argc, char **argv)
 		      .started_ms = log_now_ms() }, loop);
 	if (!ctl)
 		goto out;
-	loop_set_tick(loop, tick, server);
+	d = (struct daemon){ .server = server, .nat = nat, .rotor = rotor };
+	loop_set_tick(loop, tick, &d);
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);

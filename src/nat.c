@@ -45,6 +45,8 @@ struct nat {
 	char *rbuf;     /* replies */
 	struct nat_stats stats;
 	uint64_t lat_hist[LAT_BUCKETS];
+	bool need_repair;
+	uint64_t last_repair_ms, last_conntrack_ms;
 };
 
 static const char *fam_suffix(int family)
@@ -1017,9 +1019,11 @@ int nat_commit(void *nat, const struct rotor_change *c, size_t count)
 	else
 		ret = batch_send(n, &bt);
 	n->stats.commits++;
-	if (ret)
+	if (ret) {
 		n->stats.failures++;
-	else
+		if (ret == -ENOENT)
+			n->need_repair = true;
+	} else
 		record_latency(n, now_us() - start);
 	return ret;
 }
@@ -1111,8 +1115,11 @@ int nat_read_counters(struct nat *n, size_t service, int family,
 struct elem_walk {
 	int family;
 	long count;
+	/* for (source . address) keys */
 	void (*fn)(void *ctx, const uint8_t src[16], const uint8_t addr[16],
 		   uint64_t ms_left);
+	/* for address keys */
+	void (*fn_addr)(void *ctx, const uint8_t addr[16], uint64_t ms_left);
 	void *ctx;
 };
 
@@ -1140,6 +1147,13 @@ static int elem_cb(const struct nlmsghdr *nlh, void *ctx)
 		const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
 
 		w->count++;
+		if (w->fn_addr && key && klen == alen) {
+			uint8_t addr[16] = { 0 };
+
+			memcpy(addr, key, alen);
+			w->fn_addr(w->ctx, addr,
+				   nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION));
+		}
 		if (w->fn && key && klen == 2 * alen) {
 			uint8_t src[16] = { 0 }, addr[16] = { 0 };
 			uint64_t left = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
@@ -1194,6 +1208,49 @@ long nat_foreach_binding(struct nat *n, size_t service, int family,
 	struct elem_walk w = { .fn = fn, .ctx = ctx };
 
 	return walk_set(n, service, family, "bound", &w);
+}
+
+long nat_foreach_open(struct nat *n, size_t service, int family,
+		      void (*fn)(void *ctx, const uint8_t addr[16], uint64_t ms_left),
+		      void *ctx)
+{
+	struct elem_walk w = { .fn_addr = fn, .ctx = ctx };
+
+	return walk_set(n, service, family, "open", &w);
+}
+
+void nat_tick(struct nat *n, uint64_t now_ms)
+{
+	long count, max;
+	FILE *f;
+
+	/* the table was removed or flushed from outside (nft flush ruleset):
+	 * put it back, or every answer would stay SERVFAIL */
+	if (n->need_repair && now_ms - n->last_repair_ms >= 1000) {
+		n->last_repair_ms = now_ms;
+		log_warn("nftables: the gateway's table is missing or damaged; "
+			 "installing it again");
+		if (install(n) == 0)
+			n->need_repair = false;
+	}
+	if (now_ms - n->last_conntrack_ms < 10000)
+		return;
+	n->last_conntrack_ms = now_ms;
+	count = max = -1;
+	if ((f = fopen("/proc/sys/net/netfilter/nf_conntrack_count", "re"))) {
+		if (fscanf(f, "%ld", &count) != 1)
+			count = -1;
+		fclose(f);
+	}
+	if ((f = fopen("/proc/sys/net/netfilter/nf_conntrack_max", "re"))) {
+		if (fscanf(f, "%ld", &max) != 1)
+			max = -1;
+		fclose(f);
+	}
+	if (count >= 0 && max > 0 && count * 10 >= max * 9)
+		log_warn("conntrack table at %ld of %ld entries: new connections "
+			 "will be dropped when it is full; raise "
+			 "net.netfilter.nf_conntrack_max (see choreod(8))", count, max);
 }
 
 int nat_remove_table(const char *table)

@@ -81,6 +81,18 @@ long nat_foreach_binding(struct nat *n, size_t service, int family,
 				    const uint8_t addr[16], uint64_t ms_left),
 			 void *ctx);
 
+/* Call fn for each address open to any source (the open set). */
+long nat_foreach_open(struct nat *n, size_t service, int family,
+		      void (*fn)(void *ctx, const uint8_t addr[16], uint64_t ms_left),
+		      void *ctx);
+
+/*
+ * Housekeeping, about once a second: re-install the table when commits
+ * found it gone; warn (every 10 s at most) when the conntrack table is over
+ * 90 % full.
+ */
+void nat_tick(struct nat *n, uint64_t now_ms);
+
 /* Delete the table named table (family inet). 0, -ENOENT, or -errno. */
 int nat_remove_table(const char *table);
 

@@ -376,6 +376,28 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 	return 0;
 }
 
+int rotor_seed_open(struct rotor *r, size_t service, int family,
+		    const uint8_t addr[static 16], uint64_t expiry_ms)
+{
+	struct rotor_pool *p = (struct rotor_pool *)pool_of(r, service, family);
+	ssize_t idx;
+
+	if (!p)
+		return -EINVAL;
+	if (!p->enabled || !p->valid)
+		return -ENODATA;
+	idx = pool_find(p, addr);
+	if (idx < 0) {
+		if (p->n_open >= p->max_open)
+			return -ENOSPC;
+		idx = (ssize_t)p->n_open++;
+		memcpy(p->open[idx].addr, addr, 16);
+	}
+	if (p->open[idx].expiry_ms < expiry_ms)
+		p->open[idx].expiry_ms = expiry_ms;
+	return 0;
+}
+
 int rotor_get_stats(const struct rotor *r, size_t service, int family,
 		    uint64_t now_ms, struct rotor_stats *st)
 {

@@ -85,6 +85,14 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 		 const struct rotor_query *q, uint64_t now_ms,
 		 struct rotor_answer *out);
 
+/*
+ * Count addr as open until expiry_ms: for a restart, so that the windows the
+ * kernel still holds count against max_open. -ENOSPC when max_open entries
+ * are already counted (max_open was lowered), -ENODATA without such a pool.
+ */
+int rotor_seed_open(struct rotor *r, size_t service, int family,
+		    const uint8_t addr[static 16], uint64_t expiry_ms);
+
 /* Counters and state of one service and family, for status reports. */
 struct rotor_stats {
 	uint64_t answers;  /* answers given */
