@@ -35,7 +35,7 @@ deps:
 build/choreod: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
-build/choreoctl: tools/choreoctl.c build/obj/nat.o build/obj/addr.o build/obj/log.o
+build/choreoctl: tools/choreoctl.c build/obj/nat.o build/obj/addr.o build/obj/log.o build/obj/latency.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "dns.h"
 #include "dnsserver.h"
+#include "latency.h"
 #include "log.h"
 #include "loop.h"
 #include "nat.h"
@@ -155,6 +156,7 @@ static void status(struct ctl *c, struct reply *r)
 	const struct config *cfg = c->src.cfg;
 	const struct dns_stats *d = dns_ctx_stats(c->src.dns);
 	const struct dnsserver_stats *t = dnsserver_get_stats(c->src.server);
+	struct latency_summary lat;
 	uint64_t now = log_now_ms();
 
 	say(r, "uptime %llu s\n",
@@ -172,6 +174,10 @@ static void status(struct ctl *c, struct reply *r)
 	    (unsigned long long)t->udp_received, (unsigned long long)t->udp_sent,
 	    (unsigned long long)t->udp_send_errors,
 	    (unsigned long long)t->udp_batches);
+	dnsserver_get_latency(c->src.server, &lat);
+	say(r, "answer_latency_us p50 %llu p99 %llu max %llu batches %llu\n",
+	    (unsigned long long)lat.p50_us, (unsigned long long)lat.p99_us,
+	    (unsigned long long)lat.max_us, (unsigned long long)lat.count);
 	say(r, "tcp open %zu accepted %llu refused %llu timeouts %llu queries %llu\n",
 	    t->tcp_open, (unsigned long long)t->tcp_accepted,
 	    (unsigned long long)t->tcp_refused,

@@ -13,6 +13,7 @@
 #include "addr.h"
 #include "config.h"
 #include "dns.h"
+#include "latency.h"
 #include "log.h"
 #include "loop.h"
 
@@ -51,6 +52,7 @@ struct dnsserver {
 	dnsserver_commit_fn commit;
 	void *commit_ctx;
 	struct dnsserver_stats stats;
+	struct latency answer_latency; /* batch received -> answers sent */
 	struct log_ratelimit rl_send, rl_commit;
 
 	struct udp_sock udp[CONFIG_MAX_LISTEN];
@@ -101,7 +103,7 @@ static int commit_batch(struct dnsserver *s, struct dns_result *res, size_t n,
 
 static void udp_batch(struct dnsserver *s, int fd)
 {
-	uint64_t now = log_now_ms();
+	uint64_t now = log_now_ms(), start;
 	size_t n_out = 0;
 	int n;
 
@@ -115,6 +117,7 @@ static void udp_batch(struct dnsserver *s, int fd)
 	n = recvmmsg(fd, s->in_msg, DNSSERVER_UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0)
 		return;
+	start = latency_now_us();
 	s->stats.udp_batches++;
 	s->stats.udp_received += (uint64_t)n;
 	for (int i = 0; i < n; i++) {
@@ -155,6 +158,7 @@ static void udp_batch(struct dnsserver *s, int fd)
 		s->stats.udp_sent += (uint64_t)sent;
 		done += (size_t)sent;
 	}
+	latency_record(&s->answer_latency, latency_now_us() - start);
 }
 
 static void on_udp(struct loop_handler *h, uint32_t events)
@@ -476,4 +480,9 @@ void dnsserver_set_commit(struct dnsserver *s, dnsserver_commit_fn fn, void *ctx
 const struct dnsserver_stats *dnsserver_get_stats(const struct dnsserver *s)
 {
 	return &s->stats;
+}
+
+void dnsserver_get_latency(const struct dnsserver *s, struct latency_summary *out)
+{
+	latency_summarise(&s->answer_latency, out);
 }

@@ -46,4 +46,8 @@ void dnsserver_tick(struct dnsserver *s, uint64_t now_ms);
 
 const struct dnsserver_stats *dnsserver_get_stats(const struct dnsserver *s);
 
+struct latency_summary;
+/* UDP batches: from receipt to the answers' send, NAT commit included. */
+void dnsserver_get_latency(const struct dnsserver *s, struct latency_summary *out);
+
 #endif

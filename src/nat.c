@@ -23,14 +23,13 @@
 
 #include "addr.h"
 #include "config.h"
+#include "latency.h"
 #include "log.h"
 
 #define BATCH_BUF     (256 * 1024)
 #define RECV_BUF      (256 * 1024)
 #define ACK_TIMEOUT_S 2
 #define NAME_MAX_LEN  128
-#define LAT_BUCKETS   2048 /* 10 us wide; the last one holds the rest */
-#define LAT_STEP_US   10
 
 /* nft's type ids, so `nft list table` shows the sets readably */
 #define TYPE_IPADDR   7
@@ -44,7 +43,7 @@ struct nat {
 	char *buf;      /* batch being built */
 	char *rbuf;     /* replies */
 	struct nat_stats stats;
-	uint64_t lat_hist[LAT_BUCKETS];
+	struct latency latency;
 	bool need_repair;
 	uint64_t last_repair_ms, last_conntrack_ms;
 };
@@ -903,24 +902,6 @@ void nat_close(struct nat *n)
 
 /* ---- commits ------------------------------------------------------------------ */
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static void record_latency(struct nat *n, uint64_t us)
-{
-	uint64_t b = us / LAT_STEP_US;
-
-	n->lat_hist[b < LAT_BUCKETS ? b : LAT_BUCKETS - 1]++;
-	if (us > n->stats.latency.max_us)
-		n->stats.latency.max_us = us;
-	n->stats.latency.count++;
-}
-
 static const char *change_set(const struct rotor_change *c)
 {
 	switch (c->kind) {
@@ -962,7 +943,7 @@ int nat_commit(void *nat, const struct rotor_change *c, size_t count)
 {
 	struct nat *n = nat;
 	struct batch bt;
-	uint64_t start = now_us();
+	uint64_t start = latency_now_us();
 	bool *done;
 	int ret = 0;
 
@@ -1024,25 +1005,14 @@ int nat_commit(void *nat, const struct rotor_change *c, size_t count)
 		if (ret == -ENOENT)
 			n->need_repair = true;
 	} else
-		record_latency(n, now_us() - start);
+		latency_record(&n->latency, latency_now_us() - start);
 	return ret;
 }
 
 void nat_get_stats(const struct nat *n, struct nat_stats *st)
 {
-	uint64_t seen = 0, p50 = 0, p99 = 0;
-
 	*st = n->stats;
-	/* upper bound of the bucket where each percentile falls */
-	for (unsigned b = 0; b < LAT_BUCKETS; b++) {
-		seen += n->lat_hist[b];
-		if (!p50 && seen * 2 >= n->stats.latency.count && seen)
-			p50 = (uint64_t)(b + 1) * LAT_STEP_US;
-		if (!p99 && seen * 100 >= n->stats.latency.count * 99 && seen)
-			p99 = (uint64_t)(b + 1) * LAT_STEP_US;
-	}
-	st->latency.p50_us = p50;
-	st->latency.p99_us = p99;
+	latency_summarise(&n->latency, &st->latency);
 }
 
 /* ---- reading state back ------------------------------------------------------- */

@@ -22,20 +22,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "latency.h"
 #include "rotor.h"
 
 struct config;
 struct nat;
 
-/* Latency of commits, in microseconds, for status reports. */
-struct nat_latency {
-	uint64_t count;
-	uint64_t p50_us, p99_us, max_us;
-};
-
 struct nat_stats {
 	uint64_t commits, failures, elements;
-	struct nat_latency latency;
+	struct latency_summary latency; /* of commits, kernel ack included */
 };
 
 /* Connections counted by the kernel for one service and family. */
