@@ -85,6 +85,7 @@ bench:
 	@scripts/install-deps.sh bench
 	@$(MAKE) --no-print-directory build/choreod $(TOOLS)
 	@tests/lab/bench-dns.sh
+	@tests/lab/bench-gateway.sh
 
 clean:
 	rm -rf build

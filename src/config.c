@@ -856,6 +856,37 @@ static void parse_line(struct parser *p, const char *s, size_t n)
 	parse_key(p, l, eq);
 }
 
+/*
+ * choreod's listen addresses inside a pool are never handed out and the
+ * gateway lets them through; a pool made only of them has nothing to give.
+ */
+static void check_pool_not_listen(struct parser *p, const struct config_service *s,
+				  const struct addr_prefix *pool, unsigned line)
+{
+	unsigned bits = addr_prefix_host_bits(pool);
+	uint64_t size, inside = 0;
+	char a[ADDR_STRLEN];
+
+	if (pool->family != AF_INET && pool->family != AF_INET6)
+		return;
+	for (size_t i = 0; i < p->cfg->n_listen; i++) {
+		uint8_t l[16];
+		int family;
+
+		if (addr_from_sockaddr((const struct sockaddr *)&p->cfg->listen[i],
+				       &family, l) == 0 &&
+		    addr_prefix_contains(pool, family, l))
+			inside++;
+	}
+	if (bits >= 16)
+		return; /* 16 listen addresses cannot exhaust it */
+	size = ((uint64_t)1 << bits) - (pool->family == AF_INET6);
+	if (inside >= size)
+		report(p, line, "[service %s]: pool %s holds only choreod's listen "
+		       "addresses: no address is left to hand out", s->section,
+		       addr_prefix_format(pool, a));
+}
+
 /* Checks that need the whole file: defaults taken from other sections,
  * names against the zone, services against each other. */
 static void check_all(struct parser *p)
@@ -881,6 +912,9 @@ static void check_all(struct parser *p)
 			report(p, seen[K_NAME],
 			       "[service %s]: name '%s' is not inside zone '%s'",
 			       s->section, s->name, cfg->zone);
+		check_pool_not_listen(p, s, &s->pool, seen[K_POOL]);
+		if (s->has_pool6)
+			check_pool_not_listen(p, s, &s->pool6, seen[K_POOL6]);
 		for (size_t j = 0; j < i; j++) {
 			const struct config_service *t = &cfg->services[j];
 			const unsigned *tseen = p->svc_seen[j];

@@ -314,6 +314,17 @@ static int e_dnat(struct nftnl_rule *r, int family, const void *to)
 	return 0;
 }
 
+static int e_accept(struct nftnl_rule *r)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+	return add_expr(r, e);
+}
+
 static int e_jump(struct nftnl_rule *r, const char *chain)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
@@ -810,6 +821,18 @@ static int install(struct nat *n)
 	ret = put_set(n, &bt, "quarantine4", AF_INET, false, NFT_SET_INTERVAL, 0) |
 	      put_set(n, &bt, "quarantine6", AF_INET6, false, NFT_SET_INTERVAL, 0) |
 	      put_chain(n, &bt, "prerouting", true);
+	/* choreod's own DNS addresses may sit inside a pool: never NAT them */
+	for (size_t i = 0; !ret && i < n->cfg->n_listen; i++) {
+		struct addr_prefix host = { 0 };
+		struct nftnl_rule *r;
+
+		if (addr_from_sockaddr((const struct sockaddr *)&n->cfg->listen[i],
+				       &host.family, host.bytes) < 0)
+			continue;
+		host.len = (uint8_t)(addr_family_size(host.family) * 8);
+		r = rule_new(n->cfg, "prerouting", host.family);
+		ret = put_rule(n, &bt, r, r ? e_prefix(r, &host) || e_accept(r) : 0);
+	}
 	for (size_t s = 0; !ret && s < n->cfg->n_services; s++) {
 		ret = put_service(n, &bt, s, AF_INET);
 		if (!ret && n->cfg->services[s].has_pool6)

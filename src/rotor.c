@@ -128,9 +128,27 @@ static uint32_t rnd_below(struct rotor *r, uint32_t n)
 	}
 }
 
+/* choreod's own DNS addresses are never handed out: the gateway lets them
+ * through untouched (the configuration refuses a pool made only of them). */
+static bool is_listen_address(const struct rotor *r, int family,
+			      const uint8_t a[static 16])
+{
+	for (size_t i = 0; i < r->cfg->n_listen; i++) {
+		uint8_t l[16];
+		int lf;
+
+		if (addr_from_sockaddr((const struct sockaddr *)&r->cfg->listen[i],
+				       &lf, l) == 0 && lf == family &&
+		    memcmp(l, a, 16) == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
- * Every address of an IPv4 pool may be drawn; in IPv6 the all-zero host part
- * (the subnet-router anycast address, RFC 4291 2.6.1) is rejected. The host
+ * Every address of an IPv4 pool may be drawn but choreod's listen
+ * addresses; in IPv6 the all-zero host part (the subnet-router anycast
+ * address, RFC 4291 2.6.1) is rejected too. The host
  * bits are taken straight from fresh random bytes, big-endian, so the draw is
  * uniform and depends on nothing else.
  */
@@ -149,12 +167,14 @@ static void pool_draw(struct rotor *r, const struct rotor_pool *p,
 			host[0] &= (uint8_t)(0xff >> (8 - p->host_bits % 8));
 		for (size_t i = 0; i < nbytes; i++)
 			zero = zero && !host[i];
-		if (p->family == AF_INET || !zero)
+		if (p->family == AF_INET6 && zero)
+			continue;
+		memcpy(out, p->base, 16);
+		for (size_t i = 0; i < nbytes; i++)
+			out[size - nbytes + i] |= host[i];
+		if (!is_listen_address(r, p->family, out))
 			break;
 	}
-	memcpy(out, p->base, 16);
-	for (size_t i = 0; i < nbytes; i++)
-		out[size - nbytes + i] |= host[i];
 }
 
 static bool slot_counted(const struct rotor_slot *s, uint64_t now_ms)
