@@ -869,6 +869,29 @@ static void test_overlapping_pools(void **state)
 		"t.conf:28: [service d]: pool 203.0.0.0/16 overlaps pool 203.0.113.0/26 of [service b] (line 20)");
 }
 
+static void test_pool_of_listen_addresses_only(void **state)
+{
+	(void)state;
+	/* a listen address inside a larger pool is fine (never handed out);
+	 * a pool made only of listen addresses is not */
+	EXPECT_ERRORS(
+		"[dns]\n"
+		"listen = 203.0.113.53, 203.0.113.200, 203.0.113.201\n"
+		"zone = example.test\n"
+		"zonefile = /z\n"
+		"[service a]\n"
+		"name = a.example.test\n"
+		"pool = 203.0.113.0/25\n"
+		"server = 192.0.2.10\n"
+		"honeypot = 192.0.2.20\n"
+		"[service b]\n"
+		"name = b.example.test\n"
+		"pool = 203.0.113.200/31\n"
+		"server = 192.0.2.10\n"
+		"honeypot = 192.0.2.20\n",
+		"t.conf:12: [service b]: pool 203.0.113.200/31 holds only choreod's listen addresses: no address is left to hand out");
+}
+
 static void test_missing_keys_and_sections(void **state)
 {
 	(void)state;
@@ -1411,6 +1434,7 @@ int main(void)
 		cmocka_unit_test(test_two_services_with_the_same_name),
 		cmocka_unit_test(test_service_name_outside_the_zone),
 		cmocka_unit_test(test_overlapping_pools),
+		cmocka_unit_test(test_pool_of_listen_addresses_only),
 		cmocka_unit_test(test_missing_keys_and_sections),
 		cmocka_unit_test(test_ipv6_keys_go_with_pool6),
 		cmocka_unit_test(test_lines_that_are_not_key_value),

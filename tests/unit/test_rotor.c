@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <math.h>
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -715,6 +716,34 @@ static void test_rotate_at_cap(void **state)
 	rotor_free(r);
 }
 
+/* choreod's own DNS address inside the pool is never handed out */
+static void test_listen_address_excluded(void **state)
+{
+	struct rotor_query q = { .family = AF_INET };
+	struct fixture f;
+	struct sockaddr_in *sin;
+	struct rotor_answer a;
+	struct rotor *r;
+	unsigned seen[4] = { 0 };
+
+	(void)state;
+	fixture_init(&f, "203.0.113.52/30", NULL, 5, 4096, 0, 5);
+	sin = (struct sockaddr_in *)&f.cfg.listen[0];
+	sin->sin_family = AF_INET;
+	inet_pton(AF_INET, "203.0.113.53", &sin->sin_addr);
+	f.cfg.n_listen = 1;
+	r = rotor_new(&f.cfg, NULL, NULL);
+	assert_non_null(r);
+	for (int i = 0; i < 3000; i++) {
+		answer_ok(r, 0, AF_INET, &q, (uint64_t)i * 10000, &a);
+		seen[a.addr[3] - 52]++;
+	}
+	assert_int_equal(seen[1], 0);
+	/* the three other addresses all come up */
+	assert_true(seen[0] > 800 && seen[2] > 800 && seen[3] > 800);
+	rotor_free(r);
+}
+
 static void test_ipv6(void **state)
 {
 	struct fixture f;
@@ -958,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_window_expiry),
 		cmocka_unit_test(test_rotate),
 		cmocka_unit_test(test_rotate_at_cap),
+		cmocka_unit_test(test_listen_address_excluded),
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_changes),
 		cmocka_unit_test(test_scoped_at_cap),
