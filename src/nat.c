@@ -30,6 +30,7 @@
 #define RECV_BUF      (256 * 1024)
 #define ACK_TIMEOUT_S 2
 #define NAME_MAX_LEN  128
+#define NAT_MAX_TRACKED CONFIG_MAX_SERVICES
 
 /* nft's type ids, so `nft list table` shows the sets readably */
 #define TYPE_IPADDR   7
@@ -46,6 +47,7 @@ struct nat {
 	struct latency latency;
 	bool need_repair;
 	uint64_t last_repair_ms, last_conntrack_ms;
+	uint64_t misses[NAT_MAX_TRACKED][2]; /* per service and family */
 };
 
 static const char *fam_suffix(int family)
@@ -1212,6 +1214,32 @@ long nat_foreach_open(struct nat *n, size_t service, int family,
 	return walk_set(n, service, family, "open", &w);
 }
 
+/* Clients let in by a window for whom the kernel could not learn a binding
+ * (the set was full): warn when their number grows. */
+static void check_binding_sets(struct nat *n)
+{
+	for (size_t i = 0; i < n->cfg->n_services && i < NAT_MAX_TRACKED; i++) {
+		for (int f = 0; f < 2; f++) {
+			int family = f ? AF_INET6 : AF_INET;
+			struct nat_counters k;
+			uint64_t misses;
+
+			if ((f && !n->cfg->services[i].has_pool6) ||
+			    nat_read_counters(n, i, family, &k) < 0)
+				continue;
+			misses = k.via_window > k.learned ? k.via_window - k.learned : 0;
+			if (misses > n->misses[i][f])
+				log_warn("[service %s]: the %s binding set is full "
+					 "(max_bindings %u): %llu clients got in without "
+					 "a binding; raise max_bindings",
+					 n->cfg->services[i].section, f ? "IPv6" : "IPv4",
+					 n->cfg->services[i].max_bindings,
+					 (unsigned long long)(misses - n->misses[i][f]));
+			n->misses[i][f] = misses;
+		}
+	}
+}
+
 void nat_tick(struct nat *n, uint64_t now_ms)
 {
 	long count, max;
@@ -1244,6 +1272,7 @@ void nat_tick(struct nat *n, uint64_t now_ms)
 		log_warn("conntrack table at %ld of %ld entries: new connections "
 			 "will be dropped when it is full; raise "
 			 "net.netfilter.nf_conntrack_max (see choreod(8))", count, max);
+	check_binding_sets(n);
 }
 
 int nat_remove_table(const char *table)
