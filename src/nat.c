@@ -960,7 +960,13 @@ static struct nftnl_set_elem *change_elem(const struct rotor_change *c)
 					   (uint32_t)(2 * alen));
 		}
 	}
+	/*
+	 * The expiration too: re-adding an element with the same timeout keeps
+	 * its old expiry, and an address re-used at max_open must stay open a
+	 * full window after the answer that re-used it.
+	 */
 	nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, (uint64_t)c->timeout * 1000);
+	nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_EXPIRATION, (uint64_t)c->timeout * 1000);
 	return e;
 }
 

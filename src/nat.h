@@ -43,8 +43,8 @@ struct nat_counters {
 
 /*
  * Open the netlink socket and create, or adopt, the table cfg->table: set
- * contents are kept; chains, rules and counters are replaced in one atomic
- * transaction. Returns 0 and *out, or a negative errno (logged).
+ * contents and counter values are kept; chains and rules are replaced in one
+ * atomic transaction. Returns 0 and *out, or a negative errno (logged).
  */
 int nat_open(const struct config *cfg, struct nat **out);
 

@@ -1,0 +1,448 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# The gateway lab of DESIGN.md ("Test network"), on top of lib.sh: six
+# network namespaces joined by veth pairs, with gw as the router between
+# every pair of hosts.
+#
+#   gw    choreod: DNS on $GW_DNS4 and $GW_DNS6, NAT (its own nftables
+#         table); forwarding on. The pools $GW_POOL4 / $GW_POOL6 are routed
+#         to it by every other host.
+#   srv   the protected server  $GW_SERVER4 / $GW_SERVER6   (banner.py "server")
+#   hpot  the honeypot          $GW_HPOT4 / $GW_HPOT6       (banner.py "honeypot")
+#   res   Unbound, a caching resolver, $GW_RES4 / $GW_RES6, with a stub zone
+#         for example.test pointing at choreod; ECS off
+#   cli   clients: every address of 198.18.0.0/16 and 2001:db8:18::/48 is
+#         local there (AnyIP), so any of them can be a client's source
+#   scan  the scanner $GW_SCAN4 / $GW_SCAN6 (and any of 198.19.128.0/17)
+#
+# Replies from srv and hpot go back through gw, whose conntrack undoes the
+# DNAT: the server and the honeypot see the real client address.
+#
+# Use from a bash script:
+#
+#     . "$(dirname "$0")/gwlab.sh"      # also sources lib.sh
+#     gwlab_init gateway                # lab_init + tools + copies of the binaries
+#     gwlab_up                          # namespaces, links, services, Unbound
+#     gwlab_conf "$LAB_TMP/c.conf" window=2 ttl=2 max_open=8
+#     gwlab_choreod_start "$LAB_TMP/c.conf"
+#     gw_ask 198.18.1.1 "$GW_DNS4"      # -> "NOERROR 203.0.113.77"
+#     gw_connect 198.18.1.1 203.0.113.77 22   # -> "server"
+#
+# Everything is removed by lib.sh's EXIT trap, also on failure.
+
+export PYTHONDONTWRITEBYTECODE=1
+GWLAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GWLAB_ROOT=$(cd "$GWLAB_DIR/../.." && pwd)
+. "$GWLAB_DIR/lib.sh"
+
+# ---- addresses (lab ranges only) ------------------------------------------
+# The IPv4 DNS address is inside the pool, as in DESIGN.md's example:
+# choreod never hands it out and its table lets DNS to it through.
+GW_DNS4=${GWLAB_DNS4:-203.0.113.53}
+GW_DNS6=2001:db8:53::53
+GW_POOL4=203.0.113.0/25
+GW_POOL6=2001:db8:1::/64
+GW_SERVER4=192.0.2.10
+GW_SERVER6=2001:db8:2::10
+GW_HPOT4=192.0.2.20
+GW_HPOT6=2001:db8:2::20
+GW_RES4=198.51.100.10
+GW_RES6=2001:db8:51::10
+GW_CLI_NET4=198.18.0.0/16
+GW_CLI_NET6=2001:db8:18::/48
+GW_SCAN4=198.19.0.7
+GW_SCAN6=2001:db8:19::7
+GW_SCAN_NET4=198.19.128.0/17
+GW_ZONE=example.test
+GW_NAME=www.example.test
+
+GW="" SRV="" HPOT="" RES="" CLI="" SCAN=""   # namespace names
+GW_TABLE=""          # choreod's nftables table (family inet)
+GW_CTL_SOCK=""       # choreod's control socket
+GW_CHOREOD_PID=""    # the running choreod, if any
+GW_CHOREOD_LOG=""    # its stderr
+GW_CHOREOD_STARTS=0
+GW_UNBOUND_PID=""
+GW_TLS=0             # 1 when port 443 speaks TLS
+GW_CERT=""
+GW_PY=""
+GW_CHOREOD="" GW_CHOREOCTL=""
+
+# gwlab_init NAME: lab_init, check the tools, copy the binaries (other
+# builds may replace build/ while the lab runs).
+gwlab_init() {
+	local tool
+	lab_init "$1"
+	for tool in dig nft python3; do
+		command -v "$tool" >/dev/null || lab_die "$tool is missing (scripts/install-deps.sh test)"
+	done
+	if [ -x /usr/bin/python3 ]; then GW_PY=/usr/bin/python3; else GW_PY=$(command -v python3); fi
+	GW_CHOREOD=${CHOREOD:-$GWLAB_ROOT/build/choreod}
+	GW_CHOREOCTL=${CHOREOCTL:-$GWLAB_ROOT/build/choreoctl}
+	[ -x "$GW_CHOREOD" ] && [ -x "$GW_CHOREOCTL" ] ||
+		lab_die "build first: make build/choreod build/choreoctl"
+	mkdir -p "$LAB_TMP/bin" "$LAB_TMP/run"
+	cp "$GW_CHOREOD" "$LAB_TMP/bin/choreod" && cp "$GW_CHOREOCTL" "$LAB_TMP/bin/choreoctl" ||
+		lab_die "cannot copy the binaries"
+	GW_CHOREOD=$LAB_TMP/bin/choreod
+	GW_CHOREOCTL=$LAB_TMP/bin/choreoctl
+	GW_TABLE="choreo_$1_$$"
+	GW_TABLE=${GW_TABLE:0:31}
+	GW_CTL_SOCK=$LAB_TMP/run/control.sock
+}
+
+# gwlab_link NS DEV GWDEV ADDR4/LEN GWADDR4 ADDR6/LEN GWADDR6: a leaf joined
+# to gw; the leaf routes every lab prefix through gw.
+gwlab_link() {
+	local ns=$1 dev=$2 gdev=$3 a4=$4 g4=$5 a6=$6 g6=$7 len4=${4#*/} len6=${6#*/} p
+	lab_veth "$ns" "$dev" "$GW" "$gdev"
+	lab_addr "$ns" "$dev" "$a4"
+	lab_addr "$GW" "$gdev" "$g4/$len4"
+	lab_addr "$ns" "$dev" "$a6"
+	lab_addr "$GW" "$gdev" "$g6/$len6"
+	for p in 192.0.2.0/24 198.51.100.0/24 203.0.113.0/24 198.18.0.0/15; do
+		# (the leaf's own link prefix is more specific)
+		lab_route "$ns" "$p" via "$g4"
+	done
+	lab_route "$ns" 2001:db8::/32 via "$g6"
+}
+
+# gwlab_net: the namespaces, links, addresses and routes.
+gwlab_net() {
+	local ns
+	lab_netns GW gw
+	lab_netns SRV srv
+	lab_netns HPOT hpot
+	lab_netns RES res
+	lab_netns CLI cli
+	lab_netns SCAN scan
+	for ns in "$GW" "$SRV" "$HPOT" "$RES" "$CLI" "$SCAN"; do
+		lab_in "$ns" sysctl -q -w net.ipv4.conf.all.rp_filter=0 \
+			net.ipv4.conf.default.rp_filter=0 >/dev/null ||
+			lab_die "sysctl in $ns failed"
+	done
+	lab_in "$GW" sysctl -q -w net.ipv4.ip_forward=1 \
+		net.ipv6.conf.all.forwarding=1 >/dev/null || lab_die "forwarding on in gw failed"
+
+	# IPv6 /127 links (RFC 6164): 2001:db8:2::10 and ::20 are the first
+	# address of their link prefix, which on a longer prefix a router (gw)
+	# would take as its own subnet-router anycast address
+	gwlab_link "$SRV" eth0 srv 192.0.2.10/29 192.0.2.9 2001:db8:2::10/127 2001:db8:2::11
+	gwlab_link "$HPOT" eth0 hpot 192.0.2.20/29 192.0.2.17 2001:db8:2::20/127 2001:db8:2::21
+	gwlab_link "$RES" eth0 res 198.51.100.10/28 198.51.100.1 2001:db8:51::10/64 2001:db8:51::1
+	gwlab_link "$CLI" eth0 cli 198.51.100.18/30 198.51.100.17 2001:db8:f18::2/64 2001:db8:f18::1
+	gwlab_link "$SCAN" eth0 scan 198.19.0.7/24 198.19.0.1 2001:db8:19::7/64 2001:db8:19::1
+	# clients: any address of their prefixes is local (AnyIP)
+	lab_addr_ok "$GW_CLI_NET4" && lab_addr_ok "$GW_CLI_NET6" && lab_addr_ok "$GW_SCAN_NET4" ||
+		lab_die "client prefixes outside the lab ranges"
+	ip -n "$CLI" route add local "$GW_CLI_NET4" dev lo || lab_die "AnyIP $GW_CLI_NET4 failed"
+	ip -n "$CLI" -6 route add local "$GW_CLI_NET6" dev lo || lab_die "AnyIP $GW_CLI_NET6 failed"
+	ip -n "$SCAN" route add local "$GW_SCAN_NET4" dev lo || lab_die "AnyIP $GW_SCAN_NET4 failed"
+	# (IPv6 bind() checks configured addresses, not local routes)
+	lab_in "$CLI" sysctl -q -w net.ipv6.ip_nonlocal_bind=1 >/dev/null ||
+		lab_die "ip_nonlocal_bind in cli failed"
+	lab_route "$GW" "$GW_CLI_NET4" via 198.51.100.18
+	lab_route "$GW" "$GW_CLI_NET6" via 2001:db8:f18::2
+	lab_route "$GW" "$GW_SCAN_NET4" via 198.19.0.7
+	# choreod's DNS addresses
+	lab_addr "$GW" lo "$GW_DNS4/32"
+	lab_addr "$GW" lo "$GW_DNS6/128"
+}
+
+# gwlab_cert: a self-signed certificate for www.example.test (port 443).
+gwlab_cert() {
+	GW_CERT=$LAB_TMP/tls/cert.pem
+	mkdir -p "$LAB_TMP/tls"
+	GW_TLS=0
+	if ! command -v openssl >/dev/null; then
+		lab_log "openssl is missing: port 443 serves a plain banner, no TLS"
+		return 0
+	fi
+	if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$LAB_TMP/tls/key.pem" -out "$GW_CERT" -days 2 \
+		-subj "/CN=$GW_NAME" -addext "subjectAltName=DNS:$GW_NAME" \
+		>"$LAB_TMP/tls/openssl.log" 2>&1; then
+		GW_TLS=1
+	else
+		lab_log "openssl req failed: port 443 serves a plain banner, no TLS"
+		rm -f "$GW_CERT"
+	fi
+}
+
+# gwlab_banner NS NAME: banner.py on ports 22 25 80 443; log $LAB_TMP/NAME.conn.
+gwlab_banner() {
+	local ns=$1 name=$2 i
+	: >"$LAB_TMP/$name.conn"
+	lab_spawn "$ns" "$LAB_TMP/$name.out" "$GW_PY" "$GWLAB_DIR/banner.py" --name "$name" \
+		--log "$LAB_TMP/$name.conn" --cert "$GW_CERT" --key "$LAB_TMP/tls/key.pem"
+	for i in $(seq 1 100); do
+		grep -q '^ready' "$LAB_TMP/$name.out" 2>/dev/null && return 0
+		lab_alive "$LAB_LAST_PID" || break
+		sleep 0.1
+	done
+	cat "$LAB_TMP/$name.out" >&2
+	lab_die "banner.py ($name) did not start"
+}
+
+# gwlab_zone FILE: the lab's zone (www is the rotor's, not in the file).
+gwlab_zone() {
+	cat >"$1" <<EOF
+; the gateway lab's zone (tests/lab/gwlab.sh)
+\$ORIGIN $GW_ZONE.
+\$TTL 3600
+@       IN SOA  ns1 hostmaster 2026112501 7200 3600 1209600 300
+        IN NS   ns1
+        IN MX   10 mail
+        IN TXT  "choreo gateway lab"
+ns1     IN A    $GW_DNS4
+ns1     IN AAAA $GW_DNS6
+mail    IN A    192.0.2.25
+static  IN A    192.0.2.80
+static  IN AAAA 2001:db8:2::80
+EOF
+}
+
+# gwlab_unbound: Unbound in res, a stub zone for example.test -> choreod.
+# Its own config in the temp dir: no daemon, no chroot, no user switch, no
+# validator, no ECS (the subnetcache module is not loaded).
+gwlab_unbound() {
+	local d=$LAB_TMP/unbound
+	command -v unbound >/dev/null || lab_die "unbound is missing (scripts/install-deps.sh test)"
+	mkdir -p "$d"
+	cat >"$d/unbound.conf" <<EOF
+server:
+    verbosity: 1
+    interface: $GW_RES4
+    interface: $GW_RES6
+    port: 53
+    outgoing-interface: $GW_RES4
+    outgoing-interface: $GW_RES6
+    do-daemonize: no
+    chroot: ""
+    username: ""
+    directory: "$d"
+    pidfile: "$d/unbound.pid"
+    logfile: ""
+    use-syslog: no
+    num-threads: 1
+    so-reuseport: no
+    module-config: "iterator"
+    qname-minimisation: no
+    prefetch: no
+    serve-expired: no
+    minimal-responses: yes
+    cache-min-ttl: 0
+    infra-host-ttl: 5
+    infra-keep-probing: yes
+    access-control: 0.0.0.0/0 refuse
+    access-control: ::/0 refuse
+    access-control: 198.18.0.0/15 allow
+    access-control: 2001:db8:18::/48 allow
+    access-control: 198.51.100.0/24 allow
+    local-zone: "test." nodefault
+    domain-insecure: "$GW_ZONE"
+remote-control:
+    control-enable: no
+stub-zone:
+    name: "$GW_ZONE"
+    stub-addr: $GW_DNS4
+    stub-addr: $GW_DNS6
+EOF
+	if command -v unbound-checkconf >/dev/null; then
+		unbound-checkconf "$d/unbound.conf" >"$d/checkconf.log" 2>&1 ||
+			{ cat "$d/checkconf.log" >&2; lab_die "unbound-checkconf failed"; }
+	fi
+	lab_spawn "$RES" "$d/unbound.log" unbound -d -c "$d/unbound.conf"
+	GW_UNBOUND_PID=$LAB_LAST_PID
+	lab_wait_dns "$CLI" "$GW_RES4" 53 10 "$GW_UNBOUND_PID" ||
+		{ tail -n 20 "$d/unbound.log" >&2; lab_die "unbound did not start"; }
+}
+
+# gwlab_up: the whole lab but choreod.
+gwlab_up() {
+	gwlab_net
+	gwlab_cert
+	gwlab_banner "$SRV" server
+	gwlab_banner "$HPOT" honeypot
+	gwlab_zone "$LAB_TMP/example.test.zone"
+	gwlab_unbound
+}
+
+# gwlab_conf FILE [key=value...]: a choreod configuration for the lab.
+# Keys: ttl window binding max_open rotate max_bindings table listen pool6
+# (pool6=none leaves IPv6 out).
+gwlab_conf() {
+	local f=$1 kv; shift
+	local ttl=5 window="" binding=600 max_open=16 rotate=0 max_bindings=""
+	local table=$GW_TABLE listen="$GW_DNS4:53, [$GW_DNS6]:53" pool6=$GW_POOL6
+	for kv in "$@"; do
+		case "${kv%%=*}" in
+		ttl|window|binding|max_open|rotate|max_bindings|table|listen|pool6)
+			printf -v "${kv%%=*}" '%s' "${kv#*=}" ;;
+		*) lab_die "gwlab_conf: unknown key ${kv%%=*}" ;;
+		esac
+	done
+	{
+		echo "# generated by gwlab.sh"
+		echo "[daemon]"
+		echo "control = $GW_CTL_SOCK"
+		echo "table = $table"
+		echo "[dns]"
+		echo "listen = $listen"
+		echo "zone = $GW_ZONE"
+		echo "zonefile = $LAB_TMP/example.test.zone"
+		echo "ttl = $ttl"
+		echo "[service www]"
+		echo "name = $GW_NAME"
+		echo "pool = $GW_POOL4"
+		echo "server = $GW_SERVER4"
+		echo "honeypot = $GW_HPOT4"
+		if [ "$pool6" != none ]; then
+			echo "pool6 = $pool6"
+			echo "server6 = $GW_SERVER6"
+			echo "honeypot6 = $GW_HPOT6"
+		fi
+		[ -n "$window" ] && echo "window = $window"
+		echo "binding = $binding"
+		echo "max_open = $max_open"
+		echo "rotate = $rotate"
+		[ -n "$max_bindings" ] && echo "max_bindings = $max_bindings"
+	} >"$f"
+}
+
+# gwlab_choreod_start CONF [WAIT_S]: start choreod in gw; wait until it
+# answers DNS. Returns 1 (log on stderr) if it did not come up.
+gwlab_choreod_start() {
+	local conf=$1 limit=${2:-10}
+	GW_CHOREOD_STARTS=$((GW_CHOREOD_STARTS + 1))
+	GW_CHOREOD_LOG=$LAB_TMP/choreod.$GW_CHOREOD_STARTS.log
+	lab_spawn "$GW" "$GW_CHOREOD_LOG" "$GW_CHOREOD" -c "$conf"
+	GW_CHOREOD_PID=$LAB_LAST_PID
+	if ! lab_wait_dns "$CLI" "$GW_DNS4" 53 "$limit" "$GW_CHOREOD_PID"; then
+		lab_log "choreod did not come up; its log:"
+		sed 's/^/#   /' "$GW_CHOREOD_LOG" >&2
+		return 1
+	fi
+	return 0
+}
+
+# gwlab_choreod_stop: SIGTERM, bounded wait (lab_stop).
+gwlab_choreod_stop() {
+	[ -n "$GW_CHOREOD_PID" ] && lab_stop "$GW_CHOREOD_PID"
+	GW_CHOREOD_PID=""
+}
+
+# gwlab_choreod_kill9: SIGKILL, then reap.
+gwlab_choreod_kill9() {
+	[ -n "$GW_CHOREOD_PID" ] || return 0
+	kill -KILL "$GW_CHOREOD_PID" 2>/dev/null
+	wait "$GW_CHOREOD_PID" 2>/dev/null
+	GW_CHOREOD_PID=""
+}
+
+# ---- helpers for tests ------------------------------------------------------------
+
+# gw_ns_of SRC: the namespace where SRC is a local address.
+gw_ns_of() {
+	case "$1" in
+	198.18.*|2001:db8:18:*) echo "$CLI" ;;
+	198.19.*|2001:db8:19:*) echo "$SCAN" ;;
+	"$GW_RES4"|"$GW_RES6") echo "$RES" ;;
+	*) lab_die "no lab host has source address $1" ;;
+	esac
+}
+
+# gw_tool SRC ARGS...: gwtool.py in the namespace of SRC.
+gw_tool() {
+	local ns
+	ns=$(gw_ns_of "$1") || return 1
+	shift
+	ip netns exec "$ns" "$GW_PY" "$GWLAB_DIR/gwtool.py" "$@"
+}
+
+# gw_connect SRC DST PORT: connect from SRC, read the banner; prints
+# "server", "honeypot" or "none".
+gw_connect() {
+	gw_tool "$1" connect --src "$1" --dst "$2" --port "${3:-80}"
+}
+
+# gw_ask SRC SERVER [TYPE [NAME [rd]]]: one DNS question from SRC; prints
+# "RCODE ADDR...".
+gw_ask() {
+	local src=$1 server=$2 type=${3:-A} name=${4:-$GW_NAME} rd=${5:-}
+	gw_tool "$src" ask --src "$src" --server "$server" --type "$type" --name "$name" \
+		${rd:+--rd}
+}
+
+# gw_dig SRC SERVER ARGS...: dig from SRC.
+gw_dig() {
+	local src=$1 server=$2 ns; shift 2
+	ns=$(gw_ns_of "$src") || return 1
+	ip netns exec "$ns" dig -b "$src" @"$server" +time=2 +tries=1 +nocookie "$@"
+}
+
+# gw_ctl ARGS...: choreoctl on the lab's socket (in gw).
+gw_ctl() {
+	ip netns exec "$GW" "$GW_CHOREOCTL" -s "$GW_CTL_SOCK" "$@"
+}
+
+# gw_nft ARGS...: nft in gw (tests inspect the table with it; choreod never).
+gw_nft() {
+	ip netns exec "$GW" nft "$@"
+}
+
+# gw_set_elems SET [TABLE]: the elements of a set of the table, one a line
+# ("a" or "a . b"); nothing if the set is empty; status 1 without the set.
+gw_set_elems() {
+	local out
+	out=$(gw_nft -j list set inet "${2:-$GW_TABLE}" "$1" 2>/dev/null) || return 1
+	"$GW_PY" -c '
+import json, sys
+def val(v):
+    if isinstance(v, dict):
+        if "elem" in v:
+            return val(v["elem"]["val"])
+        if "concat" in v:
+            return " . ".join(val(x) for x in v["concat"])
+        if "prefix" in v:
+            return "%s/%s" % (v["prefix"]["addr"], v["prefix"]["len"])
+        if "range" in v:
+            return "-".join(val(x) for x in v["range"])
+    return str(v)
+for o in json.load(sys.stdin)["nftables"]:
+    if "set" in o:
+        for e in o["set"].get("elem", []):
+            print(val(e))
+' <<<"$out"
+}
+
+# gw_set_count SET: number of elements (or -1 without the set).
+gw_set_count() {
+	local e
+	e=$(gw_set_elems "$1") || { echo -1; return 1; }
+	grep -c . <<<"$e"
+}
+
+# gw_set_count_fast SET: the same from nft's text output (no python; for
+# sampling the set many times a second).
+gw_set_count_fast() {
+	gw_nft list set inet "$GW_TABLE" "$1" 2>/dev/null |
+		sed -n '/elements = {/,/}/p' | grep -oE '([0-9]{1,3}\.){3}[0-9]{1,3}|[0-9a-f:]*:[0-9a-f:]+' |
+		grep -c .
+}
+
+# gw_hits HOST [PEER [PORT]]: connections logged by banner.py on HOST
+# (server|honeypot), from PEER and to PORT if given.
+gw_hits() {
+	local f=$LAB_TMP/$1.conn
+	awk -v p="${2:-}" -v port="${3:-}" \
+		'(p == "" || $1 == p) && (port == "" || $2 == port) { n++ } END { print n + 0 }' "$f"
+}
+
+# gw_status_field SERVICE_LINE_REGEX FIELD: a number from `choreoctl status`
+# after FIELD on the first line matching the regex.
+gw_status_field() {
+	gw_ctl status 2>/dev/null | awk -v re="$1" -v f="$2" '
+		$0 ~ re { for (i = 1; i < NF; i++) if ($i == f) { print $(i + 1); exit } }'
+}
