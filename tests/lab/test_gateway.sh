@@ -432,6 +432,31 @@ tap_diag "h: max_open 1, window 3: answer at 0 s: $r1; at 2 s: $r2 (kernel: $exp
 [ "$r1" = "$r2" ] && [[ $r1 == NOERROR\ 203.0.113.* ]] && [ "$s1" = server ]
 tap_check $? "h: an address re-used at max_open is open for a full window after the answer that re-used it (kernel timeout refreshed)"
 
+# ---- l: a full binding set never sends a legitimate client to the honeypot ------------------
+# max_bindings = 2 (a new table: the set size is part of its definition):
+# the third and fourth clients let in by a window get no binding, yet reach
+# the server; choreod counts them and warns.
+
+gwlab_choreod_stop
+gw_ctl remove-table "$GW_TABLE" >/dev/null 2>&1
+CONF_F=$LAB_TMP/choreo-full.conf
+gwlab_conf "$CONF_F" ttl=5 window=5 max_open=16 max_bindings=2
+gwlab_choreod_start "$CONF_F" || lab_log "choreod did not start for the full-set test"
+full_ok=0
+for i in 1 2 3 4; do
+	r=$(gw_ask "198.18.60.$i" "$GW_DNS4" A)
+	s=$(gw_connect "198.18.60.$i" "${r#NOERROR }" 80)
+	tap_diag "l: client 198.18.60.$i: $r -> $s"
+	[ "$s" = server ] && full_ok=$((full_ok + 1))
+done
+nb=$(gw_set_count www_bound4)
+sleep 11 # choreod checks the counters every 10 s
+misses=$(gw_ctl status | sed -n 's/.*binding_set_full_misses \([0-9]*\).*/\1/p' | head -n 1)
+warned=$(grep -c 'binding set is full' "$GW_CHOREOD_LOG" 2>/dev/null)
+tap_diag "l: bindings in the kernel $nb, misses in status '${misses}', warnings in the log $warned"
+[ "$full_ok" = 4 ] && [ "$nb" = 2 ] && [ "${misses:-0}" -ge 2 ] && [ "${warned:-0}" -ge 1 ]
+tap_check $? "l: with the binding set full (max_bindings 2) all 4 window clients reach the server; status and the log report the misses"
+
 # ---- i (part 2): other tables untouched ----------------------------------------------------
 
 gwlab_choreod_stop
