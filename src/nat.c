@@ -316,26 +316,17 @@ static int e_dnat(struct nftnl_rule *r, int family, const void *to)
 	return 0;
 }
 
-static int e_accept(struct nftnl_rule *r)
+/* A verdict: accept, or jump to chain. */
+static int e_verdict(struct nftnl_rule *r, int verdict, const char *chain)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
 
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-	return add_expr(r, e);
-}
-
-static int e_jump(struct nftnl_rule *r, const char *chain)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NFT_JUMP);
-	nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	if (chain)
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
 	return add_expr(r, e);
 }
 
@@ -490,7 +481,7 @@ static int put_service(struct nat *n, struct batch *bt, size_t svc, int family)
 	/* prerouting: traffic to the pool goes to the service's chain */
 	r = rule_new(n->cfg, "prerouting", family);
 	ret = put_rule(n, bt, r, r ? e_prefix(r, family == AF_INET ? &s->pool : &s->pool6) ||
-				     e_jump(r, chain) : 0);
+				     e_verdict(r, NFT_JUMP, chain) : 0);
 
 	/* 1. quarantined sources -> honeypot */
 	r = rule_new(n->cfg, chain, family);
@@ -833,7 +824,7 @@ static int install(struct nat *n)
 			continue;
 		host.len = (uint8_t)(addr_family_size(host.family) * 8);
 		r = rule_new(n->cfg, "prerouting", host.family);
-		ret = put_rule(n, &bt, r, r ? e_prefix(r, &host) || e_accept(r) : 0);
+		ret = put_rule(n, &bt, r, r ? e_prefix(r, &host) || e_verdict(r, NF_ACCEPT, NULL) : 0);
 	}
 	for (size_t s = 0; !ret && s < n->cfg->n_services; s++) {
 		ret = put_service(n, &bt, s, AF_INET);
