@@ -24,7 +24,7 @@ UNIT     := $(patsubst tests/unit/%.c,build/asan/%,$(wildcard tests/unit/test_*.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 REPLAYS  := $(patsubst tests/fuzz/fuzz_%.c,build/asan/replay_%,$(FUZZ_SRC))
-TOOLS    := build/choreoctl
+TOOLS    := build/choreoctl build/choreo-load
 
 .PHONY: all deps test-deps check-build test demo bench fuzz clean
 all: deps build/choreod $(TOOLS)
@@ -38,6 +38,10 @@ build/choreod: $(OBJ)
 build/choreoctl: tools/choreoctl.c build/obj/nat.o build/obj/addr.o build/obj/log.o build/obj/latency.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+build/choreo-load: tools/choreo-load.c tools/load_model.c tools/load_model.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tools/choreo-load.c tools/load_model.c -lm
 
 build/obj/%.o: src/%.c
 	@mkdir -p $(@D)
