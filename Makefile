@@ -26,7 +26,7 @@ FUZZERS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 REPLAYS  := $(patsubst tests/fuzz/fuzz_%.c,build/asan/replay_%,$(FUZZ_SRC))
 TOOLS    := build/choreoctl build/choreo-load
 
-.PHONY: all deps test-deps check-build test demo bench fuzz clean
+.PHONY: all deps test-deps check-build test demo bench bench-seed bench-scale fuzz clean
 all: deps build/choreod $(TOOLS)
 
 deps:
@@ -90,6 +90,17 @@ bench:
 	@$(MAKE) --no-print-directory build/choreod $(TOOLS)
 	@tests/lab/bench-dns.sh
 	@tests/lab/bench-gateway.sh
+
+# The 2014 evaluation's experiment (issue 4): SECONDS_PER_RUN, SCALE_SECONDS.
+bench-seed:
+	@scripts/install-deps.sh demo
+	@$(MAKE) --no-print-directory build/choreod $(TOOLS)
+	@tests/lab/bench-seed.sh
+
+bench-scale:
+	@scripts/install-deps.sh demo
+	@$(MAKE) --no-print-directory build/choreod $(TOOLS)
+	@tests/lab/bench-scale.sh
 
 clean:
 	rm -rf build

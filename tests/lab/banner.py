@@ -17,6 +17,16 @@ Every accepted connection appends one line "<peer-ip> <port>" to the log
 file (--log), before anything else happens on it, so that tests can count
 what landed where, even connections a scanner drops at once. When all ports
 listen, "ready" is printed on stdout.
+
+For load runs (tests/lab/bench-*.sh): --workers N forks N-1 more processes,
+every one with its own listening sockets on the same ports (SO_REUSEPORT, the
+kernel spreads the connections over them); "ready" comes when all of them
+listen, and the first process stops the others on SIGTERM/SIGINT. --backlog
+sets listen()'s backlog (default 1024). --lite serves each connection from
+a plain selector loop instead of asyncio streams, several times cheaper a
+connection: 22, 25 and 443 (never TLS in this mode) send their greeting and
+close at once, 80 answers the first request; the log is the same. Without
+these options nothing changes.
 """
 import argparse
 import asyncio
@@ -127,27 +137,180 @@ class Host:
                 pass
 
 
-def listener(family, port):
+def listener(family, port, reuseport=False, backlog=1024):
     s = socket.socket(family, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if family == socket.AF_INET6:
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         s.bind(("::", port))
     else:
         s.bind(("0.0.0.0", port))
-    s.listen(1024)
+    s.listen(backlog)
     s.setblocking(False)
     return s
 
 
-async def main():
+def serve_lite(host, args, ready_fd=None):
+    """--lite: one selector loop, no asyncio; same greetings and log."""
+    import selectors
+    import time
+    name = host.name
+    greet = {22: f"SSH-2.0-choreo-lab-{name}\r\n".encode(),
+             25: f"220 {name} ESMTP choreo-lab\r\n".encode(),
+             443: f"choreo-lab {name} (no TLS)\r\n".encode()}
+    http = host.http_answer()
+    stop = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(1))
+    sel = selectors.DefaultSelector()
+    for port in (int(p) for p in args.ports.split(",")):
+        for family in (socket.AF_INET, socket.AF_INET6):
+            sel.register(listener(family, port, args.workers > 1, args.backlog),
+                         selectors.EVENT_READ, port)
+    conns = {}   # socket -> [deadline, bytes read]
+    if ready_fd is not None:
+        os.write(ready_fd, b"r")
+        os.close(ready_fd)
+    else:
+        print("ready (lite, no TLS on 443)"
+              + (f" ({args.workers} workers)" if args.workers > 1 else ""), flush=True)
+    last_sweep = time.monotonic()
+
+    def drop(c):
+        sel.unregister(c)
+        del conns[c]
+        c.close()
+
+    while not stop:
+        try:
+            events = sel.select(1.0)
+        except InterruptedError:
+            continue
+        now = time.monotonic()
+        for key, _ in events:
+            sock = key.fileobj
+            if sock not in conns:                  # a listener
+                port = key.data
+                for _ in range(64):
+                    try:
+                        c, peer = sock.accept()
+                    except OSError:
+                        break
+                    host.note(peer, port)
+                    if port in greet:
+                        try:
+                            c.send(greet[port])
+                        except OSError:
+                            pass
+                        c.close()
+                    else:
+                        c.setblocking(False)
+                        sel.register(c, selectors.EVENT_READ)
+                        conns[c] = [now + IDLE_S, b""]
+                continue
+            try:
+                d = sock.recv(4096)
+            except BlockingIOError:
+                continue
+            except OSError:
+                d = b""
+            st = conns[sock]
+            st[1] += d
+            if (not d or b"\r\n\r\n" in st[1] or b"\n\n" in st[1]
+                    or len(st[1]) > MAX_REQUEST):
+                if d:
+                    try:
+                        sock.send(http)
+                    except OSError:
+                        pass
+                drop(sock)
+        if now - last_sweep >= 1.0:
+            last_sweep = now
+            for c in [c for c, st in conns.items() if st[0] < now]:
+                drop(c)
+
+
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--ports", default="22,25,80,443")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="processes sharing the ports (SO_REUSEPORT), 1..64")
+    ap.add_argument("--backlog", type=int, default=1024)
+    ap.add_argument("--lite", action="store_true",
+                    help="selector loop, no asyncio, no TLS (load runs)")
     args = ap.parse_args()
+    if not 1 <= args.workers <= 64:
+        ap.error("--workers must be 1..64")
+    if not 1 <= args.backlog <= 65535:
+        ap.error("--backlog must be 1..65535")
+    return args
+
+
+def die_with_parent():
+    """A forked worker gets SIGTERM when the first process dies (Linux)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)   # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def start_workers(args):
+    """Fork args.workers - 1 processes; return their PIDs once every one
+    listens (each writes one byte on a pipe)."""
+    pids = []
+    rfd, wfd = os.pipe()
+    for _ in range(args.workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            os.close(rfd)
+            die_with_parent()
+            code = 0
+            try:
+                if args.lite:
+                    serve_lite(Host(args.name, args.log, None), args, wfd)
+                else:
+                    asyncio.run(main(args, ready_fd=wfd))
+            except BaseException:
+                code = 1
+            os._exit(code)
+        pids.append(pid)
+    os.close(wfd)
+    got = 0
+    while got < len(pids):
+        b = os.read(rfd, 64)   # EOF if every writer is gone
+        if not b:
+            break
+        got += len(b)
+    os.close(rfd)
+    if got < len(pids):
+        stop_workers(pids)
+        sys.exit("banner.py: a worker did not start")
+    return pids
+
+
+def stop_workers(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+
+
+async def main(args, ready_fd=None):
+    reuse = args.workers > 1
 
     tls = None
     if args.cert and args.key and os.path.exists(args.cert):
@@ -166,15 +329,28 @@ async def main():
     for port in (int(p) for p in args.ports.split(",")):
         for family in (socket.AF_INET, socket.AF_INET6):
             loops.append(asyncio.create_task(
-                host.serve(listener(family, port), port)))
-    print("ready" + ("" if tls else " (no TLS on 443)"), flush=True)
+                host.serve(listener(family, port, reuse, args.backlog), port)))
+    if ready_fd is not None:
+        os.write(ready_fd, b"r")
+        os.close(ready_fd)
+    else:
+        print("ready" + ("" if tls else " (no TLS on 443)")
+              + (f" ({args.workers} workers)" if reuse else ""), flush=True)
     await stop.wait()
     for t in loops:
         t.cancel()
 
 
 if __name__ == "__main__":
+    ARGS = parse_args()
+    WORKERS = start_workers(ARGS) if ARGS.workers > 1 else []
     try:
-        asyncio.run(main())
+        if ARGS.lite:
+            serve_lite(Host(ARGS.name, ARGS.log, None), ARGS)
+        else:
+            asyncio.run(main(ARGS))
     except KeyboardInterrupt:
-        sys.exit(0)
+        pass
+    finally:
+        stop_workers(WORKERS)
+    sys.exit(0)

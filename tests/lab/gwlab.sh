@@ -30,6 +30,13 @@
 #     gw_connect 198.18.1.1 203.0.113.77 22   # -> "server"
 #
 # Everything is removed by lib.sh's EXIT trap, also on failure.
+#
+# Options for load runs (tests/lab/bench-*.sh), in the environment; unset,
+# nothing changes:
+#   GWLAB_TLS=0              port 443 speaks plain text (choreo-load has no TLS)
+#   GWLAB_BANNER_WORKERS=N   banner.py processes per host (SO_REUSEPORT)
+#   GWLAB_BANNER_BACKLOG=N   their listen() backlog (default 1024)
+#   GWLAB_BANNER_LITE=1      banner.py --lite (cheaper; no TLS, greet and close)
 
 export PYTHONDONTWRITEBYTECODE=1
 GWLAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -155,6 +162,10 @@ gwlab_cert() {
 	GW_CERT=$LAB_TMP/tls/cert.pem
 	mkdir -p "$LAB_TMP/tls"
 	GW_TLS=0
+	if [ "${GWLAB_TLS:-1}" = 0 ]; then
+		lab_log "GWLAB_TLS=0: port 443 serves a plain banner, no TLS"
+		return 0
+	fi
 	if ! command -v openssl >/dev/null; then
 		lab_log "openssl is missing: port 443 serves a plain banner, no TLS"
 		return 0
@@ -175,7 +186,10 @@ gwlab_banner() {
 	local ns=$1 name=$2 i
 	: >"$LAB_TMP/$name.conn"
 	lab_spawn "$ns" "$LAB_TMP/$name.out" "$GW_PY" "$GWLAB_DIR/banner.py" --name "$name" \
-		--log "$LAB_TMP/$name.conn" --cert "$GW_CERT" --key "$LAB_TMP/tls/key.pem"
+		--log "$LAB_TMP/$name.conn" --cert "$GW_CERT" --key "$LAB_TMP/tls/key.pem" \
+		${GWLAB_BANNER_WORKERS:+--workers "$GWLAB_BANNER_WORKERS"} \
+		${GWLAB_BANNER_BACKLOG:+--backlog "$GWLAB_BANNER_BACKLOG"} \
+		$([ "${GWLAB_BANNER_LITE:-0}" = 1 ] && echo --lite)
 	for i in $(seq 1 100); do
 		grep -q '^ready' "$LAB_TMP/$name.out" 2>/dev/null && return 0
 		lab_alive "$LAB_LAST_PID" || break
@@ -445,4 +459,171 @@ gw_hits() {
 gw_status_field() {
 	gw_ctl status 2>/dev/null | awk -v re="$1" -v f="$2" '
 		$0 ~ re { for (i = 1; i < NF; i++) if ($i == f) { print $(i + 1); exit } }'
+}
+
+# ---- helpers for load runs (tests/lab/bench-*.sh) ---------------------------
+
+# gw_cpu_ticks PID...: utime + stime of these processes, in clock ticks
+# (/proc/PID/stat fields 14 and 15; a process gone counts 0).
+gw_cpu_ticks() {
+	local pid t=0 st rest
+	for pid in "$@"; do
+		st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		rest=${st##*) }      # after "pid (comm) "
+		# shellcheck disable=SC2086
+		set -- $rest         # $1 = state (field 3): utime = $12, stime = $13
+		t=$((t + ${12} + ${13}))
+	done
+	echo "$t"
+}
+
+# gw_ns_cpu_ticks NS: the same summed over every process in a lab namespace.
+gw_ns_cpu_ticks() {
+	# shellcheck disable=SC2046
+	gw_cpu_ticks $(ip netns pids "$1" 2>/dev/null)
+}
+
+# gw_conntrack: "COUNT MAX" of gw's connection-tracking table.
+gw_conntrack() {
+	local c m
+	c=$(lab_in "$GW" sysctl -n net.netfilter.nf_conntrack_count 2>/dev/null)
+	m=$(lab_in "$GW" sysctl -n net.netfilter.nf_conntrack_max 2>/dev/null)
+	echo "${c:-?} ${m:-?}"
+}
+
+# gw_load_run LOG ARGS...: choreo-load ARGS in cli (its stderr to LOG) while
+# sampling, once a second, gw's conntrack count and the CPU of choreod, of
+# srv and hpot (banner.py) and of the whole machine. Sets:
+#   GW_LOAD_LINE      the generator's report line ("" if it printed none)
+#   GW_LOAD_RC        its exit status
+#   GW_LOAD_WALL      seconds it ran
+#   GW_LOAD_CT_PEAK   the highest conntrack count seen; GW_LOAD_CT_END, _MAX
+#   GW_LOAD_CHOREOD   choreod's CPU over the run, in cores (0.25 = 25 % of one)
+#   GW_LOAD_SRV, GW_LOAD_HPOT   the same for the banner processes of srv, hpot
+#   GW_LOAD_IDLE      share of the machine's CPU time left idle (0..1)
+# Bounded: the generator is stopped after its --duration + 60 s.
+# GW_LOAD_PARTS=K (default 1) splits --clients over K generators with
+# consecutive --client-offset ranges (one process's open-file limit caps its
+# clients); GW_LOAD_LINE then sums their lines (rates and counts summed,
+# gen_cpu, saturated and the *_max_ms the highest, averages the mean) and
+# adds gen_cpu_parts=a,b,...
+GW_LOAD=${CHOREO_LOAD:-$GWLAB_ROOT/build/choreo-load}
+gw_load_run() {
+	local log=$1 out pid dur=0 a hz t0 t1 c0 c1 s0 s1 h0 h1 i0 i1 j0 j1 ct n=0 limit
+	local parts=${GW_LOAD_PARTS:-1} clients=0 off=0 k pids=() args=() cn co
+	shift
+	for a in "$@"; do
+		case "$n" in
+		1) dur=$a ;;
+		2) clients=$a ;;
+		3) off=$a ;;
+		esac
+		n=0
+		case "$a" in
+		--duration) n=1 ;;
+		--clients) n=2 ;;
+		--client-offset) n=3 ;;
+		esac
+	done
+	# (args = every option but --clients and --client-offset and their values)
+	args=() n=0
+	for a in "$@"; do
+		if [ "$n" = 1 ]; then n=0; continue; fi
+		case "$a" in
+		--clients|--client-offset) n=1 ;;
+		*) args+=("$a") ;;
+		esac
+	done
+	[ "$parts" -ge 1 ] 2>/dev/null || parts=1
+	[ "$clients" -ge "$parts" ] || parts=1
+	limit=$(((dur + 60) * 10))
+	hz=$(getconf CLK_TCK)
+	out=$log.out
+	read -r j0 i0 < <(awk '/^cpu /{t=0; for(k=2;k<=NF;k++) t+=$k; print t, $5+$6}' /proc/stat)
+	c0=$(gw_cpu_ticks "$GW_CHOREOD_PID"); s0=$(gw_ns_cpu_ticks "$SRV"); h0=$(gw_ns_cpu_ticks "$HPOT")
+	t0=$(date +%s.%N)
+	: >"$log"
+	for ((k = 0; k < parts; k++)); do
+		cn=$((clients / parts + (k < clients % parts ? 1 : 0)))
+		co=$((off + k * (clients / parts) + (k < clients % parts ? k : clients % parts)))
+		lab_in "$CLI" "$GW_LOAD" "${args[@]}" --clients "$cn" --client-offset "$co" \
+			>"$out.$k" 2>"$log.$k" </dev/null &
+		pids+=("$!")
+		LAB_PIDS+=("$!")
+	done
+	pid=${pids[0]}
+	GW_LOAD_CT_PEAK=0 n=0
+	while [ "$n" -lt "$limit" ]; do
+		a=0
+		for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && a=1; done
+		[ "$a" = 1 ] || break
+		if [ $((n % 10)) = 0 ]; then
+			ct=$(lab_in "$GW" sysctl -n net.netfilter.nf_conntrack_count 2>/dev/null)
+			[ "${ct:-0}" -gt "$GW_LOAD_CT_PEAK" ] && GW_LOAD_CT_PEAK=$ct
+		fi
+		sleep 0.1
+		n=$((n + 1))
+	done
+	GW_LOAD_RC=0
+	for pid in "${pids[@]}"; do
+		kill -0 "$pid" 2>/dev/null && { lab_log "choreo-load overran: stopping it"; kill -TERM "$pid"; }
+		wait "$pid" || GW_LOAD_RC=$?
+	done
+	t1=$(date +%s.%N)
+	c1=$(gw_cpu_ticks "$GW_CHOREOD_PID"); s1=$(gw_ns_cpu_ticks "$SRV"); h1=$(gw_ns_cpu_ticks "$HPOT")
+	read -r j1 i1 < <(awk '/^cpu /{t=0; for(k=2;k<=NF;k++) t+=$k; print t, $5+$6}' /proc/stat)
+	read -r GW_LOAD_CT_END GW_LOAD_CT_MAX < <(gw_conntrack)
+	[ "${GW_LOAD_CT_END:-0}" -gt "$GW_LOAD_CT_PEAK" ] 2>/dev/null && GW_LOAD_CT_PEAK=$GW_LOAD_CT_END
+	for ((k = 0; k < parts; k++)); do
+		cat "$log.$k" >>"$log"
+		grep -m1 '^clients=' "$out.$k"
+	done >"$out"
+	if [ "$parts" = 1 ]; then
+		GW_LOAD_LINE=$(head -n 1 "$out")
+	elif [ "$(grep -c '^clients=' "$out")" = "$parts" ]; then
+		GW_LOAD_LINE=$(awk '
+		{
+			for (i = 1; i <= NF; i++) {
+				k = substr($i, 1, index($i, "=") - 1); v = substr($i, index($i, "=") + 1)
+				if (NR == 1) { key[i] = k; nk = NF }
+				if (k == "gen_cpu") gp = gp (NR > 1 ? "," : "") v
+				if (k ~ /^(latency|mix|latency_sd|valid_share|duration|seed)$/) {
+					if (NR == 1) val[k] = v
+				} else if (v ~ /^[0-9]+\/[0-9]+$/) {
+					split(v, xy, "/"); x[k] += xy[1]; y[k] += xy[2]; frac[k] = 1
+				} else if (k ~ /(_max_ms|^gen_cpu|^saturated)$/) {
+					if (NR == 1 || v + 0 > val[k] + 0) val[k] = v
+				} else if (k ~ /_avg/) {
+					sum[k] += v; avg[k] = 1
+				} else {
+					sum[k] += v; if (v ~ /\./) dec[k] = 1
+				}
+			}
+		}
+		END {
+			for (i = 1; i <= nk; i++) {
+				k = key[i]
+				if (k in frac) o = x[k] "/" y[k]
+				else if (k in avg) o = sprintf("%.2f", sum[k] / NR)
+				else if (k in val) o = val[k]
+				else if (k in dec) o = sprintf("%.1f", sum[k])
+				else o = sum[k]
+				printf "%s%s=%s", (i > 1 ? " " : ""), k, o
+			}
+			printf " generators=%d gen_cpu_parts=%s\n", NR, gp
+		}' "$out")
+	else
+		GW_LOAD_LINE=""
+	fi
+	read -r GW_LOAD_WALL GW_LOAD_CHOREOD GW_LOAD_SRV GW_LOAD_HPOT GW_LOAD_IDLE < <(awk \
+		-v t0="$t0" -v t1="$t1" -v hz="$hz" -v c="$((c1 - c0))" -v s="$((s1 - s0))" \
+		-v h="$((h1 - h0))" -v j="$((j1 - j0))" -v i="$((i1 - i0))" 'BEGIN {
+		w = t1 - t0; if (w <= 0) w = 1
+		printf "%.1f %.2f %.2f %.2f %.2f\n", w, c / hz / w, s / hz / w, h / hz / w,
+			(j > 0 ? i / j : 0) }')
+}
+
+# gw_field LINE KEY: the value of KEY=value in a choreo-load report line.
+gw_field() {
+	awk -v k="$2" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$1"
 }
