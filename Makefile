@@ -11,7 +11,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP
-LDLIBS   += $(PKG_LIBS)
+LDLIBS   += $(PKG_LIBS) -pthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC      := $(wildcard src/*.c)
@@ -33,11 +33,12 @@ deps:
 	@scripts/install-deps.sh build
 
 build/choreod: $(OBJ)
-	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LDLIBS)
 
-build/choreoctl: tools/choreoctl.c build/obj/nat.o build/obj/addr.o build/obj/log.o build/obj/latency.o
+CTL_OBJ  := build/obj/nat.o build/obj/addr.o build/obj/log.o build/obj/latency.o
+build/choreoctl: tools/choreoctl.c $(CTL_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(CTL_OBJ) $(LDLIBS)
 
 build/choreo-load: tools/choreo-load.c tools/load_model.c tools/load_model.h
 	@mkdir -p $(@D)
@@ -54,10 +55,10 @@ build/asan/%.o: src/%.c
 	$(CC) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
 
 build/asan/test_%: tests/unit/test_%.c $(ASAN_OBJ)
-	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcmocka
 
 build/asan/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_OBJ)
-	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< tests/fuzz/replay.c $(ASAN_OBJ) $(LDLIBS)
 
 # libFuzzer harnesses (clang); run with: make fuzz FUZZ_SECONDS=600
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)

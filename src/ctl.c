@@ -99,17 +99,20 @@ static void gateway_service(struct ctl *c, struct reply *r, size_t svc,
 			    int family)
 {
 	struct nat_counters k;
-	long bound = nat_count_set(c->src.nat, svc, family, "bound");
-	long asked = nat_count_set(c->src.nat, svc, family, "asked");
-	long open = nat_count_set(c->src.nat, svc, family, "open");
+	struct nat_set_counts sc;
 
 	if (nat_read_counters(c->src.nat, svc, family, &k) < 0) {
 		say(r, "    gateway: cannot read the table\n");
 		return;
 	}
+	/* large sets are counted in the background: a bounded wait only */
+	nat_set_counts(c->src.nat, svc, family, 300, &sc);
 	say(r, "    gateway: to_server %llu to_honeypot %llu bindings %ld "
 	    "asked %ld open %ld", (unsigned long long)k.server,
-	    (unsigned long long)k.honeypot, bound, asked, open);
+	    (unsigned long long)k.honeypot, sc.bound, sc.asked, sc.open);
+	if (!sc.fresh)
+		say(r, " (set counts %llu ms old: still counting)",
+		    (unsigned long long)sc.age_ms);
 	/* a window let a client in but no binding was learned: set full */
 	if (k.via_window > k.learned)
 		say(r, " binding_set_full_misses %llu",

@@ -2,6 +2,7 @@
 #include "nat.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,28 @@ struct nat {
 	bool need_repair;
 	uint64_t last_repair_ms, last_conntrack_ms;
 	uint64_t misses[NAT_MAX_TRACKED][2]; /* per service and family */
+	struct counter_thread *counter;
 };
+
+/*
+ * Counting set elements needs a dump, and the kernel's dump of a large hash
+ * set is slow (300 000 bindings: about 5 s here). It runs in a thread of its
+ * own, with its own netlink socket, so that the DNS service never waits for
+ * it; status reports the last count and its age.
+ */
+struct counter_thread {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake, done;
+	bool requested, stop;
+	uint64_t generation;     /* counts completed */
+	struct nat *reader;      /* its own socket; never used by the main thread */
+	long counts[NAT_MAX_TRACKED][2][3]; /* bound, asked, open; -1 = unknown */
+	uint64_t counted_ms;
+};
+
+static int counter_start(struct nat *n);
+static void counter_stop(struct counter_thread *ct);
 
 static const char *fam_suffix(int family)
 {
@@ -898,6 +920,11 @@ int nat_open(const struct config *cfg, struct nat **out)
 	ret = install(n);
 	if (ret < 0)
 		goto fail;
+	ret = counter_start(n);
+	if (ret < 0) {
+		log_err("cannot start the set counter thread: %s", strerror(-ret));
+		goto fail;
+	}
 	*out = n;
 	return 0;
 fail:
@@ -909,6 +936,7 @@ void nat_close(struct nat *n)
 {
 	if (!n)
 		return;
+	counter_stop(n->counter);
 	if (n->nl)
 		mnl_socket_close(n->nl);
 	free(n->buf);
@@ -1160,6 +1188,23 @@ static int elem_cb(const struct nlmsghdr *nlh, void *ctx)
 	return 0;
 }
 
+/* Counting only: walk the raw attributes, no per-element allocation (a
+ * binding set may hold millions). */
+static int count_cb(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct elem_walk *w = ctx;
+	const struct nlattr *attr, *elem;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(elem, attr)
+			if (mnl_attr_get_type(elem) == NFTA_LIST_ELEM)
+				w->count++;
+	}
+	return 0;
+}
+
 static long walk_set(struct nat *n, size_t service, int family, const char *kind,
 		     struct elem_walk *w)
 {
@@ -1181,7 +1226,7 @@ static long walk_set(struct nat *n, size_t service, int family, const char *kind
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	w->family = family;
-	ret = dump(n, nlh, elem_cb, w);
+	ret = dump(n, nlh, w->fn || w->fn_addr ? elem_cb : count_cb, w);
 	return ret < 0 ? ret : w->count;
 }
 
@@ -1270,6 +1315,130 @@ void nat_tick(struct nat *n, uint64_t now_ms)
 			 "will be dropped when it is full; raise "
 			 "net.netfilter.nf_conntrack_max (see choreod(8))", count, max);
 	check_binding_sets(n);
+}
+
+static const char *const count_kinds[3] = { "bound", "asked", "open" };
+
+static void *counter_main(void *arg)
+{
+	struct counter_thread *ct = arg;
+	const struct config *cfg = ct->reader->cfg;
+
+	pthread_mutex_lock(&ct->lock);
+	for (;;) {
+		long counts[NAT_MAX_TRACKED][2][3];
+
+		while (!ct->requested && !ct->stop)
+			pthread_cond_wait(&ct->wake, &ct->lock);
+		if (ct->stop)
+			break;
+		ct->requested = false;
+		pthread_mutex_unlock(&ct->lock);
+		for (size_t i = 0; i < cfg->n_services && i < NAT_MAX_TRACKED; i++)
+			for (int f = 0; f < 2; f++)
+				for (int k = 0; k < 3; k++)
+					counts[i][f][k] = f && !cfg->services[i].has_pool6 ? -1 :
+						nat_count_set(ct->reader, i, f ? AF_INET6 : AF_INET,
+							      count_kinds[k]);
+		pthread_mutex_lock(&ct->lock);
+		memcpy(ct->counts, counts, sizeof(counts));
+		ct->counted_ms = log_now_ms();
+		ct->generation++;
+		pthread_cond_broadcast(&ct->done);
+	}
+	pthread_mutex_unlock(&ct->lock);
+	return NULL;
+}
+
+static int counter_start(struct nat *n)
+{
+	struct counter_thread *ct = calloc(1, sizeof(*ct));
+	int ret;
+
+	if (!ct)
+		return -ENOMEM;
+	memset(ct->counts, 0xff, sizeof(ct->counts)); /* -1: not counted yet */
+	ct->reader = calloc(1, sizeof(*ct->reader));
+	if (!ct->reader) {
+		free(ct);
+		return -ENOMEM;
+	}
+	ct->reader->cfg = n->cfg;
+	ct->reader->seq = n->seq + 0x40000000u;
+	ct->reader->buf = malloc(BATCH_BUF);
+	ct->reader->rbuf = malloc(RECV_BUF);
+	ret = ct->reader->buf && ct->reader->rbuf ? socket_open(ct->reader) : -ENOMEM;
+	if (!ret) {
+		/* a dump may take long: wait for it without the commit timeout */
+		struct timeval tv = { .tv_sec = 120 };
+
+		setsockopt(mnl_socket_get_fd(ct->reader->nl), SOL_SOCKET,
+			   SO_RCVTIMEO, &tv, sizeof(tv));
+		pthread_mutex_init(&ct->lock, NULL);
+		pthread_cond_init(&ct->wake, NULL);
+		pthread_cond_init(&ct->done, NULL);
+		ret = -pthread_create(&ct->thread, NULL, counter_main, ct);
+		if (ret) {
+			pthread_mutex_destroy(&ct->lock);
+			pthread_cond_destroy(&ct->wake);
+			pthread_cond_destroy(&ct->done);
+		}
+	}
+	if (ret) {
+		nat_close(ct->reader);
+		free(ct);
+		return ret;
+	}
+	n->counter = ct;
+	return 0;
+}
+
+static void counter_stop(struct counter_thread *ct)
+{
+	if (!ct)
+		return;
+	pthread_mutex_lock(&ct->lock);
+	ct->stop = true;
+	pthread_cond_signal(&ct->wake);
+	pthread_mutex_unlock(&ct->lock);
+	pthread_join(ct->thread, NULL);
+	pthread_mutex_destroy(&ct->lock);
+	pthread_cond_destroy(&ct->wake);
+	pthread_cond_destroy(&ct->done);
+	nat_close(ct->reader);
+	free(ct);
+}
+
+int nat_set_counts(struct nat *n, size_t service, int family, unsigned wait_ms,
+		   struct nat_set_counts *out)
+{
+	struct counter_thread *ct = n->counter;
+	struct timespec deadline;
+	uint64_t gen;
+	int f = family == AF_INET6;
+
+	memset(out, 0xff, sizeof(*out));
+	if (!ct || service >= NAT_MAX_TRACKED || service >= n->cfg->n_services)
+		return -ENOENT;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	deadline.tv_sec += wait_ms / 1000 + deadline.tv_nsec / 1000000000L;
+	deadline.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&ct->lock);
+	gen = ct->generation;
+	ct->requested = true;
+	pthread_cond_signal(&ct->wake);
+	/* a fresh count if it comes quickly, else the last one */
+	while (ct->generation == gen && wait_ms &&
+	       pthread_cond_timedwait(&ct->done, &ct->lock, &deadline) == 0)
+		;
+	out->bound = ct->counts[service][f][0];
+	out->asked = ct->counts[service][f][1];
+	out->open = ct->counts[service][f][2];
+	out->age_ms = ct->generation ? log_now_ms() - ct->counted_ms : 0;
+	out->fresh = ct->generation != gen;
+	pthread_mutex_unlock(&ct->lock);
+	return 0;
 }
 
 int nat_remove_table(const char *table)

@@ -19,6 +19,7 @@
 #ifndef CHOREO_NAT_H
 #define CHOREO_NAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,20 @@ void nat_get_stats(const struct nat *n, struct nat_stats *st);
 /* Kernel counters of one service/family; -ENOENT if not in the table. */
 int nat_read_counters(struct nat *n, size_t service, int family,
 		      struct nat_counters *out);
+
+/* Element counts of a service's sets, from the counting thread. */
+struct nat_set_counts {
+	long bound, asked, open;  /* -1 when not counted yet */
+	uint64_t age_ms;          /* how old the counts are */
+	bool fresh;               /* counted for this call */
+};
+
+/*
+ * Ask the counting thread for fresh counts and wait at most wait_ms for
+ * them; otherwise return the last ones. Never blocks the caller longer.
+ */
+int nat_set_counts(struct nat *n, size_t service, int family, unsigned wait_ms,
+		   struct nat_set_counts *out);
 
 /* Number of elements in a set of a service ("bound", "asked", "open",
  * "scoped"), or a negative errno. */
