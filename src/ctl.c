@@ -2,6 +2,7 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,10 @@ struct ctl {
 	struct loop_handler h;
 	struct loop *loop;
 	struct ctl_sources src;
+	/* the `bindings` listing in progress (one at a time) */
+	pthread_t job_thread;
+	struct bindings_job *job;
+	bool job_running;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -120,38 +125,112 @@ static void gateway_service(struct ctl *c, struct reply *r, size_t svc,
 	say(r, "\n");
 }
 
-struct binding_walk {
-	struct reply *r;
+/*
+ * `bindings` dumps the kernel's binding sets, which takes seconds for
+ * hundreds of thousands of elements: it runs in a thread of its own, with
+ * its own netlink socket, and streams its lines to the client.
+ */
+struct bindings_job {
+	int fd;
+	const struct config *cfg;
 	int family;
 	const char *service;
+	char buf[64 * 1024];
+	size_t len;
+	bool broken;
+	int done;  /* set by the thread as it ends (atomic) */
 };
+
+static void job_flush(struct bindings_job *j)
+{
+	for (size_t off = 0; off < j->len && !j->broken;) {
+		ssize_t n = send(j->fd, j->buf + off, j->len - off, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			j->broken = true; /* the client went away or stalled */
+		else
+			off += (size_t)n;
+	}
+	j->len = 0;
+}
 
 static void binding_one(void *ctx, const uint8_t src[16], const uint8_t addr[16],
 			uint64_t ms_left)
 {
-	struct binding_walk *w = ctx;
+	struct bindings_job *j = ctx;
 	char a[ADDR_STRLEN], b[ADDR_STRLEN];
+	int n;
 
-	say(w->r, "%s %s %s %llu ms\n", w->service, addr_format(w->family, src, a),
-	    addr_format(w->family, addr, b), (unsigned long long)ms_left);
+	if (j->broken)
+		return;
+	if (sizeof(j->buf) - j->len < 256)
+		job_flush(j);
+	n = snprintf(j->buf + j->len, sizeof(j->buf) - j->len, "%s %s %s %llu ms\n",
+		     j->service, addr_format(j->family, src, a),
+		     addr_format(j->family, addr, b), (unsigned long long)ms_left);
+	if (n > 0 && (size_t)n < sizeof(j->buf) - j->len)
+		j->len += (size_t)n;
 }
 
-static void bindings(struct ctl *c, struct reply *r)
+static void *bindings_main(void *arg)
 {
-	const struct config *cfg = c->src.cfg;
+	struct bindings_job *j = arg;
+	struct timeval tv = { .tv_sec = 5 };
+	struct nat *reader;
 
-	for (size_t i = 0; i < cfg->n_services; i++) {
-		struct binding_walk w = { .r = r, .family = AF_INET,
-					  .service = cfg->services[i].section };
-
-		if (nat_foreach_binding(c->src.nat, i, AF_INET, binding_one, &w) < 0)
-			say(r, "error: cannot read the bindings of %s\n", w.service);
-		if (cfg->services[i].has_pool6) {
-			w.family = AF_INET6;
-			if (nat_foreach_binding(c->src.nat, i, AF_INET6, binding_one, &w) < 0)
-				say(r, "error: cannot read the bindings of %s\n", w.service);
+	setsockopt(j->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (nat_open_reader(j->cfg, &reader) < 0) {
+		j->len = (size_t)snprintf(j->buf, sizeof(j->buf),
+					  "error: cannot read the table\n");
+	} else {
+		for (size_t i = 0; i < j->cfg->n_services && !j->broken; i++) {
+			for (int f = 0; f < 2 && !j->broken; f++) {
+				if (f && !j->cfg->services[i].has_pool6)
+					continue;
+				j->family = f ? AF_INET6 : AF_INET;
+				j->service = j->cfg->services[i].section;
+				if (nat_foreach_binding(reader, i, j->family, binding_one, j) < 0 &&
+				    sizeof(j->buf) - j->len > 128)
+					j->len += (size_t)snprintf(j->buf + j->len,
+						sizeof(j->buf) - j->len,
+						"error: cannot read the bindings of %s\n",
+						j->service);
+			}
 		}
+		nat_close(reader);
 	}
+	job_flush(j);
+	close(j->fd);
+	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Start a bindings listing for the client on fd; false if one is running. */
+static bool bindings_start(struct ctl *c, int fd)
+{
+	struct bindings_job *j;
+
+	if (c->job_running) {
+		/* never wait in the event loop for a listing still running */
+		if (!__atomic_load_n(&c->job->done, __ATOMIC_ACQUIRE))
+			return false;
+		pthread_join(c->job_thread, NULL); /* it has ended: no wait */
+		c->job_running = false;
+		free(c->job);
+		c->job = NULL;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return false;
+	j->fd = fd;
+	j->cfg = c->src.cfg;
+	if (pthread_create(&c->job_thread, NULL, bindings_main, j) != 0) {
+		free(j);
+		return false;
+	}
+	c->job = j;
+	c->job_running = true;
+	return true;
 }
 
 static void status(struct ctl *c, struct reply *r)
@@ -252,7 +331,6 @@ static const struct {
 } commands[] = {
 	{ "status", status, "counters and state of each service" },
 	{ "open", list_open, "addresses open to any source now" },
-	{ "bindings", bindings, "bindings (service source address ms_left)" },
 };
 
 static void handle(struct ctl *c, const char *line, struct reply *r)
@@ -266,7 +344,7 @@ static void handle(struct ctl *c, const char *line, struct reply *r)
 	say(r, "error: unknown command; commands are:");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		say(r, " %s", commands[i].name);
-	say(r, "\n");
+	say(r, " bindings\n");
 }
 
 /* Read one line of at most CTL_MAX_LINE printable bytes. */
@@ -317,6 +395,18 @@ static void on_client(struct loop_handler *h, uint32_t events)
 	}
 	r.buf[0] = '\0';
 	ret = read_line(fd, line);
+	if (ret == 0 && strcmp(line, "bindings") == 0) {
+		free(r.buf);
+		/* the thread owns fd now; at most one listing at a time */
+		if (!bindings_start(c, fd)) {
+			static const char msg[] = "error: a bindings listing is "
+				"already running (or no memory); try again\n";
+
+			send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
+			close(fd);
+		}
+		return;
+	}
 	if (ret == -EINVAL)
 		say(&r, "error: the command must be printable ASCII\n");
 	else if (ret == -E2BIG)
@@ -422,6 +512,10 @@ void ctl_free(struct ctl *c)
 {
 	if (!c)
 		return;
+	if (c->job_running) {
+		pthread_join(c->job_thread, NULL);
+		free(c->job);
+	}
 	loop_del(c->loop, &c->h);
 	close(c->h.fd);
 	unlink(c->path);

@@ -1350,6 +1350,34 @@ static void *counter_main(void *arg)
 	return NULL;
 }
 
+int nat_open_reader(const struct config *cfg, struct nat **out)
+{
+	struct nat *r = calloc(1, sizeof(*r));
+	int ret;
+
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	r->cfg = cfg;
+	r->seq = (uint32_t)time(NULL) ^ 0x40000000u;
+	r->buf = malloc(BATCH_BUF);
+	r->rbuf = malloc(RECV_BUF);
+	ret = r->buf && r->rbuf ? socket_open(r) : -ENOMEM;
+	if (ret < 0) {
+		nat_close(r);
+		return ret;
+	}
+	/* a dump may take long: wait for it without the commit timeout */
+	{
+		struct timeval tv = { .tv_sec = 120 };
+
+		setsockopt(mnl_socket_get_fd(r->nl), SOL_SOCKET, SO_RCVTIMEO,
+			   &tv, sizeof(tv));
+	}
+	*out = r;
+	return 0;
+}
+
 static int counter_start(struct nat *n)
 {
 	struct counter_thread *ct = calloc(1, sizeof(*ct));
@@ -1358,33 +1386,19 @@ static int counter_start(struct nat *n)
 	if (!ct)
 		return -ENOMEM;
 	memset(ct->counts, 0xff, sizeof(ct->counts)); /* -1: not counted yet */
-	ct->reader = calloc(1, sizeof(*ct->reader));
-	if (!ct->reader) {
+	ret = nat_open_reader(n->cfg, &ct->reader);
+	if (ret < 0) {
 		free(ct);
-		return -ENOMEM;
+		return ret;
 	}
-	ct->reader->cfg = n->cfg;
-	ct->reader->seq = n->seq + 0x40000000u;
-	ct->reader->buf = malloc(BATCH_BUF);
-	ct->reader->rbuf = malloc(RECV_BUF);
-	ret = ct->reader->buf && ct->reader->rbuf ? socket_open(ct->reader) : -ENOMEM;
-	if (!ret) {
-		/* a dump may take long: wait for it without the commit timeout */
-		struct timeval tv = { .tv_sec = 120 };
-
-		setsockopt(mnl_socket_get_fd(ct->reader->nl), SOL_SOCKET,
-			   SO_RCVTIMEO, &tv, sizeof(tv));
-		pthread_mutex_init(&ct->lock, NULL);
-		pthread_cond_init(&ct->wake, NULL);
-		pthread_cond_init(&ct->done, NULL);
-		ret = -pthread_create(&ct->thread, NULL, counter_main, ct);
-		if (ret) {
-			pthread_mutex_destroy(&ct->lock);
-			pthread_cond_destroy(&ct->wake);
-			pthread_cond_destroy(&ct->done);
-		}
-	}
+	pthread_mutex_init(&ct->lock, NULL);
+	pthread_cond_init(&ct->wake, NULL);
+	pthread_cond_init(&ct->done, NULL);
+	ret = -pthread_create(&ct->thread, NULL, counter_main, ct);
 	if (ret) {
+		pthread_mutex_destroy(&ct->lock);
+		pthread_cond_destroy(&ct->wake);
+		pthread_cond_destroy(&ct->done);
 		nat_close(ct->reader);
 		free(ct);
 		return ret;

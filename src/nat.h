@@ -49,6 +49,12 @@ struct nat_counters {
  */
 int nat_open(const struct config *cfg, struct nat **out);
 
+/*
+ * A handle for reading the table only (dumps), with its own socket: for
+ * other threads, so that long dumps never hold the DNS service.
+ */
+int nat_open_reader(const struct config *cfg, struct nat **out);
+
 /* Close the socket; the table stays in the kernel (bindings keep working). */
 void nat_close(struct nat *n);
 
