@@ -124,6 +124,51 @@ static void batch_next(struct batch *bt)
 }
 
 /*
+ * Receive until fn says stop: fn gets every message and returns > 0 for
+ * more, 0 when done, or a negative errno.
+ */
+static int recv_messages(struct nat *n,
+			 int (*fn)(const struct nlmsghdr *nlh, void *ctx), void *ctx)
+{
+	for (;;) {
+		ssize_t len = mnl_socket_recvfrom(n->nl, n->rbuf, RECV_BUF);
+		const struct nlmsghdr *nlh;
+		int rest, ret;
+
+		if (len < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		rest = (int)len;
+		for (nlh = (const struct nlmsghdr *)n->rbuf; mnl_nlmsg_ok(nlh, rest);
+		     nlh = mnl_nlmsg_next(nlh, &rest)) {
+			ret = fn(nlh, ctx);
+			if (ret <= 0)
+				return ret;
+		}
+	}
+}
+
+struct acks {
+	uint32_t first_seq, count, got, failed_seq;
+	int err;
+};
+
+static int on_ack(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct acks *a = ctx;
+	const struct nlmsgerr *e;
+
+	if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq < a->first_seq ||
+	    nlh->nlmsg_seq >= a->first_seq + a->count)
+		return 1; /* stale reply of an earlier timed-out batch */
+	e = mnl_nlmsg_get_payload(nlh);
+	if (e->error && !a->err) {
+		a->err = e->error;
+		a->failed_seq = nlh->nlmsg_seq;
+	}
+	return ++a->got < a->count;
+}
+
+/*
  * Read one reply per acknowledged message. Every message of a batch gets
  * exactly one NLMSG_ERROR: 0 for success, or the error that aborted the
  * transaction.
@@ -131,34 +176,11 @@ static void batch_next(struct batch *bt)
 static int read_acks(struct nat *n, uint32_t first_seq, uint32_t count,
 		     uint32_t *failed_seq)
 {
-	uint32_t got = 0;
-	int err = 0;
+	struct acks a = { .first_seq = first_seq, .count = count };
+	int ret = count ? recv_messages(n, on_ack, &a) : 0;
 
-	while (got < count) {
-		ssize_t len = mnl_socket_recvfrom(n->nl, n->rbuf, RECV_BUF);
-		const struct nlmsghdr *nlh;
-		int rest;
-
-		if (len < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		rest = (int)len;
-		for (nlh = (const struct nlmsghdr *)n->rbuf; mnl_nlmsg_ok(nlh, rest);
-		     nlh = mnl_nlmsg_next(nlh, &rest)) {
-			const struct nlmsgerr *e;
-
-			if (nlh->nlmsg_type != NLMSG_ERROR ||
-			    nlh->nlmsg_seq < first_seq ||
-			    nlh->nlmsg_seq >= first_seq + count)
-				continue; /* stale reply of an earlier timed-out batch */
-			e = mnl_nlmsg_get_payload(nlh);
-			if (e->error && !err) {
-				err = e->error;
-				*failed_seq = nlh->nlmsg_seq;
-			}
-			got++;
-		}
-	}
-	return err;
+	*failed_seq = a.failed_seq;
+	return ret < 0 ? ret : a.err;
 }
 
 static int batch_send(struct nat *n, struct batch *bt)
@@ -555,38 +577,36 @@ static int put_service(struct nat *n, struct batch *bt, size_t svc, int family)
 
 typedef int (*dump_cb)(const struct nlmsghdr *nlh, void *ctx);
 
-/* Send a dump request built in n->buf and feed each reply to cb. */
+struct dump_state {
+	uint32_t seq;
+	dump_cb cb;
+	void *ctx;
+};
+
+static int on_dump(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct dump_state *d = ctx;
+
+	if (nlh->nlmsg_seq != d->seq)
+		return 1;
+	if (nlh->nlmsg_type == NLMSG_DONE)
+		return 0;
+	if (nlh->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+		return e->error ? e->error : 1;
+	}
+	return d->cb(nlh, d->ctx) < 0 ? -ENOMEM : 1;
+}
+
+/* Send a dump request and feed each reply to cb. */
 static int dump(struct nat *n, struct nlmsghdr *req, dump_cb cb, void *ctx)
 {
-	uint32_t seq = req->nlmsg_seq;
+	struct dump_state d = { .seq = req->nlmsg_seq, .cb = cb, .ctx = ctx };
 
 	if (mnl_socket_sendto(n->nl, req, req->nlmsg_len) < 0)
 		return -errno;
-	for (;;) {
-		ssize_t len = mnl_socket_recvfrom(n->nl, n->rbuf, RECV_BUF);
-		const struct nlmsghdr *nlh;
-		int rest;
-
-		if (len < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		rest = (int)len;
-		for (nlh = (const struct nlmsghdr *)n->rbuf; mnl_nlmsg_ok(nlh, rest);
-		     nlh = mnl_nlmsg_next(nlh, &rest)) {
-			if (nlh->nlmsg_seq != seq)
-				continue;
-			if (nlh->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (nlh->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-
-				if (e->error)
-					return e->error;
-				continue;
-			}
-			if (cb(nlh, ctx) < 0)
-				return -ENOMEM;
-		}
-	}
+	return recv_messages(n, on_dump, &d);
 }
 
 /* Names of one kind of object in our table, from a dump. */
