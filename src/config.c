@@ -167,7 +167,7 @@ struct parser {
 
 	unsigned daemon_line, dns_line;
 	unsigned daemon_seen[N_DAEMON_KEYS], dns_seen[N_DNS_KEYS];
-	unsigned (*svc_seen)[N_SVC_KEYS]; /* parallel to cfg->services */
+	unsigned svc_seen[CONFIG_MAX_SERVICES][N_SVC_KEYS]; /* parallel to cfg->services */
 	size_t svc_cap;
 
 	char buf[LINE_MAX_LEN + 1];
@@ -216,7 +216,7 @@ static const char *quote(char out[static QUOTE_BUF], const char *s)
 {
 	size_t o = 0, i;
 
-	for (i = 0; s[i] && i < QUOTE_MAX; i++) {
+	for (i = 0; i < QUOTE_MAX && s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x20 || c >= 0x7f)
@@ -224,7 +224,7 @@ static const char *quote(char out[static QUOTE_BUF], const char *s)
 		else
 			out[o++] = (char)c;
 	}
-	if (s[i])
+	if (i == QUOTE_MAX && s[i])
 		o += (size_t)sprintf(out + o, "...");
 	out[o] = '\0';
 	return out;
@@ -372,10 +372,11 @@ static void set_string(void *dst, char *s)
 static void set_uint(const struct key_def *k, void *dst, const char *v,
 		     struct parser *p)
 {
-	char expected[64];
 	uint32_t n;
 
 	if (!parse_u32(v, k->min, k->max, &n)) {
+		char expected[64];
+
 		snprintf(expected, sizeof(expected), "an integer %u-%u",
 			 k->min, k->max);
 		bad_value(p, k, v, expected);
@@ -424,13 +425,14 @@ static void set_path(const struct key_def *k, void *dst, const char *v,
 static void set_table(const struct key_def *k, void *dst, const char *v,
 		      struct parser *p)
 {
-	char expected[96];
 	size_t n = strlen(v), i;
 	char *s;
 
 	for (i = 0; i < n && is_word(v[i]); i++)
 		;
 	if (n < k->min || n > k->max || i != n || !is_alpha(v[0])) {
+		char expected[96];
+
 		snprintf(expected, sizeof(expected),
 			 "%u-%u characters A-Z a-z 0-9 _ -, starting with a letter",
 			 k->min, k->max);
@@ -503,6 +505,16 @@ static void set_prefix(const struct key_def *k, void *dst, const char *v,
 	*(struct addr_prefix *)dst = pfx;
 }
 
+static bool is_wildcard(const struct sockaddr_storage *ss)
+{
+	static const uint8_t zero[16];
+	uint8_t a[16];
+	int family;
+
+	return addr_from_sockaddr((const struct sockaddr *)ss, &family, a) == 0 &&
+	       memcmp(a, zero, sizeof(a)) == 0;
+}
+
 static void set_listen(const struct key_def *k, char *v, struct parser *p)
 {
 	struct sockaddr_storage ss[CONFIG_MAX_LISTEN];
@@ -528,6 +540,13 @@ static void set_listen(const struct key_def *k, char *v, struct parser *p)
 		    (ss[n].ss_family == AF_INET6 && item[0] != '[')) {
 			bad_value(p, k, item,
 				  "ipv4[:port], [ipv6]:port or [ipv6]");
+			bad = true;
+			goto next;
+		}
+		if (is_wildcard(&ss[n])) {
+			/* answers must leave from the address that was asked */
+			bad_value(p, k, item, "a specific address: the wildcard "
+				  "0.0.0.0 or [::] is not supported");
 			bad = true;
 			goto next;
 		}
@@ -683,16 +702,13 @@ static void start_service(struct parser *p, const char *name)
 	if (cfg->n_services == p->svc_cap) {
 		size_t cap = p->svc_cap ? p->svc_cap * 2 : 4;
 		struct config_service *s;
-		unsigned (*seen)[N_SVC_KEYS];
 
+		if (cap > CONFIG_MAX_SERVICES)
+			cap = CONFIG_MAX_SERVICES;
 		s = realloc(cfg->services, cap * sizeof(*s));
 		if (!s)
 			goto nomem;
 		cfg->services = s;
-		seen = realloc(p->svc_seen, cap * sizeof(*seen));
-		if (!seen)
-			goto nomem;
-		p->svc_seen = seen;
 		p->svc_cap = cap;
 	}
 	svc = &cfg->services[cfg->n_services];
@@ -823,7 +839,6 @@ static void parse_key(struct parser *p, char *l, char *eq)
 
 static void parse_line(struct parser *p, const char *s, size_t n)
 {
-	char q[QUOTE_BUF];
 	char *l, *hash, *eq;
 
 	if (n > LINE_MAX_LEN) {
@@ -848,6 +863,8 @@ static void parse_line(struct parser *p, const char *s, size_t n)
 	}
 	eq = strchr(l, '=');
 	if (!eq || eq == l) {
+		char q[QUOTE_BUF];
+
 		report(p, p->line,
 		       "unrecognised line '%s': expected [section], key = value or a comment",
 		       quote(q, l));
@@ -865,7 +882,6 @@ static void check_pool_not_listen(struct parser *p, const struct config_service 
 {
 	unsigned bits = addr_prefix_host_bits(pool);
 	uint64_t size, inside = 0;
-	char a[ADDR_STRLEN];
 
 	if (pool->family != AF_INET && pool->family != AF_INET6)
 		return;
@@ -881,10 +897,13 @@ static void check_pool_not_listen(struct parser *p, const struct config_service 
 	if (bits >= 16)
 		return; /* 16 listen addresses cannot exhaust it */
 	size = ((uint64_t)1 << bits) - (pool->family == AF_INET6);
-	if (inside >= size)
+	if (inside >= size) {
+		char a[ADDR_STRLEN];
+
 		report(p, line, "[service %s]: pool %s holds only choreod's listen "
 		       "addresses: no address is left to hand out", s->section,
 		       addr_prefix_format(pool, a));
+	}
 }
 
 /* Checks that need the whole file: defaults taken from other sections,
@@ -1007,7 +1026,6 @@ int config_parse(const char *name, const char *buf, size_t len,
 	}
 out:
 	config_free(p->cfg);
-	free(p->svc_seen);
 	free(p);
 	return ret;
 }

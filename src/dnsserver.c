@@ -354,15 +354,6 @@ void dnsserver_tick(struct dnsserver *s, uint64_t now_ms)
 	}
 }
 
-static bool is_wildcard(const struct sockaddr_storage *ss)
-{
-	uint8_t a[16], zero[16] = { 0 };
-	int family;
-
-	addr_from_sockaddr((const struct sockaddr *)ss, &family, a);
-	return memcmp(a, zero, 16) == 0;
-}
-
 static int open_socket(const struct sockaddr_storage *ss, socklen_t len, int type)
 {
 	char name[ADDR_STRLEN];
@@ -421,13 +412,6 @@ struct dnsserver *dnsserver_new(const struct config *cfg, struct dns_ctx *dns,
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		char name[ADDR_STRLEN];
 
-		if (is_wildcard(&cfg->listen[i])) {
-			/* answers must leave from the address asked */
-			log_err("listen %s: a wildcard address is not supported; "
-				"give the server's addresses",
-				addr_sockaddr_format((const struct sockaddr *)&cfg->listen[i], name));
-			goto fail;
-		}
 		s->udp[i] = (struct udp_sock){ .h = { .fn = on_udp }, .s = s };
 		s->tcp[i] = (struct tcp_listener){ .h = { .fn = on_tcp_accept }, .s = s };
 		s->udp[i].h.fd = open_socket(&cfg->listen[i], cfg->listen_len[i], SOCK_DGRAM);

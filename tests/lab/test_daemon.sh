@@ -83,6 +83,31 @@ n=$(wc -l <"$LAB_TMP/bad.zone")
 [ $rc -eq 1 ] && echo "$out" | grep -q "bad.zone:$n: .*protected by \[service www\]"
 tap_check $? "choreod -t refuses an A record at a protected name, with its line"
 
+# Startup refusals that depend only on the files: `choreod -t` reports each
+# one with its line, and a start on the same file refuses with the same words.
+long=$LAB_TMP/$(printf 'x%.0s' $(seq 1 $((108 - ${#LAB_TMP} - 1))))
+refuse_sed=(
+	"s/^listen = .*/listen = 0.0.0.0:53/"
+	"s/^listen = .*/listen = $SRV4:53, [::]:53/"
+	"s|^control = .*|control = $long|"
+)
+refuse_msg=(
+	"key 'listen' value '0.0.0.0:53': expected a specific address"
+	"key 'listen' value '\\[::\\]:53': expected a specific address"
+	"key 'control' value '.*': expected a path of 1-107 characters"
+)
+for i in "${!refuse_sed[@]}"; do
+	sed "${refuse_sed[$i]}" "$LAB_TMP/choreo.conf" >"$LAB_TMP/refused.conf"
+	want=${refuse_msg[$i]}
+	t_out=$("$CHOREOD" -t -c "$LAB_TMP/refused.conf" 2>&1); t_rc=$?
+	s_out=$(lab_in "$SRV" timeout 10 "$CHOREOD" -c "$LAB_TMP/refused.conf" 2>&1); s_rc=$?
+	echo "$t_out" | tap_diag
+	[ $t_rc -eq 1 ] && [ $s_rc -eq 1 ] &&
+		echo "$t_out" | grep -q "refused.conf:[0-9]*: $want" &&
+		echo "$s_out" | grep -q "refused.conf:[0-9]*: $want"
+	tap_check $? "choreod -t and a start refuse the same file with the same message: ${want%%\':*}'"
+done
+
 # ---- start ---------------------------------------------------------------------
 lab_spawn "$SRV" "$LAB_TMP/choreod.log" "$CHOREOD" -c "$LAB_TMP/choreo.conf"
 PID=$LAB_LAST_PID
