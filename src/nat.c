@@ -29,6 +29,7 @@
 
 #define BATCH_BUF     (256 * 1024)
 #define RECV_BUF      (256 * 1024)
+#define REQ_BUF       4096 /* a dump request: headers and a name or two */
 #define ACK_TIMEOUT_S 2
 #define NAME_MAX_LEN  128
 #define NAT_MAX_TRACKED CONFIG_MAX_SERVICES
@@ -133,14 +134,15 @@ static int recv_messages(struct nat *n,
 	for (;;) {
 		ssize_t len = mnl_socket_recvfrom(n->nl, n->rbuf, RECV_BUF);
 		const struct nlmsghdr *nlh;
-		int rest, ret;
+		int rest;
 
 		if (len < 0)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 		rest = (int)len;
 		for (nlh = (const struct nlmsghdr *)n->rbuf; mnl_nlmsg_ok(nlh, rest);
 		     nlh = mnl_nlmsg_next(nlh, &rest)) {
-			ret = fn(nlh, ctx);
+			int ret = fn(nlh, ctx);
+
 			if (ret <= 0)
 				return ret;
 		}
@@ -395,12 +397,10 @@ static struct nftnl_rule *rule_new(const struct config *cfg, const char *chain,
 
 static int put_rule(struct nat *n, struct batch *bt, struct nftnl_rule *r, int ret)
 {
-	struct nlmsghdr *nlh;
-
 	if (!r)
 		return -ENOMEM;
 	if (ret == 0) {
-		nlh = batch_msg(n, bt, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+		struct nlmsghdr *nlh = batch_msg(n, bt, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
 		nftnl_rule_nlmsg_build_payload(nlh, r);
 		batch_next(bt);
 	}
@@ -667,7 +667,7 @@ out:
 static int list_names(struct nat *n, int kind, struct name_list *l)
 {
 	static const uint16_t type[] = { NFT_MSG_GETCHAIN, NFT_MSG_GETSET, NFT_MSG_GETOBJ };
-	char req[MNL_SOCKET_BUFFER_SIZE];
+	char req[REQ_BUF] = { 0 };
 	struct nlmsghdr *nlh;
 
 	memset(l, 0, sizeof(*l));
@@ -719,7 +719,7 @@ static int probe_table_cb(const struct nlmsghdr *nlh, void *ctx)
 
 static int probe_table(struct nat *n, const char *table, struct table_probe *p)
 {
-	char req[MNL_SOCKET_BUFFER_SIZE];
+	char req[REQ_BUF] = { 0 };
 	struct nlmsghdr *nlh;
 
 	memset(p, 0, sizeof(*p));
@@ -926,7 +926,7 @@ int nat_open(const struct config *cfg, struct nat **out)
 		return -ENOMEM;
 	n->cfg = cfg;
 	n->seq = (uint32_t)time(NULL);
-	n->buf = malloc(BATCH_BUF);
+	n->buf = calloc(1, BATCH_BUF); /* zeroed: padding is sent as is */
 	n->rbuf = malloc(RECV_BUF);
 	if (!n->buf || !n->rbuf) {
 		ret = -ENOMEM;
@@ -980,17 +980,20 @@ static struct nftnl_set_elem *change_elem(const struct rotor_change *c)
 {
 	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
 	size_t alen = addr_family_size(c->family);
-	uint8_t key[32], end[32];
 
 	if (!e)
 		return NULL;
 	if (c->kind == ROTOR_OPEN) {
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, c->addr, (uint32_t)alen);
 	} else {
+		uint8_t key[32];
+
 		memcpy(key, c->src, alen);
 		memcpy(key + alen, c->addr, alen);
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)(2 * alen));
 		if (c->kind == ROTOR_OPEN_SCOPED) {
+			uint8_t end[32];
+
 			/* the subnet as a range: first to last address */
 			memcpy(end, key, 2 * alen);
 			for (unsigned bit = c->src_len; bit < alen * 8; bit++)
@@ -1121,7 +1124,7 @@ int nat_read_counters(struct nat *n, size_t service, int family,
 		      struct nat_counters *out)
 {
 	struct counter_read cr = { .table = n->cfg->table };
-	char req[MNL_SOCKET_BUFFER_SIZE];
+	char req[REQ_BUF] = { 0 };
 	struct nlmsghdr *nlh;
 	struct nftnl_obj *o;
 	int ret;
@@ -1228,7 +1231,7 @@ static int count_cb(const struct nlmsghdr *nlh, void *ctx)
 static long walk_set(struct nat *n, size_t service, int family, const char *kind,
 		     struct elem_walk *w)
 {
-	char req[MNL_SOCKET_BUFFER_SIZE], name[NAME_MAX_LEN];
+	char req[REQ_BUF] = { 0 }, name[NAME_MAX_LEN];
 	struct nlmsghdr *nlh;
 	struct nftnl_set *s;
 	int ret;
@@ -1380,7 +1383,7 @@ int nat_open_reader(const struct config *cfg, struct nat **out)
 		return -ENOMEM;
 	r->cfg = cfg;
 	r->seq = (uint32_t)time(NULL) ^ 0x40000000u;
-	r->buf = malloc(BATCH_BUF);
+	r->buf = calloc(1, BATCH_BUF); /* zeroed: padding is sent as is */
 	r->rbuf = malloc(RECV_BUF);
 	ret = r->buf && r->rbuf ? socket_open(r) : -ENOMEM;
 	if (ret < 0) {
@@ -1479,12 +1482,11 @@ int nat_remove_table(const char *table)
 {
 	struct config cfg = { .table = (char *)table };
 	struct nat n = { .cfg = &cfg, .seq = (uint32_t)time(NULL) };
-	struct table_probe probe;
+	struct table_probe probe = { 0 };
 	struct batch bt;
-	struct nlmsghdr *nlh;
 	int ret;
 
-	n.buf = malloc(BATCH_BUF);
+	n.buf = calloc(1, BATCH_BUF); /* zeroed: padding is sent as is */
 	n.rbuf = malloc(RECV_BUF);
 	ret = n.buf && n.rbuf ? socket_open(&n) : -ENOMEM;
 	if (!ret)
@@ -1494,6 +1496,8 @@ int nat_remove_table(const char *table)
 	else if (!ret && !probe.ours)
 		ret = -EPERM; /* not ours: never touched */
 	if (!ret) {
+		struct nlmsghdr *nlh;
+
 		batch_begin(&n, &bt);
 		nlh = batch_msg(&n, &bt, NFT_MSG_DELTABLE, 0);
 		mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table);
