@@ -327,10 +327,9 @@ static void list_open(struct ctl *c, struct reply *r)
 static const struct {
 	const char *name;
 	void (*fn)(struct ctl *c, struct reply *r);
-	const char *help;
 } commands[] = {
-	{ "status", status, "counters and state of each service" },
-	{ "open", list_open, "addresses open to any source now" },
+	{ "status", status },  /* counters and state of each service */
+	{ "open", list_open }, /* addresses open to any source now */
 };
 
 static void handle(struct ctl *c, const char *line, struct reply *r)

@@ -322,7 +322,6 @@ static void resolve(struct dns_ctx *ctx, const knot_dname_t *qname_lower,
 		const struct zone_node *n;
 		const knot_rrset_t *rr;
 		knot_dname_t *owner = NULL; /* set for wildcard synthesis */
-		uint8_t wild[KNOT_DNAME_MAXLEN];
 
 		if (cut && !(qtype == KNOT_RRTYPE_DS &&
 			     knot_dname_is_equal(cut->name, name))) {
@@ -334,6 +333,7 @@ static void resolve(struct dns_ctx *ctx, const knot_dname_t *qname_lower,
 		n = zone_get(ctx->zone, name);
 		if (!n) {
 			const knot_dname_t *ce;
+			uint8_t wild[KNOT_DNAME_MAXLEN];
 
 			if (zone_name_exists(ctx->zone, name)) {
 				put_soa(ctx); /* empty non-terminal: NODATA */

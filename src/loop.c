@@ -67,7 +67,7 @@ void loop_set_tick(struct loop *l, void (*tick)(void *ctx, uint64_t now_ms),
 	l->tick_ctx = ctx;
 }
 
-int loop_run(struct loop *l, volatile sig_atomic_t *stop)
+int loop_run(struct loop *l, const volatile sig_atomic_t *stop)
 {
 	struct epoll_event ev[MAX_EVENTS];
 	uint64_t last_tick = log_now_ms();

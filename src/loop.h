@@ -26,6 +26,6 @@ void loop_set_tick(struct loop *l, void (*tick)(void *ctx, uint64_t now_ms),
 		   void *ctx);
 
 /* Run until *stop becomes non-zero. Returns 0, or -errno on a loop failure. */
-int loop_run(struct loop *l, volatile sig_atomic_t *stop);
+int loop_run(struct loop *l, const volatile sig_atomic_t *stop);
 
 #endif

@@ -47,6 +47,11 @@ for r in build/asan/replay_*; do
 	run_suite "fuzz-replay/$n" "$r" tests/fuzz/corpus/"$n"
 done
 
+for s in tests/static/test_*.sh; do
+	[ -x "$s" ] || continue
+	run_suite "static/$(basename "$s" .sh)" "$s"
+done
+
 for s in tests/lab/test_*.sh; do
 	[ -x "$s" ] || continue
 	run_suite "lab/$(basename "$s" .sh)" "$s"

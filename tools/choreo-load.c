@@ -564,12 +564,10 @@ static void on_tcp_event(struct load *L, uint32_t id, uint32_t events)
 		return;
 	/* bounded: each pass fills the buffer further or ends */
 	for (int i = 0; i < 4 && h == LOAD_HOST_MORE; i++) {
-		ssize_t n;
-
 		if (c->rlen == RBUF) {
 			final = true;
 		} else {
-			n = recv(c->tcp_fd, c->rbuf + c->rlen, RBUF - c->rlen, MSG_DONTWAIT);
+			ssize_t n = recv(c->tcp_fd, c->rbuf + c->rlen, RBUF - c->rlen, MSG_DONTWAIT);
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 				return;
 			if (n < 0) {
@@ -1225,15 +1223,13 @@ static void teardown(struct load *L)
 
 static int wait_events(struct load *L, struct epoll_event *ev, int64_t timeout_us)
 {
-	int n;
-
 	if (L->pwait2) {
 		struct timespec ts = {
 			.tv_sec = timeout_us / 1000000,
 			.tv_nsec = (timeout_us % 1000000) * 1000,
 		};
+		int n = epoll_pwait2(L->ep, ev, EVENTS, &ts, NULL);
 
-		n = epoll_pwait2(L->ep, ev, EVENTS, &ts, NULL);
 		if (n >= 0 || errno != ENOSYS)
 			return n;
 		L->pwait2 = false;
@@ -1268,7 +1264,7 @@ static int run(struct load *L)
 	const struct opts *o = &L->o;
 	static struct epoll_event ev[EVENTS];
 	double cpu0 = cpu_seconds();
-	int64_t t0 = now_us(), now = t0;
+	int64_t t0 = now_us(), now;
 	int64_t t_end = t0 + (int64_t)o->duration_s * 1000000;
 	/* the longest a started transaction can take, and a second more */
 	int64_t drain = (int64_t)(o->dns_timeout_ms * o->dns_tries + o->conn_timeout_ms) * 1000 +
@@ -1359,7 +1355,6 @@ int main(int argc, char **argv)
 {
 	struct load L = { .ep = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
-	char base[INET_ADDRSTRLEN];
 	int rc;
 
 	rc = parse_args(argc, argv, &L.o);
@@ -1378,6 +1373,8 @@ int main(int argc, char **argv)
 
 	rc = setup(&L);
 	if (rc == 0) {
+		char base[INET_ADDRSTRLEN];
+
 		fprintf(stderr, PROG ": %" PRIu32 " clients (%" PRIu32 " valid) from %s+%" PRIu32
 			", %s, %" PRIu64 " s, seed %" PRIu64 "\n", L.o.clients, L.n_valid_clients,
 			ip4_str(L.o.client_base, base),

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include "cmocka_analyzer.h"
 #include <libknot/libknot.h>
 
 #include "config.h"

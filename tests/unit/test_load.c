@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include "cmocka_analyzer.h"
 
 #include "../../tools/load_model.c"
 
@@ -288,7 +289,6 @@ static void test_dns_malformed(void **state)
 static void test_dns_random(void **state)
 {
 	struct load_rng r;
-	uint8_t *pkt;
 	uint32_t addr;
 
 	(void)state;
@@ -297,8 +297,8 @@ static void test_dns_random(void **state)
 	 * (ASan checks every read against the exact allocation) */
 	for (int i = 0; i < 20000; i++) {
 		size_t n = sizeof(www_q) + load_rng_below(&r, 80);
+		uint8_t *pkt = malloc(n);
 
-		pkt = malloc(n);
 		assert_non_null(pkt);
 		for (size_t k = 0; k < n; k++)
 			pkt[k] = (uint8_t)load_rng_next(&r);
@@ -377,7 +377,7 @@ static void test_heap(void **state)
 	enum { N = 300 };
 	struct load_heap h;
 	struct load_rng r;
-	int64_t ref[N];
+	int64_t ref[N] = { 0 };
 	bool in[N] = { false };
 
 	(void)state;
