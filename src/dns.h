@@ -38,7 +38,7 @@ const struct dns_stats *dns_ctx_stats(const struct dns_ctx *ctx);
 struct dns_result {
 	size_t len;          /* bytes of response in out; 0: send nothing */
 	size_t n_changes;    /* NAT changes the response depends on */
-	struct rotor_change changes[ROTOR_MAX_CHANGES];
+	struct change changes[ROTOR_MAX_CHANGES];
 	/* layout of the response, for dns_make_servfail() */
 	uint16_t question_end;  /* offset just past the question */
 	uint16_t opt_off, opt_len; /* the OPT record, if opt_len > 0 */

@@ -69,7 +69,7 @@ struct dnsserver {
 	struct dns_result res[DNSSERVER_UDP_BATCH];
 	uint8_t in_buf[DNSSERVER_UDP_BATCH][UDP_BUF];
 	uint8_t out_buf[DNSSERVER_UDP_BATCH][UDP_BUF];
-	struct rotor_change changes[DNSSERVER_UDP_BATCH * ROTOR_MAX_CHANGES];
+	struct change changes[DNSSERVER_UDP_BATCH * ROTOR_MAX_CHANGES];
 	uint8_t tcp_resp[2 + DNS_TCP_MAX];
 };
 

@@ -21,7 +21,7 @@ struct loop;
 #define DNSSERVER_UDP_BATCH 64
 
 /* Apply n changes; 0 when the gateway has them, negative errno otherwise. */
-typedef int (*dnsserver_commit_fn)(void *ctx, const struct rotor_change *c,
+typedef int (*dnsserver_commit_fn)(void *ctx, const struct change *c,
 				   size_t n);
 
 struct dnsserver_stats {

@@ -966,24 +966,24 @@ void nat_close(struct nat *n)
 
 /* ---- commits ------------------------------------------------------------------ */
 
-static const char *change_set(const struct rotor_change *c)
+static const char *change_set(const struct change *c)
 {
 	switch (c->kind) {
-	case ROTOR_BIND: return "asked";
-	case ROTOR_OPEN: return "open";
-	case ROTOR_OPEN_SCOPED: return "scoped";
+	case CHANGE_BIND: return "asked";
+	case CHANGE_OPEN: return "open";
+	case CHANGE_OPEN_SCOPED: return "scoped";
 	}
 	return NULL;
 }
 
-static struct nftnl_set_elem *change_elem(const struct rotor_change *c)
+static struct nftnl_set_elem *change_elem(const struct change *c)
 {
 	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
 	size_t alen = addr_family_size(c->family);
 
 	if (!e)
 		return NULL;
-	if (c->kind == ROTOR_OPEN) {
+	if (c->kind == CHANGE_OPEN) {
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, c->addr, (uint32_t)alen);
 	} else {
 		uint8_t key[32];
@@ -991,7 +991,7 @@ static struct nftnl_set_elem *change_elem(const struct rotor_change *c)
 		memcpy(key, c->src, alen);
 		memcpy(key + alen, c->addr, alen);
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)(2 * alen));
-		if (c->kind == ROTOR_OPEN_SCOPED) {
+		if (c->kind == CHANGE_OPEN_SCOPED) {
 			uint8_t end[32];
 
 			/* the subnet as a range: first to last address */
@@ -1007,12 +1007,12 @@ static struct nftnl_set_elem *change_elem(const struct rotor_change *c)
 	 * its old expiry, and an address re-used at max_open must stay open a
 	 * full window after the answer that re-used it.
 	 */
-	nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, (uint64_t)c->timeout * 1000);
-	nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_EXPIRATION, (uint64_t)c->timeout * 1000);
+	nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, (uint64_t)c->ms);
+	nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_EXPIRATION, (uint64_t)c->ms);
 	return e;
 }
 
-int nat_commit(void *nat, const struct rotor_change *c, size_t count)
+int nat_commit(void *nat, const struct change *c, size_t count)
 {
 	struct nat *n = nat;
 	struct batch bt;

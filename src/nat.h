@@ -64,7 +64,7 @@ void nat_close(struct nat *n);
  * did not answer (nothing of the batch applies then). Matches
  * dnsserver_commit_fn.
  */
-int nat_commit(void *nat, const struct rotor_change *c, size_t count);
+int nat_commit(void *nat, const struct change *c, size_t count);
 
 void nat_get_stats(const struct nat *n, struct nat_stats *st);
 

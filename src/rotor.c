@@ -293,15 +293,15 @@ static const struct rotor_pool *pool_of(const struct rotor *r, size_t service,
 	return NULL;
 }
 
-static void change_init(struct rotor_change *c, enum rotor_change_kind kind,
+static void change_init(struct change *c, enum change_kind kind,
 			size_t service, int family, const uint8_t addr[static 16],
-			uint32_t timeout)
+			uint32_t timeout_s)
 {
 	memset(c, 0, sizeof(*c));
 	c->kind = (uint8_t)kind;
 	c->family = (uint8_t)family;
 	c->service = (uint16_t)service;
-	c->timeout = timeout;
+	c->ms = timeout_s * 1000;
 	memcpy(c->addr, addr, 16);
 }
 
@@ -373,24 +373,24 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 	out->ttl = r->cfg->ttl;
 	/* an IPv6 resolver asking A cannot be bound to an IPv4 address */
 	if (q->family == family) {
-		struct rotor_change *c = &out->changes[out->n_changes++];
+		struct change *c = &out->changes[out->n_changes++];
 
-		change_init(c, ROTOR_BIND, service, family, addr,
+		change_init(c, CHANGE_BIND, service, family, addr,
 			    s->window > r->cfg->ttl ? s->window : r->cfg->ttl);
 		c->src_len = (uint8_t)(size * 8);
 		memcpy(c->src, q->src, size);
 	}
 	if (scoped) {
-		struct rotor_change *c = &out->changes[out->n_changes++];
+		struct change *c = &out->changes[out->n_changes++];
 
-		change_init(c, ROTOR_OPEN_SCOPED, service, family, addr,
+		change_init(c, CHANGE_OPEN_SCOPED, service, family, addr,
 			    s->window);
 		c->src_len = q->ecs_len;
 		memcpy(c->src, q->ecs_addr, size);
 		addr_mask(family, c->src, q->ecs_len);
 		out->ecs_scope = q->ecs_len;
 	} else {
-		change_init(&out->changes[out->n_changes++], ROTOR_OPEN,
+		change_init(&out->changes[out->n_changes++], CHANGE_OPEN,
 			    service, family, addr, s->window);
 	}
 	return 0;

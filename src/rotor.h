@@ -5,10 +5,8 @@
  * source can be injected, so it is tested without a kernel or a network.
  *
  * Each answer yields a struct rotor_answer: the address to put in the A/AAAA
- * record and up to two changes for the NAT (a binding for the asker, and an
- * open window for everyone or for the client subnet). Changes are plain
- * values so they can be batched into one netlink transaction, or sent to a
- * remote gateway as they are.
+ * record and up to two changes for the gateway (change.h: a binding for the
+ * asker, and an open window for everyone or for the client subnet).
  */
 #ifndef CHOREO_ROTOR_H
 #define CHOREO_ROTOR_H
@@ -16,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "change.h"
 
 struct config;
 
@@ -25,23 +25,6 @@ struct config;
  * rotor's decision) never holds more than max_open open addresses.
  */
 #define ROTOR_EXPIRY_SLACK_MS 250
-
-enum rotor_change_kind {
-	ROTOR_BIND = 1,    /* (src . addr) may reach the server */
-	ROTOR_OPEN,        /* addr is open to any source */
-	ROTOR_OPEN_SCOPED, /* (src/src_len . addr) is open: an ECS client subnet */
-};
-
-struct rotor_change {
-	uint8_t kind;      /* enum rotor_change_kind */
-	uint8_t family;    /* AF_INET or AF_INET6: of addr and of src */
-	uint8_t src_len;   /* bits of src that count (32/128 for ROTOR_BIND) */
-	uint8_t pad;
-	uint16_t service;  /* index in config->services */
-	uint32_t timeout;  /* seconds */
-	uint8_t addr[16];  /* the pool address, network order */
-	uint8_t src[16];   /* asker address or masked client subnet; unused for ROTOR_OPEN */
-};
 
 /* Who asked. */
 struct rotor_query {
@@ -61,7 +44,7 @@ struct rotor_answer {
 	uint32_t ttl;      /* TTL of the record: [dns] ttl */
 	uint8_t ecs_scope; /* scope prefix length to echo in the ECS option */
 	size_t n_changes;
-	struct rotor_change changes[ROTOR_MAX_CHANGES];
+	struct change changes[ROTOR_MAX_CHANGES];
 };
 
 /* Fill buf with len random bytes. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "load_model.h"
+#include "../src/wire.h"
 
 /* ---- command-line values ---------------------------------------------- */
 
@@ -171,64 +172,26 @@ int load_dns_query(uint8_t buf[static LOAD_DNS_QMAX], const char *name,
 	return (int)pos;
 }
 
-/* A read cursor with a sticky error (after Knot's wire_ctx). */
-struct cur {
-	const uint8_t *p;
-	size_t len, pos;
-	bool err;
-};
-
-static uint8_t cur_u8(struct cur *c)
-{
-	if (c->err || c->len - c->pos < 1) {
-		c->err = true;
-		return 0;
-	}
-	return c->p[c->pos++];
-}
-
-static uint16_t cur_u16(struct cur *c)
-{
-	uint16_t v;
-
-	if (c->err || c->len - c->pos < 2) {
-		c->err = true;
-		return 0;
-	}
-	v = (uint16_t)(c->p[c->pos] << 8 | c->p[c->pos + 1]);
-	c->pos += 2;
-	return v;
-}
-
-static void cur_skip(struct cur *c, size_t n)
-{
-	if (c->err || c->len - c->pos < n) {
-		c->err = true;
-		return;
-	}
-	c->pos += n;
-}
-
 /* Skip an owner name: labels, ended by the root or by a pointer. */
-static void cur_skip_name(struct cur *c)
+static void skip_name(struct wire *c)
 {
 	/* at most 128 labels fit in 255 bytes: the bound of the loop */
-	for (unsigned labels = 0; labels <= 128 && !c->err; labels++) {
-		uint8_t b = cur_u8(c);
+	for (unsigned labels = 0; labels <= 128 && !wire_error(c); labels++) {
+		uint8_t b = wire_u8(c);
 
 		if (b == 0)
 			return;
 		if ((b & 0xc0) == 0xc0) {
-			cur_skip(c, 1);
+			wire_skip(c, 1);
 			return;
 		}
 		if (b & 0xc0) { /* 0x40, 0x80: extended labels, not used */
-			c->err = true;
+			wire_fail(c, -EBADMSG);
 			return;
 		}
-		cur_skip(c, b);
+		wire_skip(c, b);
 	}
-	c->err = true;
+	wire_fail(c, -EBADMSG);
 }
 
 static uint8_t ascii_lower(uint8_t b)
@@ -240,60 +203,61 @@ enum load_dns_status load_dns_answer(const uint8_t *pkt, size_t len,
 				     const uint8_t *q, size_t qlen,
 				     uint32_t *addr, int *rcode)
 {
-	struct cur c = { .p = pkt, .len = len };
+	struct wire c = wire_init(pkt, len);
 	size_t qsec = qlen - LOAD_DNS_HDR;
-	uint16_t qd, an;
+	const uint8_t *question;
+	uint16_t id, flags, qd, an;
 	int rc;
 
-	if (len < LOAD_DNS_HDR || qlen <= LOAD_DNS_HDR)
+	id = wire_u16(&c);
+	flags = wire_u16(&c);
+	qd = wire_u16(&c);
+	an = wire_u16(&c);
+	wire_skip(&c, 4); /* NSCOUNT, ARCOUNT */
+	if (wire_error(&c) || qlen <= LOAD_DNS_HDR)
 		return LOAD_DNS_FOREIGN;
-	if (pkt[0] != q[0] || pkt[1] != q[1] || !(pkt[2] & 0x80) ||
-	    (pkt[2] & 0x78) != 0)
+	if (id != (uint16_t)(q[0] << 8 | q[1]) || !(flags & 0x8000) ||
+	    (flags & 0x7800) != 0)
 		return LOAD_DNS_FOREIGN;  /* other id, not a response, opcode */
-	qd = (uint16_t)(pkt[4] << 8 | pkt[5]);
-	an = (uint16_t)(pkt[6] << 8 | pkt[7]);
-	rc = pkt[3] & 0x0f;
+	rc = flags & 0x000f;
 	if (qd == 0) {
 		/* FORMERR and friends may come without the question */
 		if (rcode)
 			*rcode = rc;
 		return rc ? LOAD_DNS_RCODE : LOAD_DNS_MALFORMED;
 	}
-	if (qd != 1 || len - LOAD_DNS_HDR < qsec)
+	question = wire_take(&c, qsec);
+	if (qd != 1 || !question)
 		return LOAD_DNS_FOREIGN;
 	/* the question, byte for byte but for the case of the letters (a
 	 * length byte is < 64, never a letter) */
 	for (size_t i = 0; i < qsec; i++)
-		if (ascii_lower(pkt[LOAD_DNS_HDR + i]) != ascii_lower(q[LOAD_DNS_HDR + i]))
+		if (ascii_lower(question[i]) != ascii_lower(q[LOAD_DNS_HDR + i]))
 			return LOAD_DNS_FOREIGN;
 	if (rcode)
 		*rcode = rc;
-	if (pkt[2] & 0x02)
+	if (flags & 0x0200)
 		return LOAD_DNS_TRUNC;
 	if (rc != 0)
 		return LOAD_DNS_RCODE;
-	c.pos = LOAD_DNS_HDR + qsec;
 	/* each record takes at least 11 bytes, so len bounds this too */
 	for (unsigned i = 0; i < an; i++) {
 		uint16_t type, class, rdlen;
 
-		cur_skip_name(&c);
-		type = cur_u16(&c);
-		class = cur_u16(&c);
-		cur_skip(&c, 4); /* TTL */
-		rdlen = cur_u16(&c);
-		if (c.err || c.len - c.pos < rdlen)
+		skip_name(&c);
+		type = wire_u16(&c);
+		class = wire_u16(&c);
+		wire_skip(&c, 4); /* TTL */
+		rdlen = wire_u16(&c);
+		if (wire_error(&c) || wire_available(&c) < rdlen)
 			return LOAD_DNS_MALFORMED;
 		if (type == 1 && class == 1) {
-			const uint8_t *r = c.p + c.pos;
-
 			if (rdlen != 4)
 				return LOAD_DNS_MALFORMED;
-			*addr = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 |
-				(uint32_t)r[2] << 8 | r[3];
+			*addr = wire_u32(&c);
 			return LOAD_DNS_ADDR;
 		}
-		cur_skip(&c, rdlen); /* CNAME, RRSIG, ...: not what we connect to */
+		wire_skip(&c, rdlen); /* CNAME, RRSIG, ...: not what we connect to */
 	}
 	return LOAD_DNS_NOADDR;
 }
@@ -370,8 +334,8 @@ static bool word_ends_with(const uint8_t *p, size_t n, const char *name)
 enum load_host load_banner_classify(const uint8_t *buf, size_t len, bool final,
 				    const char *server, const char *honeypot)
 {
+	struct wire c = wire_init(buf, len);
 	bool http = false, body = false;
-	size_t pos = 0;
 
 	if (len >= 1 && buf[0] >= 0x14 && buf[0] <= 0x17) {
 		/* a TLS record header: content type 20..23, version 3.x */
@@ -380,17 +344,18 @@ enum load_host load_banner_classify(const uint8_t *buf, size_t len, bool final,
 		if (len < 2 && !final)
 			return LOAD_HOST_MORE;
 	}
-	/* one line per pass; pos only grows, so len bounds the loop */
-	while (pos < len) {
-		const uint8_t *nl = memchr(buf + pos, '\n', len - pos);
-		struct line l = { buf + pos, 0 };
-		bool first = pos == 0;
+	/* one line per pass; each takes at least a byte, so len bounds the loop */
+	while (wire_available(&c)) {
+		size_t avail = wire_available(&c);
+		const uint8_t *nl = memchr(c.pos, '\n', avail);
+		bool first = wire_offset(&c) == 0;
+		struct line l;
 		size_t w;
 
 		if (!nl && !final)
 			break;
-		l.n = nl ? (size_t)(nl - (buf + pos)) : len - pos;
-		pos += l.n + (nl ? 1 : 0);
+		l.n = nl ? (size_t)(nl - c.pos) : avail;
+		l.p = wire_take(&c, l.n + (nl ? 1 : 0));
 		if (l.n > 0 && l.p[l.n - 1] == '\r')
 			l.n--;
 

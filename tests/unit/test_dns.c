@@ -150,11 +150,11 @@ static void test_rotated_a(void **state)
 	assert_int_equal(ntohl(addr.s_addr) & 0xffffff80, 0xcb007100);
 	/* the asker's binding and the open window */
 	assert_int_equal(f->res.n_changes, 2);
-	assert_int_equal(f->res.changes[0].kind, ROTOR_BIND);
+	assert_int_equal(f->res.changes[0].kind, CHANGE_BIND);
 	assert_memory_equal(f->res.changes[0].src, &f->src.sin_addr, 4);
 	assert_memory_equal(f->res.changes[0].addr, &addr, 4);
-	assert_int_equal(f->res.changes[1].kind, ROTOR_OPEN);
-	assert_int_equal(f->res.changes[1].timeout, 7);
+	assert_int_equal(f->res.changes[1].kind, CHANGE_OPEN);
+	assert_int_equal(f->res.changes[1].ms, 7000);
 	assert_int_equal(count(f, KNOT_AUTHORITY), 0);
 }
 
@@ -172,7 +172,7 @@ static void test_rotated_aaaa_and_nodata(void **state)
 			    "\x20\x01\x0d\xb8\x00\x01\x00\x00", 8);
 	/* an IPv4 asker is not bound to an IPv6 address: only the window */
 	assert_int_equal(f->res.n_changes, 1);
-	assert_int_equal(f->res.changes[0].kind, ROTOR_OPEN);
+	assert_int_equal(f->res.changes[0].kind, CHANGE_OPEN);
 
 	/* smtp has no pool6: NODATA with the SOA, nothing opened */
 	make_query(f, "smtp.example.test", KNOT_RRTYPE_AAAA, 0, NULL, 0);
@@ -206,7 +206,7 @@ static void test_ecs_scoped(void **state)
 	assert_int_equal(ecs.source_len, 24);
 	assert_int_equal(ecs.scope_len, 24);
 	assert_int_equal(f->res.n_changes, 2);
-	assert_int_equal(f->res.changes[1].kind, ROTOR_OPEN_SCOPED);
+	assert_int_equal(f->res.changes[1].kind, CHANGE_OPEN_SCOPED);
 	assert_int_equal(f->res.changes[1].src_len, 24);
 	assert_memory_equal(f->res.changes[1].src, "\xc6\x12\x05\x00", 4);
 

@@ -444,10 +444,10 @@ static void model_open(struct model *m, const struct rotor_answer *a,
 		       uint64_t now)
 {
 	for (size_t k = 0; k < a->n_changes; k++) {
-		const struct rotor_change *c = &a->changes[k];
+		const struct change *c = &a->changes[k];
 		size_t i;
 
-		if (c->kind != ROTOR_OPEN)
+		if (c->kind != CHANGE_OPEN)
 			continue;
 		for (i = 0; i < m->n && memcmp(m->addr[i], c->addr, 16); i++)
 			;
@@ -455,7 +455,7 @@ static void model_open(struct model *m, const struct rotor_answer *a,
 			assert_true(m->n < 4096);
 			memcpy(m->addr[m->n++], c->addr, 16);
 		}
-		m->expiry[i] = now + (uint64_t)c->timeout * 1000;
+		m->expiry[i] = now + c->ms;
 	}
 }
 
@@ -489,7 +489,7 @@ static void cap_under_load(uint32_t window, uint64_t span_ms, uint32_t max_open)
 			assert_true(was_open); /* at the cap: re-use only */
 		if (i % 10 == 0) {
 			scoped++;
-			assert_int_equal(a.changes[1].kind, ROTOR_OPEN_SCOPED);
+			assert_int_equal(a.changes[1].kind, CHANGE_OPEN_SCOPED);
 			reused += before >= max_open;
 			continue;
 		}
@@ -812,23 +812,23 @@ static void test_changes(void **state)
 	assert_int_equal(a.ttl, 30);
 	assert_int_equal(a.ecs_scope, 0);
 	assert_int_equal(a.n_changes, 2);
-	assert_int_equal(a.changes[0].kind, ROTOR_BIND);
+	assert_int_equal(a.changes[0].kind, CHANGE_BIND);
 	assert_int_equal(a.changes[0].family, AF_INET);
 	assert_int_equal(a.changes[0].service, 1);
 	assert_int_equal(a.changes[0].src_len, 32);
-	assert_int_equal(a.changes[0].timeout, 30);
+	assert_int_equal(a.changes[0].ms, 30000);
 	assert_memory_equal(a.changes[0].src, q4.src, 16);
 	assert_memory_equal(a.changes[0].addr, a.addr, 16);
-	assert_int_equal(a.changes[1].kind, ROTOR_OPEN);
+	assert_int_equal(a.changes[1].kind, CHANGE_OPEN);
 	assert_int_equal(a.changes[1].family, AF_INET);
 	assert_int_equal(a.changes[1].service, 1);
-	assert_int_equal(a.changes[1].timeout, 5);
+	assert_int_equal(a.changes[1].ms, 5000);
 	assert_memory_equal(a.changes[1].addr, a.addr, 16);
 
 	/* IPv6 resolver asks A: no binding, only the window */
 	answer_ok(r, 1, AF_INET, &q6, 0, &a);
 	assert_int_equal(a.n_changes, 1);
-	assert_int_equal(a.changes[0].kind, ROTOR_OPEN);
+	assert_int_equal(a.changes[0].kind, CHANGE_OPEN);
 	assert_int_equal(a.changes[0].family, AF_INET);
 
 	/* IPv6 resolver asks AAAA; window longer than ttl */
@@ -836,14 +836,14 @@ static void test_changes(void **state)
 	answer_ok(r, 1, AF_INET6, &q6, 0, &a);
 	assert_int_equal(a.family, AF_INET6);
 	assert_int_equal(a.n_changes, 2);
-	assert_int_equal(a.changes[0].kind, ROTOR_BIND);
+	assert_int_equal(a.changes[0].kind, CHANGE_BIND);
 	assert_int_equal(a.changes[0].family, AF_INET6);
 	assert_int_equal(a.changes[0].src_len, 128);
-	assert_int_equal(a.changes[0].timeout, 60);
+	assert_int_equal(a.changes[0].ms, 60000);
 	assert_memory_equal(a.changes[0].src, q6.src, 16);
 	assert_memory_equal(a.changes[0].addr, a.addr, 16);
-	assert_int_equal(a.changes[1].kind, ROTOR_OPEN);
-	assert_int_equal(a.changes[1].timeout, 60);
+	assert_int_equal(a.changes[1].kind, CHANGE_OPEN);
+	assert_int_equal(a.changes[1].ms, 60000);
 	/* cppcheck-suppress redundantAssignment ; the rotor read 60 through its config pointer */
 	f.svc[1].window = 5;
 
@@ -857,10 +857,10 @@ static void test_changes(void **state)
 		answer_ok(r, 1, AF_INET, &e4, 0, &a);
 		assert_int_equal(a.ecs_scope, 20);
 		assert_int_equal(a.n_changes, 1); /* IPv6 asker: no binding */
-		assert_int_equal(a.changes[0].kind, ROTOR_OPEN_SCOPED);
+		assert_int_equal(a.changes[0].kind, CHANGE_OPEN_SCOPED);
 		assert_int_equal(a.changes[0].family, AF_INET);
 		assert_int_equal(a.changes[0].src_len, 20);
-		assert_int_equal(a.changes[0].timeout, 5);
+		assert_int_equal(a.changes[0].ms, 5000);
 		assert_int_equal(addr_parse("198.18.0.0", &fam, src), 0);
 		assert_memory_equal(a.changes[0].src, src, 16);
 		assert_memory_equal(a.changes[0].addr, a.addr, 16);
@@ -874,7 +874,7 @@ static void test_changes(void **state)
 	answer_ok(r, 1, AF_INET6, &e6, 0, &a);
 	assert_int_equal(a.ecs_scope, 56);
 	assert_int_equal(a.n_changes, 1);
-	assert_int_equal(a.changes[0].kind, ROTOR_OPEN_SCOPED);
+	assert_int_equal(a.changes[0].kind, CHANGE_OPEN_SCOPED);
 	assert_int_equal(a.changes[0].family, AF_INET6);
 	assert_int_equal(a.changes[0].src_len, 56);
 	assert_int_equal(addr_parse("2001:db8:77:6500::", &fam, src), 0);
@@ -884,13 +884,13 @@ static void test_changes(void **state)
 	answer_ok(r, 1, AF_INET, &e6, 0, &a);
 	assert_int_equal(a.ecs_scope, 0);
 	assert_int_equal(a.n_changes, 2);
-	assert_int_equal(a.changes[0].kind, ROTOR_BIND);
-	assert_int_equal(a.changes[1].kind, ROTOR_OPEN);
+	assert_int_equal(a.changes[0].kind, CHANGE_BIND);
+	assert_int_equal(a.changes[1].kind, CHANGE_OPEN);
 	answer_ok(r, 1, AF_INET6, &e4, 0, &a);
 	assert_int_equal(a.ecs_scope, 0);
 	assert_int_equal(a.n_changes, 2);
-	assert_int_equal(a.changes[0].kind, ROTOR_BIND);
-	assert_int_equal(a.changes[1].kind, ROTOR_OPEN);
+	assert_int_equal(a.changes[0].kind, CHANGE_BIND);
+	assert_int_equal(a.changes[1].kind, CHANGE_OPEN);
 
 	/* service 0 was never asked */
 	assert_int_equal(rotor_get_stats(r, 0, AF_INET, 0, &st), 0);
@@ -919,7 +919,7 @@ static void test_scoped_at_cap(void **state)
 	assert_addr(AF_INET, a.addr, "203.0.113.7");
 	answer_ok(r, 0, AF_INET, &qs, 3000, &a);
 	assert_addr(AF_INET, a.addr, "203.0.113.7");
-	assert_int_equal(a.changes[1].kind, ROTOR_OPEN_SCOPED);
+	assert_int_equal(a.changes[1].kind, CHANGE_OPEN_SCOPED);
 	assert_int_equal(s.pos, 1); /* one open: index 0 without a draw */
 	/* the scoped answer does not extend the global window */
 	rotor_foreach_open(r, 0, AF_INET, 3000, seen_fn, &seen);
