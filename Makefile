@@ -47,10 +47,14 @@ endif
 build/choreod: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $(OBJ) $(LDLIBS)
 
-CTL_OBJ  := build/obj/nat.o build/obj/addr.o build/obj/log.o build/obj/latency.o
-build/choreoctl: tools/choreoctl.c $(CTL_OBJ)
+# the library objects as an archive: a tool links only what it uses
+build/libchoreo.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+build/choreoctl: tools/choreoctl.c build/libchoreo.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(CTL_OBJ) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< build/libchoreo.a $(LDLIBS)
 
 build/choreo-load: tools/choreo-load.c tools/load_model.c tools/load_model.h
 	@mkdir -p $(@D)
@@ -111,6 +115,7 @@ bench:
 	@$(MAKE) --no-print-directory build
 	@tests/lab/bench-dns.sh
 	@tests/lab/bench-gateway.sh
+	@tests/lab/bench-control.sh
 
 # The 2014 evaluation's experiment (issue 4): SECONDS_PER_RUN, SCALE_SECONDS.
 bench-seed:

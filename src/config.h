@@ -94,6 +94,56 @@ int config_load(const char *path, struct config **out,
 void config_free(struct config *cfg);
 void config_errors_free(struct config_errors *errs);
 
+/*
+ * Each pool of the configuration: every service's IPv4 pool, and its IPv6
+ * pool where it has one. config_for_each_pool(cfg, p) { p.service,
+ * p.family, p.svc, p.pool, p.index } visits them in order; p.index
+ * (service * 2 + 0 for IPv4, + 1 for IPv6) indexes per-pool arrays of
+ * CONFIG_MAX_POOLS entries.
+ */
+#define CONFIG_MAX_POOLS (CONFIG_MAX_SERVICES * 2)
+
+struct config_pool {
+	size_t service;
+	int family;                        /* AF_INET or AF_INET6 */
+	size_t index;                      /* service * 2 + (family == AF_INET6) */
+	const struct config_service *svc;
+	const struct addr_prefix *pool;
+};
+
+static inline bool config_pool_at(const struct config *cfg, size_t index,
+				  struct config_pool *p)
+{
+	const struct config_service *s;
+
+	if (index / 2 >= cfg->n_services)
+		return false;
+	s = &cfg->services[index / 2];
+	if (index % 2 && !s->has_pool6)
+		return false;
+	*p = (struct config_pool){
+		.service = index / 2, .family = index % 2 ? AF_INET6 : AF_INET,
+		.index = index, .svc = s, .pool = index % 2 ? &s->pool6 : &s->pool,
+	};
+	return true;
+}
+
+/* The first pool at or after index, or p->svc == NULL when none is left. */
+static inline struct config_pool config_pool_from(const struct config *cfg,
+						  size_t index)
+{
+	struct config_pool p = { .index = index };
+
+	for (; index < 2 * cfg->n_services; index++)
+		if (config_pool_at(cfg, index, &p))
+			return p;
+	return (struct config_pool){ .index = index };
+}
+
+#define config_for_each_pool(cfg, p)                                      \
+	for (struct config_pool p = config_pool_from((cfg), 0); (p).svc; \
+	     (p) = config_pool_from((cfg), (p).index + 1))
+
 /* Index of the service protecting this name (text, any case, with or without
  * the trailing dot), or -1. */
 int config_find_service(const struct config *cfg, const char *name);

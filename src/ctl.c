@@ -2,7 +2,6 @@
 #include "ctl.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,38 +9,48 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "config.h"
-#include "dns.h"
-#include "dnsserver.h"
-#include "latency.h"
 #include "log.h"
 #include "loop.h"
-#include "nat.h"
-#include "rotor.h"
 
-#define REPLY_MAX (8 * 1024 * 1024) /* a large binding list is cut */
+#define REPLY_MAX (1024 * 1024) /* longer replies are cut, and say so */
 
-struct ctl {
-	struct loop_handler h;
-	struct loop *loop;
-	struct ctl_sources src;
-	/* the `bindings` listing in progress (one at a time) */
-	pthread_t job_thread;
-	struct bindings_job *job;
-	bool job_running;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-};
+enum client_state { C_FREE, C_READING, C_WAITING, C_WRITING };
 
 struct reply {
 	char *buf;
 	size_t len, cap;
 	bool full;
 };
+
+struct client {
+	struct loop_handler h;   /* h.fd < 0: slot free */
+	struct ctl *ctl;
+	enum client_state state;
+	uint64_t deadline_ms;    /* to finish reading, or writing */
+	uint64_t wait_until_ms;  /* C_WAITING: answer by then, fresh or not */
+	char line[CTL_MAX_LINE + 1];
+	size_t line_len;
+	struct reply r;
+	size_t sent;
+};
+
+struct ctl {
+	struct loop_handler h;   /* the listening socket */
+	struct loop_handler timer;
+	struct loop *loop;
+	struct stats_sources src;
+	struct client clients[CTL_MAX_CLIENTS];
+	bool refreshing;         /* a refresh of the gateway's counts is asked */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+/* ---- replies ------------------------------------------------------------------ */
 
 static void say(struct reply *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -54,195 +63,87 @@ static void say(struct reply *r, const char *fmt, ...)
 	if (r->full)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= r->cap - r->len) {
+	if (n < 0 || r->len + (size_t)n + 1 > REPLY_MAX) {
 		r->full = true;
-		r->buf[r->len] = '\0';
 		return;
 	}
+	if (r->len + (size_t)n + 1 > r->cap) {
+		size_t cap = r->cap ? r->cap : 4096;
+		char *grown;
+
+		while (cap < r->len + (size_t)n + 1)
+			cap *= 2;
+		if (cap > REPLY_MAX)
+			cap = REPLY_MAX;
+		grown = realloc(r->buf, cap);
+		if (!grown) {
+			r->full = true;
+			return;
+		}
+		r->buf = grown;
+		r->cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);
+	va_end(ap);
 	r->len += (size_t)n;
 }
 
-/* A /proc/sys value, or -1. */
-static long read_sysctl(const char *path)
+/* ---- rendering the snapshot -------------------------------------------------------- */
+
+static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
+			   struct reply *r)
 {
-	FILE *f = fopen(path, "re");
-	long v = -1;
+	const struct gateway_snapshot *g = &s->gw;
 
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static void gateway_status(struct ctl *c, struct reply *r)
-{
-	long count = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_count");
-	long max = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_max");
-	struct nat_stats st;
-
-	nat_get_stats(c->src.nat, &st);
 	say(r, "gateway table inet %s commits %llu failures %llu elements %llu "
 	    "latency_us p50 %llu p99 %llu max %llu\n", c->src.cfg->table,
-	    (unsigned long long)st.commits, (unsigned long long)st.failures,
-	    (unsigned long long)st.elements,
-	    (unsigned long long)st.latency.p50_us,
-	    (unsigned long long)st.latency.p99_us,
-	    (unsigned long long)st.latency.max_us);
-	if (count >= 0 && max > 0)
-		say(r, "conntrack count %ld max %ld%s\n", count, max,
-		    count * 10 >= max * 9 ? " NEAR THE LIMIT: raise "
-		    "net.netfilter.nf_conntrack_max" : "");
+	    (unsigned long long)g->commits, (unsigned long long)g->failures,
+	    (unsigned long long)g->elements,
+	    (unsigned long long)g->latency.p50_us,
+	    (unsigned long long)g->latency.p99_us,
+	    (unsigned long long)g->latency.max_us);
+	if (g->conntrack_count >= 0 && g->conntrack_max > 0)
+		say(r, "conntrack count %ld max %ld%s\n", g->conntrack_count,
+		    g->conntrack_max,
+		    g->conntrack_count * 10 >= g->conntrack_max * 9 ?
+		    " NEAR THE LIMIT: raise net.netfilter.nf_conntrack_max" : "");
 	else
 		say(r, "conntrack unavailable (module not loaded)\n");
 }
 
-static void gateway_service(struct ctl *c, struct reply *r, size_t svc,
-			    int family)
+static void render_pool(const struct stats_snapshot *s, const struct config_pool *p,
+			bool fresh, struct reply *r)
 {
-	struct nat_counters k;
-	struct nat_set_counts sc;
+	const struct gateway_pool_counts *k = &s->gw.pool[p->index];
 
-	if (nat_read_counters(c->src.nat, svc, family, &k) < 0) {
-		say(r, "    gateway: cannot read the table\n");
+	if (!s->gw.counters_known) {
+		say(r, "    gateway: not counted yet\n");
 		return;
 	}
-	/* large sets are counted in the background: a bounded wait only */
-	nat_set_counts(c->src.nat, svc, family, 300, &sc);
 	say(r, "    gateway: to_server %llu to_honeypot %llu bindings %ld "
-	    "asked %ld open %ld", (unsigned long long)k.server,
-	    (unsigned long long)k.honeypot, sc.bound, sc.asked, sc.open);
-	if (!sc.fresh)
+	    "asked %ld open %ld", (unsigned long long)k->server,
+	    (unsigned long long)k->honeypot, k->bound, k->asked, k->open);
+	if (!fresh)
 		say(r, " (set counts %llu ms old: still counting)",
-		    (unsigned long long)sc.age_ms);
+		    (unsigned long long)s->gw.sets_age_ms);
 	/* a window let a client in but no binding was learned: set full */
-	if (k.via_window > k.learned)
+	if (k->via_window > k->learned)
 		say(r, " binding_set_full_misses %llu",
-		    (unsigned long long)(k.via_window - k.learned));
+		    (unsigned long long)(k->via_window - k->learned));
 	say(r, "\n");
 }
 
-/*
- * `bindings` dumps the kernel's binding sets, which takes seconds for
- * hundreds of thousands of elements: it runs in a thread of its own, with
- * its own netlink socket, and streams its lines to the client.
- */
-struct bindings_job {
-	int fd;
-	const struct config *cfg;
-	int family;
-	const char *service;
-	char buf[64 * 1024];
-	size_t len;
-	bool broken;
-	int done;  /* set by the thread as it ends (atomic) */
-};
-
-static void job_flush(struct bindings_job *j)
-{
-	for (size_t off = 0; off < j->len && !j->broken;) {
-		ssize_t n = send(j->fd, j->buf + off, j->len - off, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			j->broken = true; /* the client went away or stalled */
-		else
-			off += (size_t)n;
-	}
-	j->len = 0;
-}
-
-static void binding_one(void *ctx, const uint8_t src[16], const uint8_t addr[16],
-			uint64_t ms_left)
-{
-	struct bindings_job *j = ctx;
-	char a[ADDR_STRLEN], b[ADDR_STRLEN];
-	int n;
-
-	if (j->broken)
-		return;
-	if (sizeof(j->buf) - j->len < 256)
-		job_flush(j);
-	n = snprintf(j->buf + j->len, sizeof(j->buf) - j->len, "%s %s %s %llu ms\n",
-		     j->service, addr_format(j->family, src, a),
-		     addr_format(j->family, addr, b), (unsigned long long)ms_left);
-	if (n > 0 && (size_t)n < sizeof(j->buf) - j->len)
-		j->len += (size_t)n;
-}
-
-static void *bindings_main(void *arg)
-{
-	struct bindings_job *j = arg;
-	struct timeval tv = { .tv_sec = 5 };
-	struct nat *reader;
-
-	setsockopt(j->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (nat_open_reader(j->cfg, &reader) < 0) {
-		j->len = (size_t)snprintf(j->buf, sizeof(j->buf),
-					  "error: cannot read the table\n");
-	} else {
-		for (size_t i = 0; i < j->cfg->n_services && !j->broken; i++) {
-			for (int f = 0; f < 2 && !j->broken; f++) {
-				if (f && !j->cfg->services[i].has_pool6)
-					continue;
-				j->family = f ? AF_INET6 : AF_INET;
-				j->service = j->cfg->services[i].section;
-				if (nat_foreach_binding(reader, i, j->family, binding_one, j) < 0 &&
-				    sizeof(j->buf) - j->len > 128)
-					j->len += (size_t)snprintf(j->buf + j->len,
-						sizeof(j->buf) - j->len,
-						"error: cannot read the bindings of %s\n",
-						j->service);
-			}
-		}
-		nat_close(reader);
-	}
-	job_flush(j);
-	close(j->fd);
-	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-/* Start a bindings listing for the client on fd; false if one is running. */
-static bool bindings_start(struct ctl *c, int fd)
-{
-	struct bindings_job *j;
-
-	if (c->job_running) {
-		/* never wait in the event loop for a listing still running */
-		if (!__atomic_load_n(&c->job->done, __ATOMIC_ACQUIRE))
-			return false;
-		pthread_join(c->job_thread, NULL); /* it has ended: no wait */
-		c->job_running = false;
-		free(c->job);
-		c->job = NULL;
-	}
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		return false;
-	j->fd = fd;
-	j->cfg = c->src.cfg;
-	if (pthread_create(&c->job_thread, NULL, bindings_main, j) != 0) {
-		free(j);
-		return false;
-	}
-	c->job = j;
-	c->job_running = true;
-	return true;
-}
-
-static void status(struct ctl *c, struct reply *r)
+static void render_status(const struct ctl *c, const struct stats_snapshot *s,
+			  bool fresh, struct reply *r)
 {
 	const struct config *cfg = c->src.cfg;
-	const struct dns_stats *d = dns_ctx_stats(c->src.dns);
-	const struct dnsserver_stats *t = dnsserver_get_stats(c->src.server);
-	struct latency_summary lat;
-	uint64_t now = log_now_ms();
+	const struct dns_stats *d = &s->dns;
+	const struct dnsserver_stats *t = &s->server;
 
-	say(r, "uptime %llu s\n",
-	    (unsigned long long)((now - c->src.started_ms) / 1000));
+	say(r, "uptime %llu s\n", (unsigned long long)(s->uptime_ms / 1000));
 	say(r, "dns queries %llu noerror %llu nxdomain %llu refused %llu "
 	    "formerr %llu servfail %llu notimp %llu badvers %llu dropped %llu "
 	    "rotated %llu truncated %llu\n",
@@ -256,39 +157,38 @@ static void status(struct ctl *c, struct reply *r)
 	    (unsigned long long)t->udp_received, (unsigned long long)t->udp_sent,
 	    (unsigned long long)t->udp_send_errors,
 	    (unsigned long long)t->udp_batches);
-	dnsserver_get_latency(c->src.server, &lat);
 	say(r, "answer_latency_us p50 %llu p99 %llu max %llu batches %llu\n",
-	    (unsigned long long)lat.p50_us, (unsigned long long)lat.p99_us,
-	    (unsigned long long)lat.max_us, (unsigned long long)lat.count);
+	    (unsigned long long)s->answer_latency.p50_us,
+	    (unsigned long long)s->answer_latency.p99_us,
+	    (unsigned long long)s->answer_latency.max_us,
+	    (unsigned long long)s->answer_latency.count);
 	say(r, "tcp open %zu accepted %llu refused %llu timeouts %llu queries %llu\n",
 	    t->tcp_open, (unsigned long long)t->tcp_accepted,
 	    (unsigned long long)t->tcp_refused,
 	    (unsigned long long)t->tcp_timeouts,
 	    (unsigned long long)t->tcp_queries);
-	gateway_status(c, r);
+	say(r, "commits %llu pending %zu failed %llu\n",
+	    (unsigned long long)t->commits, t->commits_pending,
+	    (unsigned long long)t->commit_failures);
+	render_gateway(c, s, r);
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct config_service *svc = &cfg->services[i];
-		static const int families[] = { AF_INET, AF_INET6 };
 
 		say(r, "service %s name %s max_open %u window %u binding %u rotate %u\n",
 		    svc->section, svc->name, svc->max_open, svc->window,
 		    svc->binding, svc->rotate);
-		for (size_t f = 0; f < 2; f++) {
-			const struct addr_prefix *pool =
-				families[f] == AF_INET ? &svc->pool : &svc->pool6;
-			struct rotor_stats st;
+		config_for_each_pool(cfg, p) {
+			const struct rotor_stats *st = &s->rotor[p.index];
 			char buf[ADDR_STRLEN];
 
-			if (families[f] == AF_INET6 && !svc->has_pool6)
-				continue;
-			if (rotor_get_stats(c->src.rotor, i, families[f], now, &st) < 0)
+			if (p.service != i)
 				continue;
 			say(r, "  pool %s answers %llu opened %llu reused %llu "
-			    "open_now %zu\n", addr_prefix_format(pool, buf),
-			    (unsigned long long)st.answers,
-			    (unsigned long long)st.opened,
-			    (unsigned long long)st.reused, st.open_now);
-			gateway_service(c, r, i, families[f]);
+			    "open_now %zu\n", addr_prefix_format(p.pool, buf),
+			    (unsigned long long)st->answers,
+			    (unsigned long long)st->opened,
+			    (unsigned long long)st->reused, st->open_now);
+			render_pool(s, &p, fresh, r);
 		}
 	}
 }
@@ -307,125 +207,274 @@ static void open_one(void *ctx, const uint8_t addr[16], uint64_t ms_left)
 	    (unsigned long long)ms_left);
 }
 
-static void list_open(struct ctl *c, struct reply *r)
+static void render_open(const struct ctl *c, struct reply *r)
 {
 	const struct config *cfg = c->src.cfg;
 	uint64_t now = log_now_ms();
 
 	for (size_t i = 0; i < cfg->n_services; i++) {
-		struct open_walk w = { .r = r, .family = AF_INET };
-
 		say(r, "service %s\n", cfg->services[i].section);
-		rotor_foreach_open(c->src.rotor, i, AF_INET, now, open_one, &w);
-		if (cfg->services[i].has_pool6) {
-			w.family = AF_INET6;
-			rotor_foreach_open(c->src.rotor, i, AF_INET6, now, open_one, &w);
+		config_for_each_pool(cfg, p) {
+			struct open_walk w = { .r = r, .family = p.family };
+
+			if (p.service == i)
+				rotor_foreach_open(c->src.rotor, i, p.family, now,
+						   open_one, &w);
 		}
 	}
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(struct ctl *c, struct reply *r);
-} commands[] = {
-	{ "status", status },  /* counters and state of each service */
-	{ "open", list_open }, /* addresses open to any source now */
-};
+/* ---- clients --------------------------------------------------------------------------- */
 
-static void handle(struct ctl *c, const char *line, struct reply *r)
+static void client_close(struct client *cl)
 {
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(line, commands[i].name) == 0) {
-			commands[i].fn(c, r);
+	if (cl->h.fd >= 0) {
+		loop_del(cl->ctl->loop, &cl->h);
+		close(cl->h.fd);
+	}
+	free(cl->r.buf);
+	memset(&cl->r, 0, sizeof(cl->r));
+	cl->h.fd = -1;
+	cl->state = C_FREE;
+}
+
+static void client_write(struct client *cl)
+{
+	while (cl->sent < cl->r.len) {
+		ssize_t n = send(cl->h.fd, cl->r.buf + cl->sent, cl->r.len - cl->sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return; /* EPOLLOUT brings us back */
+		if (n <= 0)
+			break;
+		cl->sent += (size_t)n;
+	}
+	client_close(cl);
+}
+
+/* The reply is complete: send it without ever waiting for the client. */
+static void client_reply(struct client *cl)
+{
+	static const char cut[] = "\nerror: reply truncated\n";
+
+	/* the last line says so when the reply did not fit */
+	if (cl->r.full && cl->r.len >= sizeof(cut))
+		memcpy(cl->r.buf + cl->r.len - (sizeof(cut) - 1), cut, sizeof(cut) - 1);
+	cl->state = C_WRITING;
+	cl->sent = 0;
+	cl->deadline_ms = log_now_ms() + CTL_DEADLINE_MS;
+	loop_mod(cl->ctl->loop, &cl->h, EPOLLOUT);
+	client_write(cl);
+}
+
+static void answer_status(struct client *cl, bool fresh)
+{
+	struct ctl *c = cl->ctl;
+	struct stats_snapshot *s = malloc(sizeof(*s));
+
+	if (!s) {
+		say(&cl->r, "error: out of memory\n");
+	} else {
+		stats_collect(&c->src, log_now_ms(), s);
+		render_status(c, s, fresh, &cl->r);
+		free(s);
+	}
+	client_reply(cl);
+}
+
+static void arm_timer(struct ctl *c, uint64_t in_ms)
+{
+	struct itimerspec its = {
+		.it_value = { .tv_sec = (time_t)(in_ms / 1000),
+			      .tv_nsec = (long)(in_ms % 1000) * 1000000L },
+	};
+
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1; /* 0 would disarm it */
+	timerfd_settime(c->timer.fd, 0, &its, NULL);
+}
+
+/* The gateway's worker has fresh counts: every waiting status is answered. */
+static void on_refreshed(void *ctx, int result)
+{
+	struct ctl *c = ctx;
+
+	c->refreshing = false;
+	for (size_t i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (c->clients[i].state == C_WAITING)
+			answer_status(&c->clients[i], result == 0);
+}
+
+static void on_timer(struct loop_handler *h, uint32_t events)
+{
+	struct ctl *c = container_of(h, struct ctl, timer);
+	uint64_t expirations, now = log_now_ms(), next = UINT64_MAX;
+
+	(void)events;
+	if (read(h->fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		log_debug("control socket timer: %m");
+	for (size_t i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct client *cl = &c->clients[i];
+
+		if (cl->state != C_WAITING)
+			continue;
+		if (now >= cl->wait_until_ms)
+			answer_status(cl, false); /* the counts are slow: last ones */
+		else if (cl->wait_until_ms < next)
+			next = cl->wait_until_ms;
+	}
+	if (next != UINT64_MAX)
+		arm_timer(c, next - now);
+}
+
+static void run_command(struct client *cl)
+{
+	struct ctl *c = cl->ctl;
+	const char *cmd = cl->line;
+
+	if (strcmp(cmd, "status") == 0) {
+		cl->state = C_WAITING;
+		cl->wait_until_ms = log_now_ms() + CTL_FRESH_MS;
+		loop_mod(c->loop, &cl->h, 0);
+		arm_timer(c, CTL_FRESH_MS);
+		if (!c->refreshing) {
+			c->refreshing = true;
+			gateway_refresh(c->src.gw, on_refreshed, c);
+		}
+		return;
+	}
+	if (strcmp(cmd, "open") == 0) {
+		render_open(c, &cl->r);
+		client_reply(cl);
+		return;
+	}
+	if (strcmp(cmd, "bindings") == 0) {
+		int fd = cl->h.fd;
+
+		/* the gateway streams the listing and owns the socket from here */
+		loop_del(c->loop, &cl->h);
+		if (gateway_list_bindings(c->src.gw, fd) == 0) {
+			cl->h.fd = -1;
+			client_close(cl);
 			return;
 		}
+		if (loop_add(c->loop, &cl->h, EPOLLOUT) < 0) {
+			close(fd);
+			cl->h.fd = -1;
+			client_close(cl);
+			return;
+		}
+		say(&cl->r, "error: a bindings listing is already running; try again\n");
+		client_reply(cl);
+		return;
 	}
-	say(r, "error: unknown command; commands are:");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		say(r, " %s", commands[i].name);
-	say(r, " bindings\n");
+	say(&cl->r, "error: unknown command; commands are: status open bindings\n");
+	client_reply(cl);
 }
 
-/* Read one line of at most CTL_MAX_LINE printable bytes. */
-static int read_line(int fd, char *line)
+static void client_read(struct client *cl)
 {
-	size_t len = 0;
+	for (;;) {
+		size_t room = CTL_MAX_LINE - cl->line_len;
+		ssize_t n;
 
-	while (len < CTL_MAX_LINE) {
-		ssize_t n = recv(fd, line + len, CTL_MAX_LINE - len, 0);
-
-		if (n <= 0)
-			return -EIO;
+		if (room == 0) {
+			say(&cl->r, "error: command longer than %d bytes\n", CTL_MAX_LINE);
+			client_reply(cl);
+			return;
+		}
+		n = recv(cl->h.fd, cl->line + cl->line_len, room, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			client_close(cl); /* gone before the end of the line */
+			return;
+		}
 		for (ssize_t i = 0; i < n; i++) {
-			unsigned char ch = (unsigned char)line[len + (size_t)i];
+			unsigned char ch = (unsigned char)cl->line[cl->line_len + (size_t)i];
 
 			if (ch == '\n') {
-				line[len + (size_t)i] = '\0';
-				return 0;
+				cl->line[cl->line_len + (size_t)i] = '\0';
+				run_command(cl);
+				return;
 			}
-			if (ch < 0x20 || ch > 0x7e)
-				return -EINVAL;
+			if (ch < 0x20 || ch > 0x7e) {
+				say(&cl->r, "error: the command must be printable ASCII\n");
+				client_reply(cl);
+				return;
+			}
 		}
-		len += (size_t)n;
+		cl->line_len += (size_t)n;
 	}
-	return -E2BIG;
 }
 
 static void on_client(struct loop_handler *h, uint32_t events)
 {
-	struct ctl *c = (struct ctl *)h;
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
-	char line[CTL_MAX_LINE + 1];
-	struct reply r = { 0 };
-	int fd, ret;
+	struct client *cl = container_of(h, struct client, h);
 
-	(void)events;
-	fd = accept4(h->fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
+	if (h->fd < 0)
 		return;
-	/* a local client that stalls must not stall the DNS service for long */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	r.cap = REPLY_MAX;
-	r.buf = malloc(r.cap);
-	if (!r.buf) {
-		close(fd);
+	if (cl->state == C_WAITING && (events & (EPOLLHUP | EPOLLERR))) {
+		client_close(cl); /* gone while its status waits */
 		return;
 	}
-	r.buf[0] = '\0';
-	ret = read_line(fd, line);
-	if (ret == 0 && strcmp(line, "bindings") == 0) {
-		free(r.buf);
-		/* the thread owns fd now; at most one listing at a time */
-		if (!bindings_start(c, fd)) {
-			static const char msg[] = "error: a bindings listing is "
-				"already running (or no memory); try again\n";
-
-			send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
-			close(fd);
-		}
-		return;
-	}
-	if (ret == -EINVAL)
-		say(&r, "error: the command must be printable ASCII\n");
-	else if (ret == -E2BIG)
-		say(&r, "error: command longer than %d bytes\n", CTL_MAX_LINE);
-	else if (ret == 0)
-		handle(c, line, &r);
-	if (r.full)
-		say(&r, "error: reply truncated\n");
-	for (size_t off = 0; off < r.len;) {
-		ssize_t n = send(fd, r.buf + off, r.len - off, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	free(r.buf);
-	close(fd);
+	if (cl->state == C_READING && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		client_read(cl);
+	else if (cl->state == C_WRITING && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
+		client_write(cl);
 }
 
-struct ctl *ctl_new(const struct ctl_sources *src, struct loop *loop)
+static void on_accept(struct loop_handler *h, uint32_t events)
+{
+	struct ctl *c = container_of(h, struct ctl, h);
+
+	(void)events;
+	for (int k = 0; k < CTL_MAX_CLIENTS; k++) {
+		struct client *cl = NULL;
+		int fd = accept4(h->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0)
+			return;
+		for (size_t i = 0; i < CTL_MAX_CLIENTS && !cl; i++)
+			if (c->clients[i].state == C_FREE)
+				cl = &c->clients[i];
+		if (!cl) {
+			static const char msg[] = "error: too many control clients at once; try again\n";
+
+			(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			continue;
+		}
+		*cl = (struct client){ .h = { .fd = fd, .fn = on_client }, .ctl = c,
+				       .state = C_READING,
+				       .deadline_ms = log_now_ms() + CTL_DEADLINE_MS };
+		if (loop_add(c->loop, &cl->h, EPOLLIN) < 0) {
+			close(fd);
+			cl->h.fd = -1;
+			cl->state = C_FREE;
+		}
+	}
+}
+
+void ctl_tick(struct ctl *c, uint64_t now_ms)
+{
+	for (size_t i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct client *cl = &c->clients[i];
+
+		if ((cl->state == C_READING || cl->state == C_WRITING) &&
+		    now_ms >= cl->deadline_ms)
+			client_close(cl); /* too slow: its slot goes to others */
+	}
+}
+
+/* ---- life cycle ----------------------------------------------------------------------------- */
+
+struct ctl *ctl_new(const struct stats_sources *src, struct loop *loop)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct ctl *c = calloc(1, sizeof(*c));
@@ -439,7 +488,9 @@ struct ctl *ctl_new(const struct ctl_sources *src, struct loop *loop)
 		log_err("out of memory");
 		return NULL;
 	}
-	c->h.fd = -1;
+	c->h.fd = c->timer.fd = -1;
+	for (size_t i = 0; i < CTL_MAX_CLIENTS; i++)
+		c->clients[i].h.fd = -1;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		log_err("control socket path '%s' is too long (at most %zu bytes)",
 			path, sizeof(sun.sun_path) - 1);
@@ -487,11 +538,14 @@ struct ctl *ctl_new(const struct ctl_sources *src, struct loop *loop)
 	umask(old);
 	if (listen(fd, 16) < 0)
 		goto sockfail;
-	c->h.fd = fd;
-	c->h.fn = on_client;
+	c->h = (struct loop_handler){ .fd = fd, .fn = on_accept };
+	fd = -1;
 	c->loop = loop;
 	c->src = *src;
-	if (loop_add(loop, &c->h, EPOLLIN) < 0)
+	c->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	c->timer.fn = on_timer;
+	if (c->timer.fd < 0 || loop_add(loop, &c->timer, EPOLLIN) < 0 ||
+	    loop_add(loop, &c->h, EPOLLIN) < 0)
 		goto sockfail;
 	free(dir);
 	return c;
@@ -500,8 +554,15 @@ sockfail:
 fail:
 	if (fd >= 0)
 		close(fd);
-	if (c->h.fd >= 0)
+	if (c->h.fd >= 0) {
+		loop_del(loop, &c->h);
+		close(c->h.fd);
 		unlink(path);
+	}
+	if (c->timer.fd >= 0) {
+		loop_del(loop, &c->timer);
+		close(c->timer.fd);
+	}
 	free(dir);
 	free(c);
 	return NULL;
@@ -511,10 +572,10 @@ void ctl_free(struct ctl *c)
 {
 	if (!c)
 		return;
-	if (c->job_running) {
-		pthread_join(c->job_thread, NULL);
-		free(c->job);
-	}
+	for (size_t i = 0; i < CTL_MAX_CLIENTS; i++)
+		client_close(&c->clients[i]);
+	loop_del(c->loop, &c->timer);
+	close(c->timer.fd);
 	loop_del(c->loop, &c->h);
 	close(c->h.fd);
 	unlink(c->path);

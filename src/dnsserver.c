@@ -13,6 +13,7 @@
 #include "addr.h"
 #include "config.h"
 #include "dns.h"
+#include "gateway.h"
 #include "latency.h"
 #include "log.h"
 #include "loop.h"
@@ -23,6 +24,7 @@
 #define UDP_RCVBUF   (4 << 20) /* bytes */
 
 struct dnsserver;
+struct tcp_conn;
 
 struct udp_sock {
 	struct loop_handler h;
@@ -34,6 +36,32 @@ struct tcp_listener {
 	struct dnsserver *s;
 };
 
+/* An answer held for its commit. */
+struct held {
+	size_t off;               /* of its bytes (res.len of them) */
+	struct dns_result res;    /* length and layout, for SERVFAIL */
+	struct sockaddr_storage peer;  /* UDP */
+	socklen_t peer_len;
+};
+
+/*
+ * A commit outstanding. While gateway_commit() runs, the batch's answers
+ * are still in the server's buffers (sync); if the commit has not completed
+ * when it returns, the answers are copied here (heap) and sent from the
+ * callback.
+ */
+struct pending {
+	struct dnsserver *s;
+	bool used, sync, done;
+	int result;
+	uint64_t start_us;
+	int fd;                   /* UDP: the socket to answer on */
+	struct held *held;        /* UDP, async: the copies */
+	uint8_t *bytes;
+	size_t n_held;
+	struct tcp_conn *conn;    /* TCP: NULL once the connection is gone */
+};
+
 struct tcp_conn {
 	struct loop_handler h;   /* h.fd < 0: slot free */
 	struct dnsserver *s;
@@ -41,16 +69,20 @@ struct tcp_conn {
 	uint64_t last_ms;
 	uint8_t *in;             /* 2 + DNS_TCP_MAX bytes */
 	size_t in_len;
-	uint8_t *out;            /* pending responses, length-prefixed */
+	uint8_t *out;            /* answers ready to send, length-prefixed */
 	size_t out_len, out_off, out_cap;
+	uint8_t *stage;          /* the answers of the last read */
+	size_t stage_len, stage_cap;
+	struct held *staged;
+	size_t n_staged, staged_cap;
+	struct pending *pending; /* their commit, while outstanding */
 };
 
 struct dnsserver {
 	const struct config *cfg;
 	struct dns_ctx *dns;
+	struct gateway *gw;
 	struct loop *loop;
-	dnsserver_commit_fn commit;
-	void *commit_ctx;
 	struct dnsserver_stats stats;
 	struct latency answer_latency; /* batch received -> answers sent */
 	struct log_ratelimit rl_send, rl_commit;
@@ -62,6 +94,8 @@ struct dnsserver {
 	struct tcp_conn *conns;
 	size_t n_conns;
 
+	struct pending pend[DNSSERVER_MAX_PENDING];
+
 	/* UDP batch buffers */
 	struct mmsghdr in_msg[DNSSERVER_UDP_BATCH], out_msg[DNSSERVER_UDP_BATCH];
 	struct iovec in_iov[DNSSERVER_UDP_BATCH], out_iov[DNSSERVER_UDP_BATCH];
@@ -70,41 +104,159 @@ struct dnsserver {
 	uint8_t in_buf[DNSSERVER_UDP_BATCH][UDP_BUF];
 	uint8_t out_buf[DNSSERVER_UDP_BATCH][UDP_BUF];
 	struct change changes[DNSSERVER_UDP_BATCH * ROTOR_MAX_CHANGES];
-	uint8_t tcp_resp[2 + DNS_TCP_MAX];
+	/* TCP: one answer being made, and the changes of one read */
+	uint8_t tcp_resp[DNS_TCP_MAX];
+	struct change *tcp_changes;
+	size_t tcp_changes_cap;
 };
 
-static int commit_batch(struct dnsserver *s, struct dns_result *res, size_t n,
-			uint8_t (*out)[UDP_BUF], uint8_t *single_out)
-{
-	size_t nc = 0;
-	int ret;
+static void tcp_completed(struct tcp_conn *c, int result);
 
-	for (size_t i = 0; i < n; i++) {
-		memcpy(&s->changes[nc], res[i].changes,
-		       res[i].n_changes * sizeof(res[i].changes[0]));
-		nc += res[i].n_changes;
+/* ---- commits --------------------------------------------------------------------- */
+
+static struct pending *pending_get(struct dnsserver *s)
+{
+	for (size_t i = 0; i < DNSSERVER_MAX_PENDING; i++) {
+		struct pending *p = &s->pend[i];
+
+		if (!p->used) {
+			*p = (struct pending){ .s = s, .used = true, .sync = true,
+					       .fd = -1, .start_us = latency_now_us() };
+			s->stats.commits_pending++;
+			return p;
+		}
 	}
-	if (nc == 0 || !s->commit)
-		return 0;
-	s->stats.commits++;
-	ret = s->commit(s->commit_ctx, s->changes, nc);
-	if (ret == 0)
-		return 0;
+	return NULL;
+}
+
+static void pending_put(struct pending *p)
+{
+	free(p->held);
+	free(p->bytes);
+	p->s->stats.commits_pending--;
+	*p = (struct pending){ .s = p->s };
+}
+
+static void commit_failed(struct dnsserver *s, int ret)
+{
 	s->stats.commit_failures++;
 	if (log_ratelimit_ok(&s->rl_commit, log_now_ms()))
 		log_err("NAT commit failed (%s): answering SERVFAIL "
 			"(%llu such failures so far)", strerror(-ret),
 			(unsigned long long)s->stats.commit_failures);
+}
+
+/* Send n prepared messages of s->out_msg on fd; drop what cannot go. */
+static void udp_send(struct dnsserver *s, int fd, size_t n)
+{
+	for (size_t done = 0; done < n;) {
+		int sent = sendmmsg(fd, s->out_msg + done, (unsigned)(n - done), 0);
+
+		if (sent < 0) {
+			if (errno == EINTR)
+				continue;
+			/* drop this one (e.g. unreachable peer), go on with the rest */
+			s->stats.udp_send_errors++;
+			if (log_ratelimit_ok(&s->rl_send, log_now_ms()))
+				log_warn("sendmmsg: %m");
+			done++;
+			continue;
+		}
+		s->stats.udp_sent += (uint64_t)sent;
+		done += (size_t)sent;
+	}
+}
+
+static void out_msg_set(struct dnsserver *s, size_t k, const void *peer,
+			socklen_t peer_len, void *msg, size_t len)
+{
+	s->out_iov[k] = (struct iovec){ msg, len };
+	s->out_msg[k].msg_hdr = (struct msghdr){
+		.msg_name = (void *)peer, .msg_namelen = peer_len,
+		.msg_iov = &s->out_iov[k], .msg_iovlen = 1,
+	};
+}
+
+/* Async UDP completion: send the held copies (SERVFAIL if it failed). */
+static void udp_completed(struct pending *p)
+{
+	struct dnsserver *s = p->s;
+	size_t k = 0;
+
+	for (size_t i = 0; i < p->n_held; i++) {
+		struct held *h = &p->held[i];
+		uint8_t *msg = p->bytes + h->off;
+
+		if (p->result)
+			dns_make_servfail(s->dns, msg, &h->res);
+		out_msg_set(s, k++, &h->peer, h->peer_len, msg, h->res.len);
+		if (k == DNSSERVER_UDP_BATCH) {
+			udp_send(s, p->fd, k);
+			k = 0;
+		}
+	}
+	udp_send(s, p->fd, k);
+	latency_record(&s->answer_latency, latency_now_us() - p->start_us);
+}
+
+static void on_commit(void *ctx, int result)
+{
+	struct pending *p = ctx;
+	struct tcp_conn *c = p->conn;
+
+	p->done = true;
+	p->result = result;
+	if (result)
+		commit_failed(p->s, result);
+	if (p->sync)
+		return; /* the caller of gateway_commit() goes on from here */
+	if (c) {
+		c->pending = NULL;
+		pending_put(p);
+		tcp_completed(c, result);
+		return;
+	}
+	if (p->fd >= 0)
+		udp_completed(p);
+	pending_put(p);
+}
+
+/* ---- UDP ------------------------------------------------------------------------ */
+
+/* The commit is outstanding: copy the batch's held answers to the heap. */
+static int udp_hold(struct dnsserver *s, struct pending *p, size_t n)
+{
+	size_t bytes = 0, k = 0;
+
 	for (size_t i = 0; i < n; i++)
-		if (res[i].n_changes)
-			dns_make_servfail(s->dns, out ? out[i] : single_out, &res[i]);
-	return ret;
+		if (s->res[i].n_changes)
+			bytes += s->res[i].len, k++;
+	p->held = calloc(k, sizeof(*p->held));
+	p->bytes = malloc(bytes ? bytes : 1);
+	if (!p->held || !p->bytes)
+		return -ENOMEM;
+	bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct held *h;
+
+		if (!s->res[i].n_changes)
+			continue;
+		h = &p->held[p->n_held++];
+		h->off = bytes;
+		h->res = s->res[i];
+		h->peer = s->peers[i];
+		h->peer_len = s->in_msg[i].msg_hdr.msg_namelen;
+		memcpy(p->bytes + bytes, s->out_buf[i], s->res[i].len);
+		bytes += s->res[i].len;
+	}
+	return 0;
 }
 
 static void udp_batch(struct dnsserver *s, int fd)
 {
 	uint64_t now = log_now_ms(), start;
-	size_t n_out = 0;
+	size_t n_out = 0, nc = 0, n_held = 0;
+	struct pending *p;
 	int n;
 
 	for (int i = 0; i < DNSSERVER_UDP_BATCH; i++) {
@@ -121,49 +273,75 @@ static void udp_batch(struct dnsserver *s, int fd)
 	s->stats.udp_batches++;
 	s->stats.udp_received += (uint64_t)n;
 	for (int i = 0; i < n; i++) {
+		struct dns_result *r = &s->res[i];
+
 		if (s->in_msg[i].msg_hdr.msg_flags & MSG_TRUNC) {
-			s->res[i].len = 0; /* a query this large is not DNS we serve */
-			s->res[i].n_changes = 0;
+			r->len = 0; /* a query this large is not DNS we serve */
+			r->n_changes = 0;
 			continue;
 		}
 		dns_answer(s->dns, s->in_buf[i], s->in_msg[i].msg_len,
 			   (struct sockaddr *)&s->peers[i], false, now,
-			   s->out_buf[i], UDP_BUF, &s->res[i]);
-	}
-	commit_batch(s, s->res, (size_t)n, s->out_buf, NULL);
-	for (int i = 0; i < n; i++) {
-		if (!s->res[i].len)
-			continue;
-		s->out_iov[n_out] = (struct iovec){ s->out_buf[i], s->res[i].len };
-		s->out_msg[n_out].msg_hdr = (struct msghdr){
-			.msg_name = &s->peers[i],
-			.msg_namelen = s->in_msg[i].msg_hdr.msg_namelen,
-			.msg_iov = &s->out_iov[n_out], .msg_iovlen = 1,
-		};
-		n_out++;
-	}
-	for (size_t done = 0; done < n_out;) {
-		int sent = sendmmsg(fd, s->out_msg + done, (unsigned)(n_out - done), 0);
-
-		if (sent < 0) {
-			if (errno == EINTR)
-				continue;
-			/* drop this one (e.g. unreachable peer), go on with the rest */
-			s->stats.udp_send_errors++;
-			if (log_ratelimit_ok(&s->rl_send, now))
-				log_warn("sendmmsg: %m");
-			done++;
-			continue;
+			   s->out_buf[i], UDP_BUF, r);
+		if (!r->len) {
+			r->n_changes = 0;
+		} else if (r->n_changes) {
+			memcpy(&s->changes[nc], r->changes,
+			       r->n_changes * sizeof(r->changes[0]));
+			nc += r->n_changes;
+			n_held++;
+		} else {
+			/* needs nothing from the gateway: it leaves now */
+			out_msg_set(s, n_out++, &s->peers[i],
+				    s->in_msg[i].msg_hdr.msg_namelen,
+				    s->out_buf[i], r->len);
 		}
-		s->stats.udp_sent += (uint64_t)sent;
-		done += (size_t)sent;
 	}
+	udp_send(s, fd, n_out);
+	if (!n_held) {
+		latency_record(&s->answer_latency, latency_now_us() - start);
+		return;
+	}
+
+	p = pending_get(s);
+	if (p) {
+		p->fd = fd;
+		p->start_us = start;
+		s->stats.commits++;
+		gateway_commit(s->gw, s->changes, nc, on_commit, p);
+		if (!p->done) {
+			p->sync = false;
+			if (udp_hold(s, p, (size_t)n) < 0) {
+				/* no memory to hold them: these askers retry */
+				p->fd = -1;
+				p->n_held = 0;
+			}
+			return;
+		}
+	} else {
+		s->stats.commit_overload += n_held;
+	}
+	/* completed (or never started): the held answers leave now */
+	n_out = 0;
+	for (int i = 0; i < n; i++) {
+		struct dns_result *r = &s->res[i];
+
+		if (!r->n_changes)
+			continue;
+		if (!p || p->result)
+			dns_make_servfail(s->dns, s->out_buf[i], r);
+		out_msg_set(s, n_out++, &s->peers[i], s->in_msg[i].msg_hdr.msg_namelen,
+			    s->out_buf[i], r->len);
+	}
+	udp_send(s, fd, n_out);
+	if (p)
+		pending_put(p);
 	latency_record(&s->answer_latency, latency_now_us() - start);
 }
 
 static void on_udp(struct loop_handler *h, uint32_t events)
 {
-	struct udp_sock *u = (struct udp_sock *)h;
+	struct udp_sock *u = container_of(h, struct udp_sock, h);
 
 	(void)events;
 	for (int r = 0; r < UDP_ROUNDS; r++) {
@@ -175,21 +353,27 @@ static void on_udp(struct loop_handler *h, uint32_t events)
 	}
 }
 
+/* ---- TCP ------------------------------------------------------------------------ */
+
 static void tcp_close(struct tcp_conn *c)
 {
 	if (c->h.fd < 0)
 		return;
+	if (c->pending)
+		c->pending->conn = NULL; /* its answers have nowhere to go */
+	c->pending = NULL;
 	loop_del(c->s->loop, &c->h);
 	close(c->h.fd);
 	c->h.fd = -1;
 	free(c->in);
 	free(c->out);
-	c->in = c->out = NULL;
-	c->in_len = c->out_len = c->out_off = c->out_cap = 0;
+	free(c->stage);
+	free(c->staged);
+	*c = (struct tcp_conn){ .h = { .fd = -1 }, .s = c->s };
 	c->s->stats.tcp_open--;
 }
 
-/* Try to send what is pending; 0 when all is sent, 1 when some is left,
+/* Try to send what is ready; 0 when all is sent, 1 when some is left,
  * -1 when the connection died. */
 static int tcp_flush(struct tcp_conn *c)
 {
@@ -210,27 +394,79 @@ static int tcp_flush(struct tcp_conn *c)
 	return 0;
 }
 
-static int tcp_queue(struct tcp_conn *c, const uint8_t *msg, size_t len)
+/* buf with room for need elements of elem bytes (reallocated, *cap
+ * updated), or NULL when memory is short (buf and *cap unchanged). */
+static void *grown(void *buf, size_t *cap, size_t need, size_t elem)
 {
-	if (c->out_len + len > c->out_cap) {
-		size_t cap = c->out_len + len;
-		uint8_t *grown = realloc(c->out, cap);
+	size_t n = *cap ? *cap : 16;
+	void *p;
 
-		if (!grown)
-			return -ENOMEM;
-		c->out = grown;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, msg, len);
-	c->out_len += len;
+	if (need <= *cap)
+		return buf;
+	while (n < need)
+		n *= 2;
+	p = realloc(buf, n * elem);
+	if (p)
+		*cap = n;
+	return p;
+}
+
+/* Keep one answer of this read until its commit is done. */
+static int tcp_stage(struct tcp_conn *c, const uint8_t *msg, const struct dns_result *res)
+{
+	struct held *staged = grown(c->staged, &c->staged_cap, c->n_staged + 1,
+				    sizeof(*staged));
+	uint8_t *stage;
+
+	if (!staged)
+		return -ENOMEM;
+	c->staged = staged;
+	stage = grown(c->stage, &c->stage_cap, c->stage_len + res->len, 1);
+	if (!stage)
+		return -ENOMEM;
+	c->stage = stage;
+	c->staged[c->n_staged] = (struct held){ .off = c->stage_len, .res = *res };
+	memcpy(c->stage + c->stage_len, msg, res->len);
+	c->stage_len += res->len;
+	c->n_staged++;
 	return 0;
 }
 
-/* Answer every complete message in the input buffer. */
+/* The commit of the staged answers is done (result) or was never needed:
+ * queue them, in order, SERVFAIL where they needed a failed commit. */
+static int tcp_release(struct tcp_conn *c, int result)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < c->n_staged && !ret; i++) {
+		struct held *h = &c->staged[i];
+		uint8_t *msg = c->stage + h->off;
+
+		if (result && h->res.n_changes)
+			dns_make_servfail(c->s->dns, msg, &h->res);
+		uint8_t *out = grown(c->out, &c->out_cap, c->out_len + 2 + h->res.len, 1);
+
+		if (!out) {
+			ret = -ENOMEM;
+			break;
+		}
+		c->out = out;
+		c->out[c->out_len] = (uint8_t)(h->res.len >> 8);
+		c->out[c->out_len + 1] = (uint8_t)h->res.len;
+		memcpy(c->out + c->out_len + 2, msg, h->res.len);
+		c->out_len += 2 + h->res.len;
+	}
+	c->n_staged = c->stage_len = 0;
+	return ret;
+}
+
+/* Answer every complete message in the input buffer, as one commit. */
 static int tcp_process(struct tcp_conn *c, uint64_t now)
 {
 	struct dnsserver *s = c->s;
-	size_t off = 0;
+	size_t off = 0, nc = 0;
+	struct pending *p;
+	int result = 0;
 
 	while (c->in_len - off >= 2) {
 		size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1];
@@ -243,26 +479,78 @@ static int tcp_process(struct tcp_conn *c, uint64_t now)
 		s->stats.tcp_queries++;
 		dns_answer(s->dns, c->in + off + 2, mlen,
 			   (struct sockaddr *)&c->peer, true, now,
-			   s->tcp_resp + 2, DNS_TCP_MAX, &res);
-		commit_batch(s, &res, 1, NULL, s->tcp_resp + 2);
+			   s->tcp_resp, DNS_TCP_MAX, &res);
 		off += 2 + mlen;
 		if (!res.len)
 			continue;
-		s->tcp_resp[0] = (uint8_t)(res.len >> 8);
-		s->tcp_resp[1] = (uint8_t)res.len;
-		if (tcp_queue(c, s->tcp_resp, res.len + 2) < 0)
+		if (res.n_changes) {
+			struct change *ch = grown(s->tcp_changes, &s->tcp_changes_cap,
+						  nc + res.n_changes, sizeof(*ch));
+
+			if (!ch)
+				return -ENOMEM;
+			s->tcp_changes = ch;
+			memcpy(&s->tcp_changes[nc], res.changes,
+			       res.n_changes * sizeof(res.changes[0]));
+			nc += res.n_changes;
+		}
+		if (tcp_stage(c, s->tcp_resp, &res) < 0)
 			return -ENOMEM;
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
-	return 0;
+	if (nc == 0)
+		return tcp_release(c, 0);
+	p = pending_get(s);
+	if (!p) {
+		s->stats.commit_overload++;
+		return tcp_release(c, -EBUSY);
+	}
+	p->conn = c;
+	c->pending = p;
+	s->stats.commits++;
+	gateway_commit(s->gw, s->tcp_changes, nc, on_commit, p);
+	if (!p->done) {
+		p->sync = false;
+		return 0; /* tcp_completed() goes on when it completes */
+	}
+	c->pending = NULL;
+	result = p->result;
+	pending_put(p);
+	return tcp_release(c, result);
+}
+
+/* Send what is ready; read again once nothing is waiting for a commit.
+ * While answers are ready, stop reading: the client must read first. */
+static void tcp_resume(struct tcp_conn *c)
+{
+	int pending = tcp_flush(c);
+
+	if (pending < 0) {
+		tcp_close(c);
+		return;
+	}
+	if (c->pending)
+		loop_mod(c->s->loop, &c->h, pending ? EPOLLOUT : 0);
+	else
+		loop_mod(c->s->loop, &c->h, pending ? EPOLLOUT : EPOLLIN);
+}
+
+/* The commit of this connection's last read completed (async). */
+static void tcp_completed(struct tcp_conn *c, int result)
+{
+	if (tcp_release(c, result) < 0) {
+		tcp_close(c);
+		return;
+	}
+	c->last_ms = log_now_ms();
+	tcp_resume(c);
 }
 
 static void on_tcp_conn(struct loop_handler *h, uint32_t events)
 {
-	struct tcp_conn *c = (struct tcp_conn *)h;
+	struct tcp_conn *c = container_of(h, struct tcp_conn, h);
 	uint64_t now = log_now_ms();
-	int pending;
 
 	if (h->fd < 0)
 		return;
@@ -270,7 +558,7 @@ static void on_tcp_conn(struct loop_handler *h, uint32_t events)
 		tcp_close(c);
 		return;
 	}
-	if (events & EPOLLIN) {
+	if ((events & EPOLLIN) && !c->pending) {
 		ssize_t r = recv(h->fd, c->in + c->in_len,
 				 2 + DNS_TCP_MAX - c->in_len, MSG_DONTWAIT);
 
@@ -287,18 +575,12 @@ static void on_tcp_conn(struct loop_handler *h, uint32_t events)
 			}
 		}
 	}
-	pending = tcp_flush(c);
-	if (pending < 0) {
-		tcp_close(c);
-		return;
-	}
-	/* while answers are pending, stop reading: the client must read first */
-	loop_mod(c->s->loop, h, pending ? EPOLLOUT : EPOLLIN);
+	tcp_resume(c);
 }
 
 static void on_tcp_accept(struct loop_handler *h, uint32_t events)
 {
-	struct tcp_listener *l = (struct tcp_listener *)h;
+	struct tcp_listener *l = container_of(h, struct tcp_listener, h);
 	struct dnsserver *s = l->s;
 
 	(void)events;
@@ -347,12 +629,15 @@ void dnsserver_tick(struct dnsserver *s, uint64_t now_ms)
 	for (size_t k = 0; k < s->n_conns; k++) {
 		struct tcp_conn *c = &s->conns[k];
 
-		if (c->h.fd >= 0 && now_ms - c->last_ms >= idle) {
+		/* a connection waiting for its commit is waiting for us */
+		if (c->h.fd >= 0 && !c->pending && now_ms - c->last_ms >= idle) {
 			s->stats.tcp_timeouts++;
 			tcp_close(c);
 		}
 	}
 }
+
+/* ---- sockets -------------------------------------------------------------------- */
 
 static int open_socket(const struct sockaddr_storage *ss, socklen_t len, int type)
 {
@@ -389,7 +674,7 @@ fail:
 }
 
 struct dnsserver *dnsserver_new(const struct config *cfg, struct dns_ctx *dns,
-				struct loop *loop)
+				struct gateway *gw, struct loop *loop)
 {
 	struct dnsserver *s = calloc(1, sizeof(*s));
 
@@ -397,15 +682,18 @@ struct dnsserver *dnsserver_new(const struct config *cfg, struct dns_ctx *dns,
 		goto oom;
 	s->cfg = cfg;
 	s->dns = dns;
+	s->gw = gw;
 	s->loop = loop;
 	s->rl_send = (struct log_ratelimit)LOG_RATELIMIT_INIT(1, 5);
 	s->rl_commit = (struct log_ratelimit)LOG_RATELIMIT_INIT(1, 5);
+	for (size_t i = 0; i < DNSSERVER_MAX_PENDING; i++)
+		s->pend[i].s = s;
 	s->conns = calloc(cfg->tcp_clients, sizeof(*s->conns));
 	if (!s->conns)
 		goto oom;
 	s->n_conns = cfg->tcp_clients;
 	for (size_t k = 0; k < s->n_conns; k++)
-		s->conns[k].h.fd = -1;
+		s->conns[k] = (struct tcp_conn){ .h = { .fd = -1 }, .s = s };
 	for (size_t i = 0; i < CONFIG_MAX_LISTEN; i++)
 		s->udp[i].h.fd = s->tcp[i].h.fd = -1;
 
@@ -441,6 +729,9 @@ void dnsserver_free(struct dnsserver *s)
 		return;
 	for (size_t k = 0; k < s->n_conns; k++)
 		tcp_close(&s->conns[k]);
+	for (size_t i = 0; i < DNSSERVER_MAX_PENDING; i++)
+		if (s->pend[i].used)
+			pending_put(&s->pend[i]);
 	for (size_t i = 0; i < s->n_listen; i++) {
 		if (s->udp[i].h.fd >= 0) {
 			loop_del(s->loop, &s->udp[i].h);
@@ -452,13 +743,8 @@ void dnsserver_free(struct dnsserver *s)
 		}
 	}
 	free(s->conns);
+	free(s->tcp_changes);
 	free(s);
-}
-
-void dnsserver_set_commit(struct dnsserver *s, dnsserver_commit_fn fn, void *ctx)
-{
-	s->commit = fn;
-	s->commit_ctx = ctx;
 }
 
 const struct dnsserver_stats *dnsserver_get_stats(const struct dnsserver *s)

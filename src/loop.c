@@ -14,6 +14,7 @@ struct loop {
 	int epfd;
 	void (*tick)(void *ctx, uint64_t now_ms);
 	void *tick_ctx;
+	uint64_t last_tick;
 };
 
 struct loop *loop_new(void)
@@ -65,31 +66,41 @@ void loop_set_tick(struct loop *l, void (*tick)(void *ctx, uint64_t now_ms),
 {
 	l->tick = tick;
 	l->tick_ctx = ctx;
+	l->last_tick = log_now_ms();
+}
+
+int loop_run_once(struct loop *l, int timeout_ms)
+{
+	struct epoll_event ev[MAX_EVENTS];
+	int n = epoll_wait(l->epfd, ev, MAX_EVENTS, timeout_ms);
+	uint64_t now;
+
+	if (n < 0) {
+		if (errno == EINTR)
+			return 0;
+		log_err("epoll_wait: %m");
+		return -errno;
+	}
+	for (int i = 0; i < n; i++) {
+		struct loop_handler *h = ev[i].data.ptr;
+
+		h->fn(h, ev[i].events);
+	}
+	now = log_now_ms();
+	if (l->tick && now - l->last_tick >= 1000) {
+		l->last_tick = now;
+		l->tick(l->tick_ctx, now);
+	}
+	return n;
 }
 
 int loop_run(struct loop *l, const volatile sig_atomic_t *stop)
 {
-	struct epoll_event ev[MAX_EVENTS];
-	uint64_t last_tick = log_now_ms();
-
 	while (!*stop) {
-		int n = epoll_wait(l->epfd, ev, MAX_EVENTS, 1000);
-		uint64_t now;
+		int ret = loop_run_once(l, 1000);
 
-		if (n < 0 && errno != EINTR) {
-			log_err("epoll_wait: %m");
-			return -errno;
-		}
-		for (int i = 0; i < n; i++) {
-			struct loop_handler *h = ev[i].data.ptr;
-
-			h->fn(h, ev[i].events);
-		}
-		now = log_now_ms();
-		if (l->tick && now - last_tick >= 1000) {
-			last_tick = now;
-			l->tick(l->tick_ctx, now);
-		}
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }

@@ -4,7 +4,12 @@
 #define CHOREO_LOOP_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* The structure a member is embedded in (loop handlers, interfaces). */
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 struct loop_handler {
 	int fd;
@@ -27,5 +32,9 @@ void loop_set_tick(struct loop *l, void (*tick)(void *ctx, uint64_t now_ms),
 
 /* Run until *stop becomes non-zero. Returns 0, or -errno on a loop failure. */
 int loop_run(struct loop *l, const volatile sig_atomic_t *stop);
+
+/* Wait at most timeout_ms for events and handle them (and the tick when
+ * due). Returns the number of events handled, or -errno. */
+int loop_run_once(struct loop *l, int timeout_ms);
 
 #endif

@@ -160,6 +160,57 @@ tap_check $? "control socket: binary junk gets an error ($out)"
 lab_alive "$PID"
 tap_check $? "choreod still running after the junk"
 
+# ---- a control client that dribbles a byte a second -------------------------------
+# Four such clients hold control slots while `choreoctl status` runs in a
+# loop: DNS is answered throughout, every status is answered, and choreod
+# drops each dribbler at its deadline (5 s) instead of waiting for it.
+STRESS="$here/ctlstress.py"
+for i in 1 2 3 4; do
+	python3 "$STRESS" dribble "$sock" 9 >"$LAB_TMP/dribble$i.out" 2>&1 &
+	LAB_PIDS+=($!)
+	dribblers+=($!)
+done
+lab_in "$CLI" python3 "$STRESS" dns $SRV4 53 7 100 >"$LAB_TMP/dns-during.out" 2>&1 &
+dnspid=$!
+LAB_PIDS+=($dnspid)
+ok_status=0 n_status=0
+end=$((SECONDS + 7))
+while [ $SECONDS -lt $end ]; do
+	n_status=$((n_status + 1))
+	timeout 5 "$CHOREOCTL" -s "$sock" status 2>/dev/null | grep -q '^dns queries' &&
+		ok_status=$((ok_status + 1))
+	sleep 0.1
+done
+wait $dnspid
+dns_rc=$?
+for p in "${dribblers[@]}"; do wait "$p"; done
+tap_diag <"$LAB_TMP/dns-during.out"
+cat "$LAB_TMP"/dribble*.out | sort | uniq -c | tap_diag
+[ $dns_rc -eq 0 ]
+tap_check $? "DNS answered throughout while 4 clients dribble a byte a second into the control socket and status runs in a loop"
+[ "$ok_status" -eq "$n_status" ] && [ "$n_status" -ge 10 ]
+tap_check $? "every choreoctl status answered meanwhile ($ok_status of $n_status)"
+[ "$(cat "$LAB_TMP"/dribble*.out | grep -c 'closed by choreod after [56]\.')" -eq 4 ]
+tap_check $? "each dribbling client is dropped at its 5 s deadline"
+out=$(python3 - "$sock" <<'PY'
+import socket, sys, time
+held = []
+for i in range(16):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    held.append(s)
+time.sleep(0.3)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.settimeout(2)
+print(s.recv(4096).decode(errors="replace").strip())
+PY
+)
+echo "$out" | grep -q '^error: too many control clients'
+tap_check $? "a 17th control client at once is refused with an error ($out)"
+lab_alive "$PID"
+tap_check $? "choreod still running after the control socket stress"
+
 # ---- stop -------------------------------------------------------------------------
 kill -TERM "$PID"
 for _ in $(seq 50); do lab_alive "$PID" || break; sleep 0.1; done

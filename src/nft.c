@@ -1,0 +1,1003 @@
+// SPDX-License-Identifier: MIT
+#include "nft.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/object.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#include "addr.h"
+#include "log.h"
+
+#define MSG_ROOM      (64 * 1024)  /* the largest message (16-bit attribute lengths) */
+#define RECV_BUF      (256 * 1024)
+#define REQ_BUF       4096         /* a dump request: headers and a name or two */
+#define ELEMS_PER_MSG 256          /* keeps an element message far below MSG_ROOM */
+#define MIN_SOCKBUF   (4 << 20)
+
+/* nft's type ids, so that `nft list table` shows the sets readably */
+#define TYPE_IPADDR   7
+#define TYPE_IP6ADDR  8
+#define TYPE_CONCAT(a, b) (((a) << 6) | (b))
+
+struct nft {
+	struct mnl_socket *nl;
+	uint32_t seq;
+	int sndbuf, rcvbuf;        /* what the socket has now */
+	char *rbuf;
+	/* the transaction being built */
+	const char *table;
+	char *buf;                 /* zeroed when grown: padding is sent as is */
+	size_t len, cap;
+	uint32_t first_seq;        /* of the first acknowledged message */
+	uint16_t *types;           /* NFT_MSG_* of each, for error reports */
+	size_t n_msgs, types_cap;
+	int err;                   /* sticky: an allocation failed */
+};
+
+/* ---- socket ------------------------------------------------------------------ */
+
+static void set_buf(struct nft *n, int opt, int *have, size_t want)
+{
+	int size = want > (size_t)1 << 30 ? 1 << 30 : (int)want;
+
+	if (size <= *have)
+		return;
+	/* FORCE goes past net.core.[rw]mem_max: we hold CAP_NET_ADMIN */
+	if (setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, opt, &size,
+		       sizeof(size)) == 0)
+		*have = size;
+}
+
+int nft_open(unsigned timeout_ms, struct nft **out)
+{
+	struct timeval tv = { .tv_sec = timeout_ms / 1000,
+			      .tv_usec = (timeout_ms % 1000) * 1000 };
+	struct nft *n = calloc(1, sizeof(*n));
+	int one = 1, ret;
+
+	*out = NULL;
+	if (!n)
+		return -ENOMEM;
+	n->rbuf = malloc(RECV_BUF);
+	if (!n->rbuf) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	n->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!n->nl || mnl_socket_bind(n->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	/* sequence numbers of a new socket start where an old one will not be */
+	n->seq = (uint32_t)time(NULL) ^ (mnl_socket_get_portid(n->nl) << 16);
+	setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* errors come back without the whole message they refer to */
+	setsockopt(mnl_socket_get_fd(n->nl), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	set_buf(n, SO_RCVBUFFORCE, &n->rcvbuf, MIN_SOCKBUF);
+	set_buf(n, SO_SNDBUFFORCE, &n->sndbuf, MIN_SOCKBUF);
+	*out = n;
+	return 0;
+fail:
+	nft_close(n);
+	return ret;
+}
+
+void nft_close(struct nft *n)
+{
+	if (!n)
+		return;
+	if (n->nl)
+		mnl_socket_close(n->nl);
+	free(n->rbuf);
+	free(n->buf);
+	free(n->types);
+	free(n);
+}
+
+/* ---- receiving ----------------------------------------------------------------- */
+
+/* Receive until fn says stop: > 0 more, 0 done, < 0 an error. */
+static int recv_messages(struct nft *n,
+			 int (*fn)(const struct nlmsghdr *nlh, void *ctx), void *ctx)
+{
+	for (;;) {
+		ssize_t len = mnl_socket_recvfrom(n->nl, n->rbuf, RECV_BUF);
+		const struct nlmsghdr *nlh;
+		int rest;
+
+		if (len < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		rest = (int)len;
+		for (nlh = (const struct nlmsghdr *)n->rbuf; mnl_nlmsg_ok(nlh, rest);
+		     nlh = mnl_nlmsg_next(nlh, &rest)) {
+			int ret = fn(nlh, ctx);
+
+			if (ret <= 0)
+				return ret;
+		}
+	}
+}
+
+/* Sequence numbers wrap: compare by distance, never by magnitude. */
+static bool seq_in(uint32_t seq, uint32_t first, uint32_t count)
+{
+	return (uint32_t)(seq - first) < count;
+}
+
+struct acks {
+	uint32_t first_seq, count, got, failed_seq;
+	int err;
+};
+
+static int on_ack(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct acks *a = ctx;
+	const struct nlmsgerr *e;
+
+	if (nlh->nlmsg_type != NLMSG_ERROR ||
+	    !seq_in(nlh->nlmsg_seq, a->first_seq, a->count))
+		return 1; /* a stale reply of an earlier, timed-out transaction */
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+		return -EBADMSG;
+	e = mnl_nlmsg_get_payload(nlh);
+	if (e->error && !a->err) {
+		a->err = e->error;
+		a->failed_seq = nlh->nlmsg_seq;
+	}
+	return ++a->got < a->count;
+}
+
+/* ---- transactions --------------------------------------------------------------- */
+
+/* Room for one more message of any size; the new part of the buffer is
+ * zeroed so that attribute padding never goes out uninitialised. */
+static bool room(struct nft *n)
+{
+	if (n->err)
+		return false;
+	if (n->cap - n->len < MSG_ROOM) {
+		size_t cap = n->cap ? n->cap * 2 : 4 * MSG_ROOM;
+		char *grown;
+
+		while (cap - n->len < MSG_ROOM)
+			cap *= 2;
+		grown = realloc(n->buf, cap);
+		if (!grown) {
+			n->err = -ENOMEM;
+			return false;
+		}
+		memset(grown + n->cap, 0, cap - n->cap);
+		n->buf = grown;
+		n->cap = cap;
+	}
+	if (n->n_msgs == n->types_cap) {
+		size_t cap = n->types_cap ? n->types_cap * 2 : 256;
+		uint16_t *grown = realloc(n->types, cap * sizeof(*grown));
+
+		if (!grown) {
+			n->err = -ENOMEM;
+			return false;
+		}
+		n->types = grown;
+		n->types_cap = cap;
+	}
+	return true;
+}
+
+static void put_end(struct nft *n, const struct nlmsghdr *nlh)
+{
+	n->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+/* The header of the next acknowledged message, or NULL (n->err set). */
+static struct nlmsghdr *put_msg(struct nft *n, uint16_t type, uint16_t flags)
+{
+	if (!room(n))
+		return NULL;
+	n->types[n->n_msgs++] = type;
+	return nftnl_nlmsg_build_hdr(n->buf + n->len, type, NFPROTO_INET,
+				     flags | NLM_F_ACK, n->seq++);
+}
+
+void nft_begin(struct nft *n, const char *table)
+{
+	struct nlmsghdr *nlh;
+
+	n->table = table;
+	n->len = 0;
+	n->n_msgs = 0;
+	n->err = 0;
+	if (!room(n))
+		return;
+	nlh = nftnl_batch_begin(n->buf, n->seq++);
+	put_end(n, nlh);
+	n->first_seq = n->seq;
+}
+
+size_t nft_pending(const struct nft *n)
+{
+	return n->n_msgs;
+}
+
+void nft_add_table(struct nft *n, const char *mark)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!t) {
+		n->err = -ENOMEM;
+		return;
+	}
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, n->table);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_data(t, NFTNL_TABLE_USERDATA, mark, (uint32_t)strlen(mark) + 1);
+	nlh = put_msg(n, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	if (nlh) {
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		put_end(n, nlh);
+	}
+	nftnl_table_free(t);
+}
+
+void nft_add_set(struct nft *n, const struct gw_set *gs)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	uint32_t alen = (uint32_t)addr_family_size(gs->family);
+	uint32_t type = gs->family == AF_INET ? TYPE_IPADDR : TYPE_IP6ADDR;
+	uint32_t flags = NFT_SET_TIMEOUT;
+	struct nlmsghdr *nlh;
+
+	if (!s) {
+		n->err = -ENOMEM;
+		return;
+	}
+	if (gs->interval)
+		flags |= NFT_SET_INTERVAL;
+	if (gs->dynamic)
+		flags |= NFT_SET_EVAL;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, n->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, gs->name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, gs->pair ? TYPE_CONCAT(type, type) : type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, gs->pair ? 2 * alen : alen);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, n->seq);
+	if (gs->size)
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, gs->size);
+	if (gs->pair && gs->interval) {
+		/* the field lengths select the kernel's concatenated-range set */
+		uint8_t fields[2] = { (uint8_t)alen, (uint8_t)alen };
+
+		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fields, sizeof(fields));
+		flags |= NFT_SET_CONCAT;
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
+	nlh = put_msg(n, NFT_MSG_NEWSET, NLM_F_CREATE);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		put_end(n, nlh);
+	}
+	nftnl_set_free(s);
+}
+
+void nft_add_counter(struct nft *n, const char *name)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!o) {
+		n->err = -ENOMEM;
+		return;
+	}
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, n->table);
+	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_FAMILY, NFPROTO_INET);
+	nlh = put_msg(n, NFT_MSG_NEWOBJ, NLM_F_CREATE);
+	if (nlh) {
+		nftnl_obj_nlmsg_build_payload(nlh, o);
+		put_end(n, nlh);
+	}
+	nftnl_obj_free(o);
+}
+
+void nft_add_chain(struct nft *n, const struct gw_chain *gc)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c) {
+		n->err = -ENOMEM;
+		return;
+	}
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, n->table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, gc->name);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	if (gc->base) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, -100); /* dstnat */
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = put_msg(n, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+	if (nlh) {
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		put_end(n, nlh);
+	}
+	nftnl_chain_free(c);
+}
+
+/* ---- rule expressions ---------------------------------------------------------- */
+
+/* Each adds one or more expressions to r; false when an allocation failed. */
+
+static bool expr(struct nftnl_rule *r, struct nftnl_expr *e)
+{
+	if (!e)
+		return false;
+	nftnl_rule_add_expr(r, e);
+	return true;
+}
+
+static bool e_cmp_eq(struct nftnl_rule *r, const void *data, uint32_t len)
+{
+	struct nftnl_expr *c = nftnl_expr_alloc("cmp");
+
+	if (c) {
+		nftnl_expr_set_u32(c, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(c, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+		nftnl_expr_set(c, NFTNL_EXPR_CMP_DATA, data, len);
+	}
+	return expr(r, c);
+}
+
+static bool e_nfproto(struct nftnl_rule *r, int family)
+{
+	uint8_t proto = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
+	struct nftnl_expr *e = nftnl_expr_alloc("meta");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_NFPROTO);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	}
+	return expr(r, e) && e_cmp_eq(r, &proto, sizeof(proto));
+}
+
+/* The source or destination address of the network header into dreg. */
+static bool e_addr(struct nftnl_rule *r, int family, bool src, uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("payload");
+	uint32_t off = family == AF_INET ? (src ? 12 : 16) : (src ? 8 : 24);
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN,
+				   (uint32_t)addr_family_size(family));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	}
+	return expr(r, e);
+}
+
+/* (source . destination) into consecutive registers, as a set key. */
+static bool e_pair(struct nftnl_rule *r, int family)
+{
+	return e_addr(r, family, true, NFT_REG_1) &&
+	       e_addr(r, family, false, family == AF_INET ? NFT_REG32_01 : NFT_REG_2);
+}
+
+static bool e_prefix(struct nftnl_rule *r, const struct addr_prefix *p)
+{
+	uint32_t len = (uint32_t)addr_family_size(p->family);
+	uint8_t mask[16] = { 0 };
+	struct nftnl_expr *b;
+
+	if (!e_addr(r, p->family, false, NFT_REG_1))
+		return false;
+	memset(mask, 0xff, len);
+	addr_mask(p->family, mask, p->len);
+	b = nftnl_expr_alloc("bitwise");
+	if (b) {
+		static const uint8_t zero[16];
+
+		nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_LEN, len);
+		nftnl_expr_set(b, NFTNL_EXPR_BITWISE_MASK, mask, len);
+		nftnl_expr_set(b, NFTNL_EXPR_BITWISE_XOR, zero, len);
+	}
+	return expr(r, b) && e_cmp_eq(r, p->bytes, len);
+}
+
+static bool e_lookup(struct nftnl_rule *r, const char *set)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	}
+	return expr(r, e);
+}
+
+static bool e_dynset(struct nftnl_rule *r, uint32_t op, const char *set,
+		     uint64_t timeout_ms)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("dynset");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, op);
+		nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, timeout_ms);
+	}
+	return expr(r, e);
+}
+
+static bool e_counter(struct nftnl_rule *r, const char *name)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("objref");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
+	}
+	return expr(r, e);
+}
+
+static bool e_dnat(struct nftnl_rule *r, int family, const uint8_t *to)
+{
+	struct nftnl_expr *imm = nftnl_expr_alloc("immediate");
+	struct nftnl_expr *nat;
+
+	if (imm) {
+		nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+		nftnl_expr_set(imm, NFTNL_EXPR_IMM_DATA, to,
+			       (uint32_t)addr_family_size(family));
+	}
+	if (!expr(r, imm))
+		return false;
+	nat = nftnl_expr_alloc("nat");
+	if (nat) {
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY,
+				   family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+	}
+	return expr(r, nat);
+}
+
+/* A verdict: accept, or jump to chain. */
+static bool e_verdict(struct nftnl_rule *r, int verdict, const char *chain)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+		if (chain)
+			nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	}
+	return expr(r, e);
+}
+
+static bool e_match(struct nftnl_rule *r, int family, const struct gw_match *m)
+{
+	switch (m->kind) {
+	case GW_M_SRC_IN:
+		return e_addr(r, family, true, NFT_REG_1) && e_lookup(r, m->set);
+	case GW_M_DST_IN:
+		return e_addr(r, family, false, NFT_REG_1) && e_lookup(r, m->set);
+	case GW_M_PAIR_IN:
+		return e_pair(r, family) && e_lookup(r, m->set);
+	case GW_M_DST_PREFIX:
+		return e_prefix(r, &m->prefix);
+	}
+	return false;
+}
+
+static bool e_act(struct nftnl_rule *r, int family, const struct gw_act *a)
+{
+	switch (a->kind) {
+	case GW_A_ADD:
+	case GW_A_UPDATE:
+		/* the key is always (source . destination) */
+		return e_pair(r, family) &&
+		       e_dynset(r, a->kind == GW_A_ADD ? NFT_DYNSET_OP_ADD :
+							 NFT_DYNSET_OP_UPDATE,
+				a->name, a->timeout_ms);
+	case GW_A_COUNTER:
+		return e_counter(r, a->name);
+	case GW_A_DNAT:
+		return e_dnat(r, family, a->addr);
+	case GW_A_JUMP:
+		return e_verdict(r, NFT_JUMP, a->name);
+	case GW_A_ACCEPT:
+		return e_verdict(r, NF_ACCEPT, NULL);
+	}
+	return false;
+}
+
+void nft_add_rule(struct nft *n, const struct gw_rule *gr)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+	bool ok;
+
+	if (!r) {
+		n->err = -ENOMEM;
+		return;
+	}
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, n->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, gr->chain);
+	ok = e_nfproto(r, gr->family);
+	for (size_t i = 0; ok && i < gr->n_match; i++)
+		ok = e_match(r, gr->family, &gr->match[i]);
+	for (size_t i = 0; ok && i < gr->n_act; i++)
+		ok = e_act(r, gr->family, &gr->act[i]);
+	if (!ok) {
+		n->err = -ENOMEM;
+	} else if ((nlh = put_msg(n, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND))) {
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		put_end(n, nlh);
+	}
+	nftnl_rule_free(r);
+}
+
+/* ---- elements ------------------------------------------------------------------------ */
+
+static void put_elems(struct nft *n, const struct gw_elem *e, size_t count,
+		      bool add)
+{
+	bool *done;
+
+	if (n->err || !count)
+		return;
+	done = calloc(count, sizeof(*done));
+	if (!done) {
+		n->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < count && !n->err; i++) {
+		struct nftnl_set *s;
+		struct nlmsghdr *nlh;
+		size_t in_msg = 0;
+
+		if (done[i])
+			continue;
+		s = nftnl_set_alloc();
+		if (!s) {
+			n->err = -ENOMEM;
+			break;
+		}
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, n->table);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, e[i].set);
+		/* this set's elements, up to a message's worth; any left lead
+		 * a message of their own later in this loop */
+		for (size_t k = i; k < count && in_msg < ELEMS_PER_MSG; k++) {
+			struct nftnl_set_elem *x;
+
+			if (done[k] || strcmp(e[k].set, e[i].set) != 0)
+				continue;
+			x = nftnl_set_elem_alloc();
+			if (!x) {
+				n->err = -ENOMEM;
+				break;
+			}
+			nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY, e[k].key, e[k].key_len);
+			if (e[k].has_end)
+				nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY_END,
+						   e[k].key_end, e[k].key_len);
+			if (add) {
+				/*
+				 * The expiration too: without it, re-adding an
+				 * element keeps its old expiry, and an address
+				 * re-used at max_open must stay open a full
+				 * window after the answer that re-used it.
+				 */
+				nftnl_set_elem_set_u64(x, NFTNL_SET_ELEM_TIMEOUT,
+						       e[k].timeout_ms);
+				nftnl_set_elem_set_u64(x, NFTNL_SET_ELEM_EXPIRATION,
+						       e[k].timeout_ms);
+			}
+			nftnl_set_elem_add(s, x);
+			done[k] = true;
+			in_msg++;
+		}
+		nlh = n->err ? NULL : put_msg(n, add ? NFT_MSG_NEWSETELEM :
+					      NFT_MSG_DELSETELEM,
+					      add ? NLM_F_CREATE : 0);
+		if (nlh) {
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			put_end(n, nlh);
+		}
+		nftnl_set_free(s);
+	}
+	free(done);
+}
+
+void nft_add_elems(struct nft *n, const struct gw_elem *e, size_t count)
+{
+	put_elems(n, e, count, true);
+}
+
+void nft_del_elems(struct nft *n, const struct gw_elem *e, size_t count)
+{
+	put_elems(n, e, count, false);
+}
+
+void nft_flush_rules(struct nft *n)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!r) {
+		n->err = -ENOMEM;
+		return;
+	}
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, n->table);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nlh = put_msg(n, NFT_MSG_DELRULE, 0);
+	if (nlh) {
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		put_end(n, nlh);
+	}
+	nftnl_rule_free(r);
+}
+
+void nft_del_object(struct nft *n, enum gw_obj_type type, const char *name)
+{
+	static const uint16_t msg[] = {
+		[GW_TYPE_SET] = NFT_MSG_DELSET, [GW_TYPE_COUNTER] = NFT_MSG_DELOBJ,
+		[GW_TYPE_CHAIN] = NFT_MSG_DELCHAIN,
+	};
+	static const uint16_t table_attr[] = {
+		[GW_TYPE_SET] = NFTA_SET_TABLE, [GW_TYPE_COUNTER] = NFTA_OBJ_TABLE,
+		[GW_TYPE_CHAIN] = NFTA_CHAIN_TABLE,
+	};
+	static const uint16_t name_attr[] = {
+		[GW_TYPE_SET] = NFTA_SET_NAME, [GW_TYPE_COUNTER] = NFTA_OBJ_NAME,
+		[GW_TYPE_CHAIN] = NFTA_CHAIN_NAME,
+	};
+	struct nlmsghdr *nlh = put_msg(n, msg[type], 0);
+
+	if (!nlh)
+		return;
+	mnl_attr_put_strz(nlh, table_attr[type], n->table);
+	mnl_attr_put_strz(nlh, name_attr[type], name);
+	if (type == GW_TYPE_COUNTER)
+		mnl_attr_put_u32(nlh, NFTA_OBJ_TYPE, htonl(NFT_OBJECT_COUNTER));
+	put_end(n, nlh);
+}
+
+void nft_del_table(struct nft *n)
+{
+	struct nlmsghdr *nlh = put_msg(n, NFT_MSG_DELTABLE, 0);
+
+	if (!nlh)
+		return;
+	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, n->table);
+	put_end(n, nlh);
+}
+
+int nft_commit(struct nft *n, int *failed_type)
+{
+	struct acks a = { .first_seq = n->first_seq, .count = (uint32_t)n->n_msgs };
+	struct nlmsghdr *nlh;
+	int ret;
+
+	if (failed_type)
+		*failed_type = -1;
+	if (!room(n))
+		return n->err;
+	nlh = nftnl_batch_end(n->buf + n->len, n->seq++);
+	put_end(n, nlh);
+	/* the whole transaction is one datagram, its acknowledgements many:
+	 * both socket buffers must hold them (nft does the same) */
+	set_buf(n, SO_SNDBUFFORCE, &n->sndbuf, n->len + 4096);
+	set_buf(n, SO_RCVBUFFORCE, &n->rcvbuf, n->n_msgs * 256 + 65536);
+	if (mnl_socket_sendto(n->nl, n->buf, n->len) < 0)
+		return -errno;
+	ret = a.count ? recv_messages(n, on_ack, &a) : 0;
+	if (ret == 0)
+		ret = a.err;
+	if (ret < 0 && a.err && failed_type && seq_in(a.failed_seq, a.first_seq, a.count))
+		*failed_type = n->types[a.failed_seq - a.first_seq] & 0xff;
+	return ret;
+}
+
+/* ---- dumps -------------------------------------------------------------------------------- */
+
+typedef int (*dump_cb)(const struct nlmsghdr *nlh, void *ctx);
+
+struct dump_state {
+	uint32_t seq;
+	dump_cb cb;
+	void *ctx;
+};
+
+static int on_dump(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct dump_state *d = ctx;
+
+	if (nlh->nlmsg_seq != d->seq)
+		return 1;
+	if (nlh->nlmsg_type == NLMSG_DONE)
+		return 0;
+	if (nlh->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+			return -EBADMSG;
+		return e->error ? e->error : 1;
+	}
+	return d->cb(nlh, d->ctx) < 0 ? -ENOMEM : 1;
+}
+
+/* Send a dump request (built in req by build) and feed each reply to cb. */
+static int dump(struct nft *n, uint16_t type, void (*build)(struct nlmsghdr *, const void *),
+		const void *arg, dump_cb cb, void *ctx)
+{
+	char req[REQ_BUF] = { 0 };
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(req, type, NFPROTO_INET,
+						     NLM_F_DUMP | NLM_F_ACK, n->seq++);
+	struct dump_state d = { .seq = nlh->nlmsg_seq, .cb = cb, .ctx = ctx };
+
+	if (build)
+		build(nlh, arg);
+	if (mnl_socket_sendto(n->nl, req, nlh->nlmsg_len) < 0)
+		return -errno;
+	return recv_messages(n, on_dump, &d);
+}
+
+struct probe {
+	const char *table, *mark;
+	bool exists, ours;
+};
+
+static int probe_cb(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct probe *p = ctx;
+	struct nftnl_table *t = nftnl_table_alloc();
+	const char *name;
+	const void *udata;
+	uint32_t len = 0;
+
+	if (!t)
+		return -ENOMEM;
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0 &&
+	    (name = nftnl_table_get_str(t, NFTNL_TABLE_NAME)) &&
+	    strcmp(name, p->table) == 0 &&
+	    nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) == NFPROTO_INET) {
+		p->exists = true;
+		udata = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
+		p->ours = udata && len == strlen(p->mark) + 1 &&
+			  memcmp(udata, p->mark, len) == 0;
+	}
+	nftnl_table_free(t);
+	return 0;
+}
+
+int nft_probe_table(struct nft *n, const char *table, const char *mark,
+		    bool *exists, bool *ours)
+{
+	struct probe p = { .table = table, .mark = mark };
+	int ret = dump(n, NFT_MSG_GETTABLE, NULL, NULL, probe_cb, &p);
+
+	*exists = p.exists;
+	*ours = p.ours;
+	return ret;
+}
+
+struct names {
+	const char *table;
+	enum gw_obj_type type;
+	int (*fn)(void *ctx, const char *name);
+	void *ctx;
+};
+
+static int names_cb(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct names *l = ctx;
+	const char *table = NULL, *name = NULL;
+	struct nftnl_chain *c = NULL;
+	struct nftnl_set *s = NULL;
+	struct nftnl_obj *o = NULL;
+	int ret = 0;
+
+	if (l->type == GW_TYPE_CHAIN && (c = nftnl_chain_alloc()) &&
+	    nftnl_chain_nlmsg_parse(nlh, c) == 0) {
+		table = nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE);
+		name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+	} else if (l->type == GW_TYPE_SET && (s = nftnl_set_alloc()) &&
+		   nftnl_set_nlmsg_parse(nlh, s) == 0) {
+		table = nftnl_set_get_str(s, NFTNL_SET_TABLE);
+		name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+	} else if (l->type == GW_TYPE_COUNTER && (o = nftnl_obj_alloc()) &&
+		   nftnl_obj_nlmsg_parse(nlh, o) == 0) {
+		table = nftnl_obj_get_str(o, NFTNL_OBJ_TABLE);
+		name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
+	} else if (!c && !s && !o) {
+		ret = -ENOMEM;
+	}
+	if (table && name && strcmp(table, l->table) == 0)
+		ret = l->fn(l->ctx, name);
+	/* libnftnl's free functions do not take NULL */
+	if (c)
+		nftnl_chain_free(c);
+	if (s)
+		nftnl_set_free(s);
+	if (o)
+		nftnl_obj_free(o);
+	return ret;
+}
+
+static void build_table_filter(struct nlmsghdr *nlh, const void *arg)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	/* a set dump needs the table; without memory the whole dump is asked */
+	if (!s)
+		return;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, arg);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+}
+
+int nft_list_names(struct nft *n, const char *table, enum gw_obj_type type,
+		   int (*fn)(void *ctx, const char *name), void *ctx)
+{
+	static const uint16_t msg[] = {
+		[GW_TYPE_SET] = NFT_MSG_GETSET, [GW_TYPE_COUNTER] = NFT_MSG_GETOBJ,
+		[GW_TYPE_CHAIN] = NFT_MSG_GETCHAIN,
+	};
+	struct names l = { .table = table, .type = type, .fn = fn, .ctx = ctx };
+
+	return dump(n, msg[type], type == GW_TYPE_SET ? build_table_filter : NULL,
+		    table, names_cb, &l);
+}
+
+struct counters {
+	const char *table;
+	void (*fn)(void *ctx, const char *name, uint64_t packets);
+	void *ctx;
+};
+
+static int counters_cb(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct counters *cr = ctx;
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	const char *table, *name;
+
+	if (!o)
+		return -ENOMEM;
+	if (nftnl_obj_nlmsg_parse(nlh, o) == 0 &&
+	    nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) == NFT_OBJECT_COUNTER &&
+	    (table = nftnl_obj_get_str(o, NFTNL_OBJ_TABLE)) &&
+	    (name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME)) &&
+	    strcmp(table, cr->table) == 0)
+		cr->fn(cr->ctx, name, nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS));
+	nftnl_obj_free(o);
+	return 0;
+}
+
+static void build_counter_filter(struct nlmsghdr *nlh, const void *arg)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+
+	if (!o)
+		return;
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, arg);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	nftnl_obj_free(o);
+}
+
+int nft_dump_counters(struct nft *n, const char *table,
+		      void (*fn)(void *ctx, const char *name, uint64_t packets),
+		      void *ctx)
+{
+	struct counters cr = { .table = table, .fn = fn, .ctx = ctx };
+
+	return dump(n, NFT_MSG_GETOBJ, build_counter_filter, table, counters_cb, &cr);
+}
+
+struct elems {
+	long count;
+	void (*fn)(void *ctx, const uint8_t *key, uint32_t key_len, uint64_t ms_left);
+	void *ctx;
+};
+
+static int elems_cb(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct elems *w = ctx;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (!s)
+		return -ENOMEM;
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
+		nftnl_set_free(s);
+		return 0;
+	}
+	it = nftnl_set_elems_iter_create(s);
+	if (!it) {
+		nftnl_set_free(s);
+		return -ENOMEM;
+	}
+	while ((e = nftnl_set_elems_iter_next(it))) {
+		uint32_t klen = 0;
+		const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+
+		w->count++;
+		if (key)
+			w->fn(w->ctx, key, klen,
+			      nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION));
+	}
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return 0;
+}
+
+/* Counting only: walk the raw attributes, no per-element allocation. */
+static int count_cb(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct elems *w = ctx;
+	const struct nlattr *attr, *elem;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(elem, attr)
+			if (mnl_attr_get_type(elem) == NFTA_LIST_ELEM)
+				w->count++;
+	}
+	return 0;
+}
+
+struct set_ref {
+	const char *table, *set;
+};
+
+static void build_set_filter(struct nlmsghdr *nlh, const void *arg)
+{
+	const struct set_ref *ref = arg;
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (!s)
+		return;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, ref->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, ref->set);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+}
+
+long nft_dump_elems(struct nft *n, const char *table, const char *set,
+		    void (*fn)(void *ctx, const uint8_t *key, uint32_t key_len,
+			       uint64_t ms_left),
+		    void *ctx)
+{
+	struct set_ref ref = { table, set };
+	struct elems w = { .fn = fn, .ctx = ctx };
+	int ret = dump(n, NFT_MSG_GETSETELEM, build_set_filter, &ref,
+		       fn ? elems_cb : count_cb, &w);
+
+	return ret < 0 ? ret : w.count;
+}

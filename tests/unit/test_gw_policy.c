@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests for the gateway's table as data (src/gw_policy.c): the rules a
+ * configuration produces, printed and checked, without a kernel. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+#include "cmocka_analyzer.h"
+
+#include "config.h"
+#include "gw_policy.h"
+
+static const char conf[] =
+	"[dns]\n"
+	"listen = 203.0.113.53:53, [2001:db8::53]:53\n"
+	"zone = example.test\n"
+	"zonefile = /z\n"
+	"[service www]\n"
+	"name = www.example.test\n"
+	"pool = 203.0.113.0/25\n"
+	"pool6 = 2001:db8:1::/64\n"
+	"server = 192.0.2.10\n"
+	"honeypot = 192.0.2.20\n"
+	"server6 = 2001:db8:2::10\n"
+	"honeypot6 = 2001:db8:2::20\n"
+	"binding = 600\n"
+	"max_bindings = 1000\n"
+	"[service mail]\n"
+	"name = mail.example.test\n"
+	"pool = 198.51.100.0/24\n"
+	"server = 192.0.2.25\n"
+	"honeypot = 192.0.2.26\n"
+	"binding = 30\n";
+
+static struct config *load(void)
+{
+	struct config_errors errs = { 0 };
+	struct config *cfg = NULL;
+
+	assert_int_equal(config_parse("t.conf", conf, sizeof(conf) - 1, &cfg, &errs), 0);
+	config_errors_free(&errs);
+	return cfg;
+}
+
+/* The whole table as rules, one line each, in order. */
+static const char *const want_rules[] = {
+	"ip prerouting: daddr 203.0.113.53/32 accept",
+	"ip6 prerouting: daddr 2001:db8::53/128 accept",
+	"ip prerouting: daddr 203.0.113.0/25 jump www_chain4",
+	"ip6 prerouting: daddr 2001:db8:1::/64 jump www_chain6",
+	"ip prerouting: daddr 198.51.100.0/24 jump mail_chain4",
+	"ip www_chain4: saddr @quarantine4 counter www_honeypot4 dnat to 192.0.2.20",
+	"ip www_chain4: saddr . daddr @www_bound4 update saddr . daddr @www_bound4 timeout 600000ms counter www_server4 dnat to 192.0.2.10",
+	"ip www_chain4: saddr . daddr @www_asked4 add saddr . daddr @www_bound4 timeout 600000ms counter www_learned4",
+	"ip www_chain4: saddr . daddr @www_asked4 counter www_window4 counter www_server4 dnat to 192.0.2.10",
+	"ip www_chain4: saddr . daddr @www_scoped4 add saddr . daddr @www_bound4 timeout 600000ms counter www_learned4",
+	"ip www_chain4: saddr . daddr @www_scoped4 counter www_window4 counter www_server4 dnat to 192.0.2.10",
+	"ip www_chain4: daddr @www_open4 add saddr . daddr @www_bound4 timeout 600000ms counter www_learned4",
+	"ip www_chain4: daddr @www_open4 counter www_window4 counter www_server4 dnat to 192.0.2.10",
+	"ip www_chain4: counter www_honeypot4 dnat to 192.0.2.20",
+	"ip6 www_chain6: saddr @quarantine6 counter www_honeypot6 dnat to 2001:db8:2::20",
+	"ip6 www_chain6: saddr . daddr @www_bound6 update saddr . daddr @www_bound6 timeout 600000ms counter www_server6 dnat to 2001:db8:2::10",
+	"ip6 www_chain6: saddr . daddr @www_asked6 add saddr . daddr @www_bound6 timeout 600000ms counter www_learned6",
+	"ip6 www_chain6: saddr . daddr @www_asked6 counter www_window6 counter www_server6 dnat to 2001:db8:2::10",
+	"ip6 www_chain6: saddr . daddr @www_scoped6 add saddr . daddr @www_bound6 timeout 600000ms counter www_learned6",
+	"ip6 www_chain6: saddr . daddr @www_scoped6 counter www_window6 counter www_server6 dnat to 2001:db8:2::10",
+	"ip6 www_chain6: daddr @www_open6 add saddr . daddr @www_bound6 timeout 600000ms counter www_learned6",
+	"ip6 www_chain6: daddr @www_open6 counter www_window6 counter www_server6 dnat to 2001:db8:2::10",
+	"ip6 www_chain6: counter www_honeypot6 dnat to 2001:db8:2::20",
+	"ip mail_chain4: saddr @quarantine4 counter mail_honeypot4 dnat to 192.0.2.26",
+	"ip mail_chain4: saddr . daddr @mail_bound4 update saddr . daddr @mail_bound4 timeout 30000ms counter mail_server4 dnat to 192.0.2.25",
+	"ip mail_chain4: saddr . daddr @mail_asked4 add saddr . daddr @mail_bound4 timeout 30000ms counter mail_learned4",
+	"ip mail_chain4: saddr . daddr @mail_asked4 counter mail_window4 counter mail_server4 dnat to 192.0.2.25",
+	"ip mail_chain4: saddr . daddr @mail_scoped4 add saddr . daddr @mail_bound4 timeout 30000ms counter mail_learned4",
+	"ip mail_chain4: saddr . daddr @mail_scoped4 counter mail_window4 counter mail_server4 dnat to 192.0.2.25",
+	"ip mail_chain4: daddr @mail_open4 add saddr . daddr @mail_bound4 timeout 30000ms counter mail_learned4",
+	"ip mail_chain4: daddr @mail_open4 counter mail_window4 counter mail_server4 dnat to 192.0.2.25",
+	"ip mail_chain4: counter mail_honeypot4 dnat to 192.0.2.26",
+};
+
+static void test_rules(void **state)
+{
+	struct config *cfg = load();
+	struct gw_table *t;
+	char buf[512];
+	size_t n_want = sizeof(want_rules) / sizeof(want_rules[0]);
+	bool same = true;
+
+	(void)state;
+	assert_int_equal(gw_policy_build(cfg, &t), 0);
+	for (size_t i = 0; i < t->n_rules; i++) {
+		gw_rule_format(&t->rules[i], buf, sizeof(buf));
+		print_message("%s\n", buf);
+		if (i >= n_want || strcmp(buf, want_rules[i]) != 0) {
+			print_error("rule %zu: want %s\n", i, i < n_want ? want_rules[i] : "(none)");
+			same = false;
+		}
+	}
+	assert_int_equal(t->n_rules, n_want);
+	assert_true(same);
+	gw_table_free(t);
+	config_free(cfg);
+}
+
+static void test_objects(void **state)
+{
+	struct config *cfg = load();
+	struct gw_table *t;
+	const struct gw_set *bound = NULL, *scoped = NULL, *open = NULL, *q6 = NULL;
+
+	(void)state;
+	assert_int_equal(gw_policy_build(cfg, &t), 0);
+	/* quarantine4/6, and 4 sets for each of the 3 pools */
+	assert_int_equal(t->n_sets, 2 + 3 * 4);
+	assert_int_equal(t->n_counters, 3 * 4);
+	assert_int_equal(t->n_chains, 1 + 3);
+	assert_true(t->chains[0].base);
+	assert_string_equal(t->chains[0].name, "prerouting");
+	for (size_t i = 0; i < t->n_sets; i++) {
+		if (!strcmp(t->sets[i].name, "www_bound6"))
+			bound = &t->sets[i];
+		if (!strcmp(t->sets[i].name, "www_scoped4"))
+			scoped = &t->sets[i];
+		if (!strcmp(t->sets[i].name, "mail_open4"))
+			open = &t->sets[i];
+		if (!strcmp(t->sets[i].name, "quarantine6"))
+			q6 = &t->sets[i];
+	}
+	assert_non_null(bound);
+	assert_non_null(scoped);
+	assert_non_null(open);
+	assert_non_null(q6);
+	assert_true(bound->pair && bound->dynamic && !bound->interval);
+	assert_int_equal(bound->size, 1000);
+	assert_int_equal(bound->family, AF_INET6);
+	assert_true(scoped->pair && scoped->interval && !scoped->dynamic);
+	assert_true(!open->pair && !open->interval && !open->dynamic);
+	assert_int_equal(open->size, 0);
+	assert_true(q6->interval && !q6->pair && q6->family == AF_INET6);
+	/* what adoption keeps and what it drops */
+	assert_true(gw_table_has(t, GW_TYPE_SET, "www_asked6"));
+	assert_true(gw_table_has(t, GW_TYPE_COUNTER, "mail_window4"));
+	assert_true(gw_table_has(t, GW_TYPE_CHAIN, "mail_chain4"));
+	assert_false(gw_table_has(t, GW_TYPE_SET, "mail_open6"));   /* no pool6 */
+	assert_false(gw_table_has(t, GW_TYPE_SET, "old_open4"));    /* a removed service */
+	assert_false(gw_table_has(t, GW_TYPE_COUNTER, "www_open4")); /* a set, not a counter */
+	gw_table_free(t);
+	config_free(cfg);
+}
+
+static void test_names_round_trip(void **state)
+{
+	struct config *cfg = load();
+	size_t service;
+	int family;
+	enum gw_pool_obj obj;
+	unsigned seen = 0;
+
+	(void)state;
+	config_for_each_pool(cfg, p) {
+		for (int o = 0; o < GW_N_POOL_OBJ; o++) {
+			char name[GW_NAME_MAX];
+
+			gw_name(name, cfg, p.service, p.family, (enum gw_pool_obj)o);
+			assert_int_equal(gw_parse_name(cfg, name, &service, &family, &obj), 0);
+			assert_int_equal(service, p.service);
+			assert_int_equal(family, p.family);
+			assert_int_equal(obj, o);
+			seen++;
+		}
+	}
+	assert_int_equal(seen, 3 * GW_N_POOL_OBJ);
+	assert_int_equal(gw_parse_name(cfg, "mail_open6", &service, &family, &obj), -ENOENT);
+	assert_int_equal(gw_parse_name(cfg, "www_open", &service, &family, &obj), -ENOENT);
+	assert_int_equal(gw_parse_name(cfg, "www_nothing4", &service, &family, &obj), -ENOENT);
+	assert_int_equal(gw_parse_name(cfg, "prerouting", &service, &family, &obj), -ENOENT);
+	assert_int_equal(gw_parse_name(cfg, "quarantine4", &service, &family, &obj), -ENOENT);
+	config_free(cfg);
+}
+
+static void test_change_elems(void **state)
+{
+	struct config *cfg = load();
+	struct change c = { .kind = CHANGE_BIND, .family = AF_INET, .src_len = 32,
+			    .service = 1, .ms = 7000 };
+	struct gw_elem e;
+
+	(void)state;
+	memcpy(c.addr, "\xc6\x33\x64\x07", 4);
+	memcpy(c.src, "\xc6\x12\x00\x01", 4);
+	assert_int_equal(gw_change_elem(cfg, &c, &e), 0);
+	assert_string_equal(e.set, "mail_asked4");
+	assert_int_equal(e.key_len, 8);
+	assert_memory_equal(e.key, "\xc6\x12\x00\x01\xc6\x33\x64\x07", 8);
+	assert_false(e.has_end);
+	assert_true(e.timeout_ms == 7000);
+
+	c.kind = CHANGE_OPEN;
+	assert_int_equal(gw_change_elem(cfg, &c, &e), 0);
+	assert_string_equal(e.set, "mail_open4");
+	assert_int_equal(e.key_len, 4);
+	assert_memory_equal(e.key, "\xc6\x33\x64\x07", 4);
+
+	/* a client subnet as the range of its addresses */
+	c.kind = CHANGE_OPEN_SCOPED;
+	c.src_len = 20;
+	memcpy(c.src, "\xc6\x12\x10\x00", 4);
+	assert_int_equal(gw_change_elem(cfg, &c, &e), 0);
+	assert_string_equal(e.set, "mail_scoped4");
+	assert_true(e.has_end);
+	assert_memory_equal(e.key, "\xc6\x12\x10\x00\xc6\x33\x64\x07", 8);
+	assert_memory_equal(e.key_end, "\xc6\x12\x1f\xff\xc6\x33\x64\x07", 8);
+
+	/* IPv6 for a service without pool6, an unknown service or kind */
+	c.family = AF_INET6;
+	assert_int_equal(gw_change_elem(cfg, &c, &e), -EINVAL);
+	c.family = AF_INET;
+	c.service = 2;
+	assert_int_equal(gw_change_elem(cfg, &c, &e), -EINVAL);
+	c.service = 0;
+	c.kind = 9;
+	assert_int_equal(gw_change_elem(cfg, &c, &e), -EINVAL);
+	config_free(cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_objects),
+		cmocka_unit_test(test_names_round_trip),
+		cmocka_unit_test(test_change_elems),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
