@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The configuration file (choreo.conf(5)): a strict INI parser driven by a
- * schema table. Every error is collected with its file and line; nothing is
- * applied unless the whole file is valid.
+ * The configuration file (choreo.conf(5)): choreo's schema for the INI +
+ * schema engine (conf.h) and the checks across its keys and sections. Every
+ * error is collected with its file and line; nothing is applied unless the
+ * whole file is valid.
  */
 #ifndef CHOREO_CONFIG_H
 #define CHOREO_CONFIG_H
@@ -87,7 +88,11 @@ struct config_errors {
 int config_parse(const char *name, const char *buf, size_t len,
 		 struct config **out, struct config_errors *errs);
 
-/* Read the file at path (at most CONFIG_MAX_FILE bytes) and parse it. */
+/*
+ * Read the file at path (at most CONFIG_MAX_FILE bytes; a regular file
+ * writable by any user is refused, see fileio.h) and parse it. A file that
+ * cannot be read gives one message "PATH: why" in errs.
+ */
 int config_load(const char *path, struct config **out,
 		struct config_errors *errs);
 
@@ -97,5 +102,34 @@ void config_errors_free(struct config_errors *errs);
 /* Index of the service protecting this name (text, any case, with or without
  * the trailing dot), or -1. */
 int config_find_service(const struct config *cfg, const char *name);
+
+/*
+ * Each address pool of a configuration: for each service in order, its IPv4
+ * pool, then its IPv6 pool when it has one (has_pool6). The configuration
+ * must be one config_parse returned (or one filled in the same way).
+ *
+ *	config_for_each_pool(cfg, it)
+ *		use(it.service, it.family, it.pool);
+ *
+ * it is a struct config_pool scoped to the loop; svc and pool point into cfg.
+ * A NULL cfg has no pools.
+ */
+struct config_pool {
+	size_t service;                   /* index in cfg->services */
+	int family;                       /* AF_INET or AF_INET6 */
+	const struct config_service *svc; /* &cfg->services[service] */
+	const struct addr_prefix *pool;   /* &svc->pool or &svc->pool6 */
+};
+
+#define config_for_each_pool(cfg, it)					\
+	for (struct config_pool it = config_pool_first(cfg);		\
+	     config_pool_valid((cfg), &it); config_pool_next((cfg), &it))
+
+/* The first pool; valid or not (no services). */
+struct config_pool config_pool_first(const struct config *cfg);
+/* Whether it designates a pool of cfg. */
+bool config_pool_valid(const struct config *cfg, const struct config_pool *it);
+/* Step to the next pool; past the last one it is no longer valid. */
+void config_pool_next(const struct config *cfg, struct config_pool *it);
 
 #endif
