@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The configuration file (choreo.conf(5)): a strict INI parser driven by a
- * schema table. Every error is collected with its file and line; nothing is
- * applied unless the whole file is valid.
+ * The configuration file (choreo.conf(5)): choreo's schema for the INI +
+ * schema engine (conf.h) and the checks across its keys and sections. Every
+ * error is collected with its file and line; nothing is applied unless the
+ * whole file is valid.
  */
 #ifndef CHOREO_CONFIG_H
 #define CHOREO_CONFIG_H
@@ -87,7 +88,11 @@ struct config_errors {
 int config_parse(const char *name, const char *buf, size_t len,
 		 struct config **out, struct config_errors *errs);
 
-/* Read the file at path (at most CONFIG_MAX_FILE bytes) and parse it. */
+/*
+ * Read the file at path (at most CONFIG_MAX_FILE bytes; a regular file
+ * writable by any user is refused, see fileio.h) and parse it. A file that
+ * cannot be read gives one message "PATH: why" in errs.
+ */
 int config_load(const char *path, struct config **out,
 		struct config_errors *errs);
 
@@ -97,7 +102,8 @@ void config_errors_free(struct config_errors *errs);
 /*
  * Each pool of the configuration: every service's IPv4 pool, and its IPv6
  * pool where it has one. config_for_each_pool(cfg, p) { p.service,
- * p.family, p.svc, p.pool, p.index } visits them in order; p.index
+ * p.family, p.svc, p.pool, p.index } visits them in order (a NULL cfg has
+ * none); p is scoped to the loop, svc and pool point into cfg. p.index
  * (service * 2 + 0 for IPv4, + 1 for IPv6) indexes per-pool arrays of
  * CONFIG_MAX_POOLS entries.
  */
@@ -134,7 +140,7 @@ static inline struct config_pool config_pool_from(const struct config *cfg,
 {
 	struct config_pool p = { .index = index };
 
-	for (; index < 2 * cfg->n_services; index++)
+	for (; cfg && index < 2 * cfg->n_services; index++)
 		if (config_pool_at(cfg, index, &p))
 			return p;
 	return (struct config_pool){ .index = index };

@@ -2,14 +2,15 @@
 #include "zone.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <libzscanner/scanner.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "log.h"
 
 /* One record as read from the file, before grouping into nodes. */
@@ -366,8 +367,29 @@ static int attach_services(struct loader *ld, const struct config *cfg,
 	return 0;
 }
 
-static int load(const struct config *cfg, const char *name, const char *text,
-		size_t len, struct zone **out)
+/*
+ * libzscanner resolves a relative $INCLUDE against s->path, which only
+ * zs_set_input_file sets (to the directory of the file); text handed over
+ * as a string gets the same base from the name of the file it came from.
+ */
+static int set_include_base(zs_scanner_t *s, const char *file)
+{
+	char *full = realpath(file, NULL), *dir;
+
+	if (!full)
+		return 0; /* as libzscanner: the base stays "." */
+	dir = strdup(dirname(full));
+	free(full);
+	if (!dir)
+		return -ENOMEM;
+	free(s->path);
+	s->path = dir;
+	return 0;
+}
+
+/* file: the zone file text was read from, or NULL (text from elsewhere). */
+static int load(const struct config *cfg, const char *name, const char *file,
+		const char *text, size_t len, struct zone **out)
 {
 	struct loader ld = { .file = name };
 	struct zone *z = NULL;
@@ -396,8 +418,11 @@ static int load(const struct config *cfg, const char *name, const char *text,
 		ret = -ENOMEM;
 		goto out;
 	}
-	if ((text ? zs_set_input_string(s, text, len) :
-		    zs_set_input_file(s, name)) != 0 ||
+	if (file && set_include_base(s, file) < 0) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (zs_set_input_string(s, text, len) != 0 ||
 	    zs_set_processing(s, on_record, on_error, &ld) != 0) {
 		load_error(&ld, 0, "cannot read: %s", zs_strerror(s->error.code));
 		goto out;
@@ -463,22 +488,35 @@ out:
 int zone_load_string(const struct config *cfg, const char *name,
 		     const char *text, size_t len, struct zone **out)
 {
-	return load(cfg, name, text, len, out);
+	*out = NULL;
+	if (!text)
+		return -EINVAL;
+	return load(cfg, name, NULL, text, len, out);
 }
 
 int zone_load(const struct config *cfg, struct zone **out)
 {
-	struct stat st;
+	char *text, *msg;
+	size_t len;
+	int ret;
 
 	*out = NULL;
-	if (stat(cfg->zonefile, &st) != 0) {
-		log_err("%s: cannot open: %s", cfg->zonefile, strerror(errno));
-		return -errno;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > ZONE_MAX_FILE) {
+	ret = fileio_read(cfg->zonefile, ZONE_MAX_FILE, FILEIO_REGULAR, &text,
+			  &len, &msg);
+	/* the zone has always said this for both */
+	if (ret == -EINVAL || ret == -EFBIG) {
 		log_err("%s: not a regular file of at most %d bytes",
 			cfg->zonefile, ZONE_MAX_FILE);
-		return -EINVAL;
+		ret = -EINVAL;
+	} else if (msg) {
+		log_err("%s", msg);
+	} else if (ret < 0) {
+		log_err("%s: out of memory", cfg->zonefile);
 	}
-	return load(cfg, cfg->zonefile, NULL, 0, out);
+	free(msg);
+	if (ret < 0)
+		return ret;
+	ret = load(cfg, cfg->zonefile, cfg->zonefile, text, len, out);
+	free(text);
+	return ret;
 }

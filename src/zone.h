@@ -35,13 +35,16 @@ struct zone {
 
 /*
  * Load the zone cfg->zone from cfg->zonefile and attach cfg's services.
- * Every problem is logged as "FILE:LINE: message" (log_err). Returns 0 and
- * *out, or a negative errno (-EINVAL for bad content) with *out == NULL.
+ * The file must be a regular file of at most ZONE_MAX_FILE bytes, not
+ * writable by any user (-EPERM; fileio.h). Every problem is logged as
+ * "FILE:LINE: message" (log_err). Returns 0 and *out, or a negative errno
+ * (-EINVAL for bad content) with *out == NULL.
  */
 int zone_load(const struct config *cfg, struct zone **out);
 
 /* The same from a zone text held in memory (for tests and fuzzing);
- * name is used in messages. */
+ * name is used in messages; a relative $INCLUDE is taken from the working
+ * directory. */
 int zone_load_string(const struct config *cfg, const char *name,
 		     const char *text, size_t len, struct zone **out);
 

@@ -19,7 +19,7 @@
 
 #include "config.h"
 
-#define MAX_ERRORS 100 /* as in config.c */
+#define MAX_ERRORS 100 /* CONF_MAX_ERRORS, conf.h */
 
 /* The buffer handed to the parser is an exact-size heap copy, with no NUL
  * after it, so ASan catches any read past the end. */
@@ -1283,6 +1283,79 @@ static void test_free_functions_accept_null(void **state)
 	config_errors_free(&errs);
 }
 
+static void test_pool_iterator(void **state)
+{
+	(void)state;
+	static const struct {
+		size_t service;
+		int family;
+	} want[] = {
+		{ 0, AF_INET }, { 0, AF_INET6 }, { 1, AF_INET }, { 2, AF_INET },
+		{ 2, AF_INET6 },
+	};
+	struct config *cfg = parse_ok(
+		"[dns]\n"
+		"listen = 127.0.0.1\n"
+		"zone = example.test\n"
+		"zonefile = /z\n"
+		"[service a]\n"
+		"name = a.example.test\n"
+		"pool = 203.0.113.0/26\n"
+		"pool6 = 2001:db8:1::/64\n"
+		"server = 192.0.2.10\n"
+		"honeypot = 192.0.2.20\n"
+		"server6 = 2001:db8::10\n"
+		"honeypot6 = 2001:db8::20\n"
+		"[service b]\n"
+		"name = b.example.test\n"
+		"pool = 203.0.113.64/26\n"
+		"server = 192.0.2.10\n"
+		"honeypot = 192.0.2.20\n"
+		"[service c]\n"
+		"name = c.example.test\n"
+		"pool = 203.0.113.128/26\n"
+		"pool6 = 2001:db8:3::/64\n"
+		"server = 192.0.2.10\n"
+		"honeypot = 192.0.2.20\n"
+		"server6 = 2001:db8::10\n"
+		"honeypot6 = 2001:db8::20\n");
+	const struct config *none = NULL;
+	struct config empty = { 0 };
+	size_t n = 0;
+
+	/* each service in order, IPv4 first, IPv6 only with pool6 */
+	config_for_each_pool(cfg, it) {
+		const struct config_service *svc;
+
+		assert_true(n < sizeof(want) / sizeof(want[0]));
+		svc = &cfg->services[want[n].service];
+		assert_int_equal(it.service, want[n].service);
+		assert_int_equal(it.family, want[n].family);
+		assert_ptr_equal(it.svc, svc);
+		assert_ptr_equal(it.pool, it.family == AF_INET ? &svc->pool
+							      : &svc->pool6);
+		assert_int_equal(it.pool->family, it.family);
+		n++;
+	}
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+
+	/* a configuration without pools, or none at all */
+	n = 0;
+	config_for_each_pool(&empty, it)
+		n++;
+	config_for_each_pool(none, it)
+		n++;
+	assert_int_equal(n, 0);
+
+	/* the last service without pool6 ends the walk on its IPv4 pool */
+	cfg->n_services = 2;
+	config_for_each_pool(cfg, it)
+		n++;
+	assert_int_equal(n, 3);
+	cfg->n_services = 3;
+	config_free(cfg);
+}
+
 static char tmpdir[64];
 
 static char *write_file(const char *name, const char *text, size_t len,
@@ -1421,6 +1494,29 @@ static void test_load_refuses_world_writable_files(void **state)
 	free(text);
 }
 
+static void test_load_reads_a_pipe(void **state)
+{
+	(void)state;
+	struct config_errors errs = { 0 };
+	struct config *cfg;
+	unsigned line;
+	char *text = build("[dns]", "ttl", "9", &line), *path;
+	int p[2];
+
+	/* fstat says 0 bytes for a pipe: it is read to its end */
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], text, strlen(text)), (ssize_t)strlen(text));
+	close(p[1]);
+	assert_true(asprintf(&path, "/proc/self/fd/%d", p[0]) > 0);
+	assert_int_equal(config_load(path, &cfg, &errs), 0);
+	assert_int_equal(errs.n, 0);
+	assert_int_equal(cfg->ttl, 9);
+	config_free(cfg);
+	close(p[0]);
+	free(path);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1455,10 +1551,12 @@ int main(void)
 		cmocka_unit_test(test_relative_zonefile_is_resolved),
 		cmocka_unit_test(test_find_service),
 		cmocka_unit_test(test_free_functions_accept_null),
+		cmocka_unit_test(test_pool_iterator),
 		cmocka_unit_test(test_load_reads_the_file),
 		cmocka_unit_test(test_load_reports_open_errors),
 		cmocka_unit_test(test_load_refuses_large_files),
 		cmocka_unit_test(test_load_refuses_world_writable_files),
+		cmocka_unit_test(test_load_reads_a_pipe),
 	};
 
 	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
