@@ -15,7 +15,6 @@
 #include <linux/netlink.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
-#include <libnftnl/expr.h>
 #include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
@@ -23,6 +22,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "nft_expr.h"
 
 #define MSG_ROOM      (64 * 1024)  /* the largest message (16-bit attribute lengths) */
 #define RECV_BUF      (256 * 1024)
@@ -342,197 +342,6 @@ void nft_add_chain(struct nft *n, const struct gw_chain *gc)
 	nftnl_chain_free(c);
 }
 
-/* ---- rule expressions ---------------------------------------------------------- */
-
-/* Each adds one or more expressions to r; false when an allocation failed. */
-
-static bool expr(struct nftnl_rule *r, struct nftnl_expr *e)
-{
-	if (!e)
-		return false;
-	nftnl_rule_add_expr(r, e);
-	return true;
-}
-
-static bool e_cmp_eq(struct nftnl_rule *r, const void *data, uint32_t len)
-{
-	struct nftnl_expr *c = nftnl_expr_alloc("cmp");
-
-	if (c) {
-		nftnl_expr_set_u32(c, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-		nftnl_expr_set_u32(c, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-		nftnl_expr_set(c, NFTNL_EXPR_CMP_DATA, data, len);
-	}
-	return expr(r, c);
-}
-
-static bool e_nfproto(struct nftnl_rule *r, int family)
-{
-	uint8_t proto = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
-	struct nftnl_expr *e = nftnl_expr_alloc("meta");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_NFPROTO);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-	}
-	return expr(r, e) && e_cmp_eq(r, &proto, sizeof(proto));
-}
-
-/* The source or destination address of the network header into dreg. */
-static bool e_addr(struct nftnl_rule *r, int family, bool src, uint32_t dreg)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("payload");
-	uint32_t off = family == AF_INET ? (src ? 12 : 16) : (src ? 8 : 24);
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN,
-				   (uint32_t)addr_family_size(family));
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-	}
-	return expr(r, e);
-}
-
-/* (source . destination) into consecutive registers, as a set key. */
-static bool e_pair(struct nftnl_rule *r, int family)
-{
-	return e_addr(r, family, true, NFT_REG_1) &&
-	       e_addr(r, family, false, family == AF_INET ? NFT_REG32_01 : NFT_REG_2);
-}
-
-static bool e_prefix(struct nftnl_rule *r, const struct addr_prefix *p)
-{
-	uint32_t len = (uint32_t)addr_family_size(p->family);
-	uint8_t mask[16] = { 0 };
-	struct nftnl_expr *b;
-
-	if (!e_addr(r, p->family, false, NFT_REG_1))
-		return false;
-	memset(mask, 0xff, len);
-	addr_mask(p->family, mask, p->len);
-	b = nftnl_expr_alloc("bitwise");
-	if (b) {
-		static const uint8_t zero[16];
-
-		nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-		nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-		nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_LEN, len);
-		nftnl_expr_set(b, NFTNL_EXPR_BITWISE_MASK, mask, len);
-		nftnl_expr_set(b, NFTNL_EXPR_BITWISE_XOR, zero, len);
-	}
-	return expr(r, b) && e_cmp_eq(r, p->bytes, len);
-}
-
-static bool e_lookup(struct nftnl_rule *r, const char *set)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-	}
-	return expr(r, e);
-}
-
-static bool e_dynset(struct nftnl_rule *r, uint32_t op, const char *set,
-		     uint64_t timeout_ms)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("dynset");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, op);
-		nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
-		nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, timeout_ms);
-	}
-	return expr(r, e);
-}
-
-static bool e_counter(struct nftnl_rule *r, const char *name)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("objref");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
-		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
-	}
-	return expr(r, e);
-}
-
-static bool e_dnat(struct nftnl_rule *r, int family, const uint8_t *to)
-{
-	struct nftnl_expr *imm = nftnl_expr_alloc("immediate");
-	struct nftnl_expr *nat;
-
-	if (imm) {
-		nftnl_expr_set_u32(imm, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
-		nftnl_expr_set(imm, NFTNL_EXPR_IMM_DATA, to,
-			       (uint32_t)addr_family_size(family));
-	}
-	if (!expr(r, imm))
-		return false;
-	nat = nftnl_expr_alloc("nat");
-	if (nat) {
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY,
-				   family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
-		nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-	}
-	return expr(r, nat);
-}
-
-/* A verdict: accept, or jump to chain. */
-static bool e_verdict(struct nftnl_rule *r, int verdict, const char *chain)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
-		if (chain)
-			nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
-	}
-	return expr(r, e);
-}
-
-static bool e_match(struct nftnl_rule *r, int family, const struct gw_match *m)
-{
-	switch (m->kind) {
-	case GW_M_SRC_IN:
-		return e_addr(r, family, true, NFT_REG_1) && e_lookup(r, m->set);
-	case GW_M_DST_IN:
-		return e_addr(r, family, false, NFT_REG_1) && e_lookup(r, m->set);
-	case GW_M_PAIR_IN:
-		return e_pair(r, family) && e_lookup(r, m->set);
-	case GW_M_DST_PREFIX:
-		return e_prefix(r, &m->prefix);
-	}
-	return false;
-}
-
-static bool e_act(struct nftnl_rule *r, int family, const struct gw_act *a)
-{
-	switch (a->kind) {
-	case GW_A_ADD:
-	case GW_A_UPDATE:
-		/* the key is always (source . destination) */
-		return e_pair(r, family) &&
-		       e_dynset(r, a->kind == GW_A_ADD ? NFT_DYNSET_OP_ADD :
-							 NFT_DYNSET_OP_UPDATE,
-				a->name, a->timeout_ms);
-	case GW_A_COUNTER:
-		return e_counter(r, a->name);
-	case GW_A_DNAT:
-		return e_dnat(r, family, a->addr);
-	case GW_A_JUMP:
-		return e_verdict(r, NFT_JUMP, a->name);
-	case GW_A_ACCEPT:
-		return e_verdict(r, NF_ACCEPT, NULL);
-	}
-	return false;
-}
-
 void nft_add_rule(struct nft *n, const struct gw_rule *gr)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
@@ -546,11 +355,7 @@ void nft_add_rule(struct nft *n, const struct gw_rule *gr)
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, n->table);
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, gr->chain);
-	ok = e_nfproto(r, gr->family);
-	for (size_t i = 0; ok && i < gr->n_match; i++)
-		ok = e_match(r, gr->family, &gr->match[i]);
-	for (size_t i = 0; ok && i < gr->n_act; i++)
-		ok = e_act(r, gr->family, &gr->act[i]);
+	ok = nft_rule_exprs(r, gr);
 	if (!ok) {
 		n->err = -ENOMEM;
 	} else if ((nlh = put_msg(n, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND))) {
