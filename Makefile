@@ -26,7 +26,8 @@ FUZZERS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 REPLAYS  := $(patsubst tests/fuzz/fuzz_%.c,build/asan/replay_%,$(FUZZ_SRC))
 TOOLS    := build/choreoctl build/choreo-load
 
-.PHONY: all build deps test-deps check-build test demo bench bench-seed bench-scale fuzz clean
+.PHONY: all build deps test-deps check-build test demo bench bench-seed bench-scale fuzz clean \
+	property test-kernels
 # User-facing targets install their packages first, then build in a second
 # make: pkg-config above is only right once the -dev packages are there.
 all: deps
@@ -104,6 +105,18 @@ check-build: build/choreod $(TOOLS) $(UNIT) $(REPLAYS) $(FUZZERS) build/valgrind
 test: test-deps
 	@$(MAKE) --no-print-directory check-build
 	@tests/run.sh
+
+# The exposure property over many more random sequences than make test's.
+PROPERTY_SEQUENCES ?= 10000000
+property: test-deps
+	@$(MAKE) --no-print-directory build/asan/test_exposure
+	CHOREO_PROPERTY_SEQUENCES=$(PROPERTY_SEQUENCES) build/asan/test_exposure
+
+# The probe and the gateway tests inside Debian 12's kernel (6.1) under qemu.
+test-kernels:
+	@scripts/install-deps.sh kernels
+	@$(MAKE) --no-print-directory check-build
+	@tests/kernels/run-tests.sh
 
 demo:
 	@scripts/install-deps.sh demo

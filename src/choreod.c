@@ -14,6 +14,7 @@
 #include "dnsserver.h"
 #include "gateway.h"
 #include "gw_policy.h"
+#include "kprobe.h"
 #include "log.h"
 #include "loop.h"
 #include "nat.h"
@@ -37,7 +38,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: choreod [-c FILE] [-t | -p] [-v] [-h] [-V]\n"
+		"Usage: choreod [-c FILE] [-t | -p | -k] [-v] [-h] [-V]\n"
 		"Moving-target defence: authoritative DNS whose answers for protected\n"
 		"names rotate through an address pool.\n\n"
 		"  -c FILE  configuration file (default %s)\n"
@@ -45,6 +46,8 @@ static void usage(FILE *f)
 		"           0 if valid, 1 with every error listed; applies nothing\n"
 		"  -p       print the nftables table the configuration makes (sets,\n"
 		"           counters, chains, rules), one per line; applies nothing\n"
+		"  -k       probe the kernel's nf_tables for what choreod relies on\n"
+		"           (in a scratch table, removed after), print it and exit\n"
 		"  -v       verbose: log debug messages\n"
 		"  -h       this help\n"
 		"  -V       print the version\n\n"
@@ -72,37 +75,72 @@ static void tick(void *ctx, uint64_t now_ms)
 	ctl_tick(d->ctl, now_ms);
 }
 
-struct seed {
+struct adopt {
+	const struct config *cfg;
 	struct rotor *rotor;
-	size_t service;
-	int family;
 	uint64_t now_ms;
-	size_t n;
+	size_t kept, refused;
 };
 
-static void seed_one(void *ctx, const uint8_t addr[16], uint64_t ms_left)
+/*
+ * At a restart: what the kernel still holds counts against max_open, but
+ * only what the current configuration allows stays. A window on an
+ * address the pools no longer hold (renumbered) or on a listen address, a
+ * scoped window of another prefix length, or one past max_open (lowered)
+ * is deleted: the exposure bound must hold from the first answer on.
+ */
+static bool adopt_one(void *ctx, const struct nat_window *w)
 {
-	struct seed *s = ctx;
+	struct adopt *a = ctx;
+	unsigned prefix = w->family == AF_INET ? a->cfg->ecs_prefix4 : a->cfg->ecs_prefix6;
+	bool keep;
 
-	if (rotor_seed_open(s->rotor, s->service, s->family, addr,
-			    s->now_ms + ms_left) == 0)
-		s->n++;
+	if (w->obj == GW_ASKED)
+		return rotor_pool_has(a->rotor, w->service, w->family, w->addr);
+	keep = (w->obj == GW_OPEN || w->src_len == prefix) &&
+	       rotor_seed_open(a->rotor, w->service, w->family, w->addr,
+			       a->now_ms + w->ms_left) == 0;
+	if (keep)
+		a->kept++;
+	else
+		a->refused++;
+	return keep;
 }
 
-/* Windows the kernel still holds from before a restart count against
- * max_open, or a restart could open twice as many addresses. */
-static void seed_rotor(const struct config *cfg, struct nat *nat,
-		       struct rotor *rotor)
+static int adopt_windows(const struct config *cfg, struct nat *nat,
+			 struct rotor *rotor)
 {
-	config_for_each_pool(cfg, p) {
-		struct seed s = { rotor, p.service, p.family, log_now_ms(), 0 };
+	struct adopt a = { cfg, rotor, log_now_ms(), 0, 0 };
+	long dropped = nat_adopt(nat, adopt_one, &a);
 
-		nat_open_windows(nat, p.service, p.family, seed_one, &s);
-		if (s.n)
-			log_info("[service %s]: %zu open %s windows adopted from "
-				 "the kernel", p.svc->section, s.n,
-				 p.family == AF_INET6 ? "IPv6" : "IPv4");
+	if (dropped < 0) {
+		log_err("nftables: cannot adopt the windows of table inet %s: %s",
+			cfg->table, strerror((int)-dropped));
+		return -1;
 	}
+	if (a.kept || dropped)
+		log_info("adopted from the kernel: %zu windows counted against "
+			 "max_open; %ld entries removed (outside the pools, a listen "
+			 "address, another client-subnet length, or past max_open)",
+			 a.kept, dropped);
+	return 0;
+}
+
+/* Print what the kernel probe finds. */
+static int print_kernel(void)
+{
+	struct kprobe k;
+	char msg[256];
+	int ret = kprobe_run(&k, msg, sizeof(msg));
+
+	printf("kernel %s\n", k.release);
+	printf("timeouts %s\nconcat_ranges %s\ndynset %s\nrefresh %s\nreadd %s\n",
+	       k.timeouts ? "yes" : "no", k.concat_ranges ? "yes" : "no",
+	       k.dynset ? "yes" : "no", k.refresh ? "yes" : "no",
+	       k.readd ? "yes" : "no");
+	if (ret < 0)
+		printf("error %s\n", msg);
+	return ret;
 }
 
 /* The table the configuration makes, as gw_policy renders it. */
@@ -170,11 +208,12 @@ int main(int argc, char **argv)
 	bool check = false, print = false;
 	int opt, rc = 1;
 
-	while ((opt = getopt(argc, argv, "c:tpvhV")) != -1) {
+	while ((opt = getopt(argc, argv, "c:tpkvhV")) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 't': check = true; break;
 		case 'p': print = true; break;
+		case 'k': return print_kernel() < 0 ? 1 : 0;
 		case 'v': log_set_level(LOG_LVL_DEBUG); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("choreod %s\n", CHOREO_VERSION); return 0;
@@ -214,7 +253,8 @@ int main(int argc, char **argv)
 	/* the gateway first: no answer may go out before it can be backed */
 	if (nat_open(cfg, loop, &nat) < 0)
 		goto out;
-	seed_rotor(cfg, nat, rotor);
+	if (adopt_windows(cfg, nat, rotor) < 0)
+		goto out;
 	server = dnsserver_new(cfg, dns, nat_gateway(nat), loop);
 	if (!server)
 		goto out;

@@ -28,6 +28,7 @@ struct inst {
 	char name[CONF_NAME_MAX + 1]; /* "" for a section without a name */
 	unsigned line;                /* of the header */
 	unsigned *seen;               /* per key: its line, 0 = not given */
+	bool *refused;                /* per key: its value was refused */
 };
 
 /* The accepted sections of one row of the schema, in file order. */
@@ -193,6 +194,21 @@ unsigned conf_key_line(const struct conf *c, const struct conf_section *sec,
 		return kd->v[index].seen[key];
 	}
 	return 0;
+}
+
+bool conf_key_ok(const struct conf *c, const struct conf_section *sec,
+		 size_t index, size_t key)
+{
+	for (size_t s = 0; s < c->schema->n_sections; s++) {
+		const struct kind *kd = &c->kinds[s];
+
+		if (&c->schema->sections[s] != sec)
+			continue;
+		if (index >= kd->n || key >= sec->n_keys)
+			return true;
+		return !kd->v[index].refused[key];
+	}
+	return true;
 }
 
 /* ---- values --------------------------------------------------------------- */
@@ -510,8 +526,13 @@ static int add_inst(struct conf *c, struct kind *kd, const char *name,
 	memset(in, 0, sizeof(*in));
 	in->seen = calloc(c->sec->n_keys ? c->sec->n_keys : 1,
 			  sizeof(*in->seen));
-	if (!in->seen)
+	in->refused = calloc(c->sec->n_keys ? c->sec->n_keys : 1,
+			     sizeof(*in->refused));
+	if (!in->seen || !in->refused) {
+		free(in->seen);
+		free(in->refused);
 		return -ENOMEM;
+	}
 	if (name)
 		memcpy(in->name, name, strlen(name) + 1);
 	in->line = c->line;
@@ -630,7 +651,7 @@ static void parse_key(struct conf *c, char *l, char *eq)
 	char q[QUOTE_BUF], lbl[LABEL_BUF];
 	const struct conf_key *k = NULL;
 	char *key, *val;
-	size_t i;
+	size_t i, before;
 
 	*eq = '\0';
 	key = conf_trim(l);
@@ -659,7 +680,10 @@ static void parse_key(struct conf *c, char *l, char *eq)
 		return;
 	}
 	c->cur->seen[i] = c->line;
+	before = c->n_errors;
 	set_value(c, k, val);
+	if (c->n_errors > before)
+		c->cur->refused[i] = true;
 }
 
 static void parse_line(struct conf *c, const char *s, size_t n)
@@ -718,8 +742,10 @@ static void check_required_sections(struct conf *c)
 static void conf_free(struct conf *c)
 {
 	for (size_t s = 0; c->kinds && s < c->schema->n_sections; s++) {
-		for (size_t i = 0; i < c->kinds[s].n; i++)
+		for (size_t i = 0; i < c->kinds[s].n; i++) {
 			free(c->kinds[s].v[i].seen);
+			free(c->kinds[s].v[i].refused);
+		}
 		free(c->kinds[s].v);
 	}
 	free(c->kinds);

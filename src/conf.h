@@ -162,6 +162,11 @@ unsigned conf_line(const struct conf *c);
 unsigned conf_key_line(const struct conf *c, const struct conf_section *sec,
 		       size_t index, size_t key);
 
+/* false when that key's value was refused (an error was reported), true
+ * when it was accepted or not given (its default holds). */
+bool conf_key_ok(const struct conf *c, const struct conf_section *sec,
+		 size_t index, size_t key);
+
 /* Spaces, tabs and CRs cut from both ends of s, in place; returns the start. */
 char *conf_trim(char *s);
 

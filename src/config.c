@@ -26,11 +26,79 @@
 
 static int parse_listen(struct conf *c, const struct conf_key *k, void *obj,
 			char *v);
+static int parse_resolvers(struct conf *c, const struct conf_key *k, void *obj,
+			   char *v);
+static int parse_refresh(struct conf *c, const struct conf_key *k, void *obj,
+			 char *v);
+/* "prefix, prefix, ..." (IPv4 or IPv6) into cfg->ecs_resolvers. */
+static int parse_resolvers(struct conf *c, const struct conf_key *k, void *obj,
+			   char *v)
+{
+	struct config *cfg = obj;
+	struct addr_prefix p[CONFIG_MAX_ECS_RESOLVERS];
+	char expected[64];
+	char *item = v, *next;
+	size_t n = 0;
+	bool bad = false;
+
+	do {
+		int ret;
+
+		next = strchr(item, ',');
+		if (next)
+			*next++ = '\0';
+		item = conf_trim(item);
+		if (n == CONFIG_MAX_ECS_RESOLVERS) {
+			snprintf(expected, sizeof(expected), "at most %d prefixes",
+				 CONFIG_MAX_ECS_RESOLVERS);
+			conf_bad_value(c, k, item, expected);
+			return 0;
+		}
+		ret = addr_prefix_parse(item, &p[n]);
+		if (ret < 0 && !strchr(item, '/')) {
+			/* a bare address is a prefix of its full length */
+			ret = addr_parse(item, &p[n].family, p[n].bytes);
+			p[n].len = (uint8_t)(addr_family_size(p[n].family) * 8);
+		}
+		if (ret < 0) {
+			conf_bad_value(c, k, item, "IPv4 or IPv6 addresses or "
+				       "prefixes, such as 198.51.100.10 or 2001:db8::/48");
+			bad = true;
+			continue;
+		}
+		n++;
+	} while ((item = next));
+	if (!bad) {
+		memcpy(cfg->ecs_resolvers, p, n * sizeof(p[0]));
+		cfg->n_ecs_resolvers = n;
+	}
+	return 0;
+}
+
+static int parse_refresh(struct conf *c, const struct conf_key *k, void *obj,
+			 char *v)
+{
+	static const char *const names[] = {
+		[CONFIG_REFRESH_AUTO] = "auto", [CONFIG_REFRESH_KERNEL] = "kernel",
+		[CONFIG_REFRESH_READD] = "readd",
+	};
+	struct config *cfg = obj;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(v, names[i]) == 0) {
+			cfg->refresh = (enum config_refresh)i;
+			return 0;
+		}
+	}
+	conf_bad_value(c, k, v, "auto, kernel or readd");
+	return 0;
+}
+
 static void *add_service(void *ctx, const char *name, unsigned line);
 static int end_service(struct conf *c, void *ctx, void *obj, size_t i);
 static int check_all(struct conf *c, void *ctx);
 
-enum { K_CONTROL, K_TABLE, N_DAEMON_KEYS };
+enum { K_CONTROL, K_TABLE, K_REFRESH, N_DAEMON_KEYS };
 
 static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
 	[K_CONTROL] = { .name = "control", .type = CONF_PATH, .min = 1,
@@ -39,11 +107,13 @@ static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
 	[K_TABLE]   = { .name = "table", .type = CONF_IDENT, .min = 1,
 			.max = TABLE_MAX, .def_str = CONFIG_DEFAULT_TABLE,
 			CFG(table) },
+	[K_REFRESH] = { .name = "element_refresh", .type = CONF_CUSTOM,
+			.parse = parse_refresh },
 };
 
 enum {
 	K_LISTEN, K_ZONE, K_ZONEFILE, K_TTL, K_TCP_TIMEOUT, K_TCP_CLIENTS,
-	K_UDP_PAYLOAD, N_DNS_KEYS
+	K_UDP_PAYLOAD, K_ECS_RESOLVERS, K_ECS_PREFIX4, K_ECS_PREFIX6, N_DNS_KEYS
 };
 
 static const struct conf_key dns_keys[N_DNS_KEYS] = {
@@ -66,11 +136,21 @@ static const struct conf_key dns_keys[N_DNS_KEYS] = {
 	[K_UDP_PAYLOAD] = { .name = "udp_payload", .type = CONF_UINT, .min = 512,
 			    .max = 4096, .def = CONFIG_DEFAULT_UDP_PAYLOAD,
 			    CFG(udp_payload) },
+	[K_ECS_RESOLVERS] = { .name = "ecs_resolvers", .type = CONF_CUSTOM,
+			    .max = CONFIG_MAX_ECS_RESOLVERS,
+			    .parse = parse_resolvers },
+	[K_ECS_PREFIX4] = { .name = "ecs_prefix4", .type = CONF_UINT, .min = 8,
+			    .max = 32, .def = CONFIG_DEFAULT_ECS_PREFIX4,
+			    CFG(ecs_prefix4) },
+	[K_ECS_PREFIX6] = { .name = "ecs_prefix6", .type = CONF_UINT, .min = 16,
+			    .max = 128, .def = CONFIG_DEFAULT_ECS_PREFIX6,
+			    CFG(ecs_prefix6) },
 };
 
 enum {
 	K_NAME, K_POOL, K_POOL6, K_SERVER, K_HONEYPOT, K_SERVER6, K_HONEYPOT6,
-	K_WINDOW, K_BINDING, K_MAX_OPEN, K_ROTATE, K_MAX_BINDINGS, N_SVC_KEYS
+	K_WINDOW, K_BINDING, K_MAX_OPEN, K_ROTATE, K_MAX_BINDINGS, K_GRACE,
+	N_SVC_KEYS
 };
 
 static const struct conf_key svc_keys[N_SVC_KEYS] = {
@@ -102,6 +182,8 @@ static const struct conf_key svc_keys[N_SVC_KEYS] = {
 	[K_MAX_BINDINGS] = { .name = "max_bindings", .type = CONF_UINT, .min = 1,
 			  .max = CONFIG_MAX_BINDINGS_CAP,
 			  .def = CONFIG_DEFAULT_MAX_BINDINGS, SVC(max_bindings) },
+	[K_GRACE]     = { .name = "grace", .type = CONF_UINT, .min = 0,
+			  .max = 60, .def = CONFIG_DEFAULT_GRACE, SVC(grace) },
 };
 
 enum { S_DAEMON, S_DNS, S_SERVICE, N_SECTIONS };
@@ -333,6 +415,14 @@ static int check_all(struct conf *c, void *ctx)
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct config_service *s = &cfg->services[i];
 
+		if (s->window < cfg->ttl &&
+		    conf_key_ok(c, &sections[S_SERVICE], i, K_WINDOW) &&
+		    conf_key_ok(c, &sections[S_DNS], 0, K_TTL))
+			conf_error(c, svc_line(c, i, K_WINDOW),
+				   "[service %s]: window %u is shorter than [dns] ttl %u: "
+				   "a resolver could hand out the address after its "
+				   "window closed; make window at least ttl",
+				   s->section, s->window, cfg->ttl);
 		if (s->name && cfg->zone && !dname_in_zone(s->name, cfg->zone))
 			conf_error(c, svc_line(c, i, K_NAME),
 				   "[service %s]: name '%s' is not inside zone '%s'",

@@ -32,6 +32,17 @@
 #define CONFIG_DEFAULT_TCP_TIMEOUT 10
 #define CONFIG_DEFAULT_TCP_CLIENTS 256
 #define CONFIG_DEFAULT_UDP_PAYLOAD 1232
+#define CONFIG_DEFAULT_GRACE       2
+#define CONFIG_DEFAULT_ECS_PREFIX4 24
+#define CONFIG_DEFAULT_ECS_PREFIX6 56
+#define CONFIG_MAX_ECS_RESOLVERS   64
+
+/* How a window's expiry is refreshed when its address is answered again. */
+enum config_refresh {
+	CONFIG_REFRESH_AUTO = 0,  /* what the kernel probe finds */
+	CONFIG_REFRESH_KERNEL,    /* re-add: the kernel sets the new expiry (Linux >= 6.12) */
+	CONFIG_REFRESH_READD,     /* add, delete, add in one transaction (any kernel) */
+};
 
 struct config_service {
 	char *section;             /* NAME of [service NAME] */
@@ -47,6 +58,8 @@ struct config_service {
 	uint32_t max_open;         /* 1 .. CONFIG_MAX_OPEN_CAP */
 	uint32_t rotate;           /* seconds; 0 = new address per answer */
 	uint32_t max_bindings;     /* size of the kernel's binding set */
+	uint32_t grace;            /* seconds a window and an asker's entry
+				      outlive the TTL: the client's round trip */
 	unsigned line;             /* line of the [service] header */
 };
 
@@ -56,6 +69,7 @@ struct config {
 	/* [daemon] */
 	char *control;             /* control socket path */
 	char *table;               /* nftables table name (family inet) */
+	enum config_refresh refresh;
 
 	/* [dns] */
 	struct sockaddr_storage listen[CONFIG_MAX_LISTEN];
@@ -68,6 +82,12 @@ struct config {
 	uint32_t tcp_timeout;      /* seconds a TCP connection may stay idle */
 	uint32_t tcp_clients;      /* most TCP connections at once */
 	uint16_t udp_payload;      /* largest EDNS UDP answer we send */
+	/* EDNS Client Subnet is honoured only from these resolvers, and only
+	 * for a client subnet of at least ecs_prefix4/6 bits, which is the
+	 * length of every scoped window (so that two never overlap) */
+	struct addr_prefix ecs_resolvers[CONFIG_MAX_ECS_RESOLVERS];
+	size_t n_ecs_resolvers;
+	uint32_t ecs_prefix4, ecs_prefix6;
 
 	struct config_service *services;
 	size_t n_services;

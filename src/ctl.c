@@ -99,12 +99,12 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 	const struct gateway_snapshot *g = &s->gw;
 
 	say(r, "gateway table inet %s commits %llu failures %llu elements %llu "
-	    "latency_us p50 %llu p99 %llu max %llu\n", c->src.cfg->table,
+	    "latency_us p50 %llu p99 %llu max %llu refresh %s\n", c->src.cfg->table,
 	    (unsigned long long)g->commits, (unsigned long long)g->failures,
 	    (unsigned long long)g->elements,
 	    (unsigned long long)g->latency.p50_us,
 	    (unsigned long long)g->latency.p99_us,
-	    (unsigned long long)g->latency.max_us);
+	    (unsigned long long)g->latency.max_us, g->readd ? "readd" : "kernel");
 	if (g->conntrack_count >= 0 && g->conntrack_max > 0)
 		say(r, "conntrack count %ld max %ld%s\n", g->conntrack_count,
 		    g->conntrack_max,

@@ -34,6 +34,7 @@ struct gateway_pool_counts {
 
 struct gateway_snapshot {
 	uint64_t commits, failures, elements;
+	bool readd;                      /* expiries refreshed by delete + re-add */
 	struct latency_summary latency;  /* of commits, acknowledgement included */
 	long conntrack_count, conntrack_max; /* -1: unknown */
 	bool counters_known, sets_known;

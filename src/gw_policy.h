@@ -140,6 +140,7 @@ struct gw_elem {
 	uint32_t key_len;         /* 4, 8, 16 or 32 bytes */
 	bool has_end;             /* an interval element: key .. key_end */
 	uint64_t timeout_ms;
+	uint64_t expire_ms;       /* time left when written; 0: timeout_ms */
 };
 
 /* Where a change goes and as what. -EINVAL for a change that does not fit

@@ -12,6 +12,7 @@
 #include "addr.h"
 #include "config.h"
 #include "gw_policy.h"
+#include "kprobe.h"
 #include "latency.h"
 #include "log.h"
 #include "loop.h"
@@ -42,6 +43,7 @@ struct nat {
 	uint64_t commits, failures, elements;
 	struct latency latency;
 	bool need_repair;
+	bool readd;                /* refresh expiries by add, delete, add */
 	uint64_t last_repair_ms, last_conntrack_ms;
 	uint64_t misses[CONFIG_MAX_POOLS];
 };
@@ -153,6 +155,42 @@ out:
 
 /* ---- the gateway interface ------------------------------------------------------- */
 
+static int elem_cmp(const void *a, const void *b)
+{
+	const struct gw_elem *x = a, *y = b;
+	int d = strcmp(x->set, y->set);
+
+	if (d)
+		return d;
+	if (x->key_len != y->key_len)
+		return x->key_len < y->key_len ? -1 : 1;
+	return memcmp(x->key, y->key, x->key_len);
+}
+
+/*
+ * One element per (set, key), with the longest timeout of its copies: two
+ * answers of a batch may re-use one address, and a transaction that
+ * deletes an element twice (the add-delete-add refresh) fails whole.
+ * Returns the new count.
+ */
+static size_t unique_elems(struct gw_elem *e, size_t count)
+{
+	size_t out = 0;
+
+	if (count < 2)
+		return count;
+	qsort(e, count, sizeof(*e), elem_cmp);
+	for (size_t i = 1; i < count; i++) {
+		if (elem_cmp(&e[out], &e[i]) == 0) {
+			if (e[i].timeout_ms > e[out].timeout_ms)
+				e[out] = e[i];
+		} else {
+			e[++out] = e[i];
+		}
+	}
+	return out + 1;
+}
+
 static void nat_commit(struct gateway *gw, const struct change *c, size_t count,
 		       gateway_done_fn done, void *ctx)
 {
@@ -177,8 +215,17 @@ static void nat_commit(struct gateway *gw, const struct change *c, size_t count,
 	for (size_t i = 0; i < count && !ret; i++)
 		ret = gw_change_elem(n->cfg, &c[i], &n->elems[i]);
 	if (!ret) {
+		count = unique_elems(n->elems, count);
 		nft_begin(n->nft, n->cfg->table);
 		nft_add_elems(n->nft, n->elems, count);
+		if (n->readd) {
+			/* this kernel keeps an element's old expiry when it is
+			 * added again: delete it and add it anew, in the same
+			 * transaction (after the first add it surely exists, so
+			 * the delete cannot fail on one that just expired) */
+			nft_del_elems(n->nft, n->elems, count);
+			nft_add_elems(n->nft, n->elems, count);
+		}
 		ret = nft_commit(n->nft, NULL);
 	}
 	n->commits++;
@@ -241,6 +288,7 @@ static void nat_snapshot(struct gateway *gw, struct gateway_snapshot *out)
 	worker_snapshot(n->worker, out);
 	out->commits = n->commits;
 	out->failures = n->failures;
+	out->readd = n->readd;
 	out->elements = n->elements;
 	latency_summarise(&n->latency, &out->latency);
 	out->conntrack_count = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_count");
@@ -316,6 +364,38 @@ static const struct gateway_ops nat_ops = {
 
 /* ---- life cycle ------------------------------------------------------------------------ */
 
+/* How a window's expiry is refreshed: as configured, or as the kernel
+ * probe finds (Linux >= 6.12 refreshes on re-add; before, add-delete-add). */
+static int choose_refresh(struct nat *n)
+{
+	struct kprobe k;
+	char msg[256];
+	int ret;
+
+	if (n->cfg->refresh == CONFIG_REFRESH_READD) {
+		n->readd = true;
+		log_info("nftables: windows refreshed by delete and re-add "
+			 "([daemon] element_refresh = readd)");
+		return 0;
+	}
+	ret = kprobe_run(&k, msg, sizeof(msg));
+	if (ret < 0) {
+		log_err("kernel %s: %s", k.release, msg);
+		return ret;
+	}
+	if (n->cfg->refresh == CONFIG_REFRESH_KERNEL && !k.refresh) {
+		log_err("kernel %s does not refresh a set element's expiry when it "
+			"is added again (Linux >= 6.12 does): set [daemon] "
+			"element_refresh = auto or readd", k.release);
+		return -ENOTSUP;
+	}
+	n->readd = !k.refresh;
+	log_info("kernel %s: re-adding a set element %s its expiry; windows are "
+		 "refreshed by %s", k.release, k.refresh ? "refreshes" : "keeps",
+		 n->readd ? "delete and re-add in one transaction" : "re-adding");
+	return 0;
+}
+
 int nat_open(const struct config *cfg, struct loop *loop, struct nat **out)
 {
 	struct nat *n = calloc(1, sizeof(*n));
@@ -329,6 +409,9 @@ int nat_open(const struct config *cfg, struct loop *loop, struct nat **out)
 	n->loop = loop;
 	n->worker_done.fd = -1;
 	ret = gw_policy_build(cfg, &n->table);
+	if (ret < 0)
+		goto fail;
+	ret = choose_refresh(n);
 	if (ret < 0)
 		goto fail;
 	ret = nft_open(ACK_TIMEOUT_MS, &n->nft);
@@ -376,35 +459,104 @@ struct gateway *nat_gateway(struct nat *n)
 	return &n->gw;
 }
 
-struct open_walk {
-	int family;
-	void (*fn)(void *ctx, const uint8_t addr[16], uint64_t ms_left);
+struct adoption {
+	struct nat *n;
+	struct config_pool pool;
+	enum gw_pool_obj obj;
+	nat_keep_fn *keep;
 	void *ctx;
+	struct gw_elem *drop;
+	size_t n_drop, cap;
+	int err;
 };
 
-static void open_one(void *ctx, const uint8_t *key, uint32_t key_len,
-		     uint64_t ms_left)
+/* The prefix length of a range start .. end: the bits they share. */
+static unsigned range_len(const uint8_t *start, const uint8_t *end, size_t alen)
 {
-	struct open_walk *w = ctx;
-	uint8_t addr[16] = { 0 };
+	unsigned bit = 0;
 
-	if (key_len != addr_family_size(w->family))
-		return;
-	memcpy(addr, key, key_len);
-	w->fn(w->ctx, addr, ms_left);
+	while (bit < alen * 8 &&
+	       !((start[bit / 8] ^ end[bit / 8]) & (0x80 >> (bit % 8))))
+		bit++;
+	return bit;
 }
 
-long nat_open_windows(struct nat *n, size_t service, int family,
-		      void (*fn)(void *ctx, const uint8_t addr[16], uint64_t ms_left),
-		      void *ctx)
+static void adopt_one(void *ctx, const uint8_t *key, uint32_t key_len,
+		      const uint8_t *key_end, uint64_t ms_left)
 {
-	struct open_walk w = { family, fn, ctx };
-	char name[GW_NAME_MAX];
+	struct adoption *a = ctx;
+	size_t alen = addr_family_size(a->pool.family);
+	struct nat_window w = { .service = a->pool.service, .family = a->pool.family,
+				.obj = a->obj, .ms_left = ms_left };
+	struct gw_elem *e;
 
-	if (service >= n->cfg->n_services)
-		return -EINVAL;
-	gw_name(name, n->cfg, service, family, GW_OPEN);
-	return nft_dump_elems(n->nft, n->cfg->table, name, open_one, &w);
+	if (a->obj == GW_OPEN) {
+		if (key_len != alen)
+			return;
+		memcpy(w.addr, key, alen);
+	} else {
+		if (key_len != 2 * alen)
+			return;
+		memcpy(w.src, key, alen);
+		memcpy(w.addr, key + alen, alen);
+		w.src_len = key_end ? range_len(key, key_end, alen) : (unsigned)alen * 8;
+	}
+	if (a->keep(a->ctx, &w))
+		return;
+	if (a->n_drop == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		struct gw_elem *grown = realloc(a->drop, cap * sizeof(*grown));
+
+		if (!grown) {
+			a->err = -ENOMEM;
+			return;
+		}
+		a->drop = grown;
+		a->cap = cap;
+	}
+	e = &a->drop[a->n_drop++];
+	memset(e, 0, sizeof(*e));
+	gw_name(e->set, a->n->cfg, a->pool.service, a->pool.family, a->obj);
+	e->family = a->pool.family;
+	e->key_len = key_len;
+	memcpy(e->key, key, key_len);
+	if (key_end) {
+		memcpy(e->key_end, key_end, key_len);
+		e->has_end = true;
+	}
+	e->timeout_ms = 1000;
+}
+
+long nat_adopt(struct nat *n, nat_keep_fn *keep, void *ctx)
+{
+	static const enum gw_pool_obj objs[] = { GW_OPEN, GW_SCOPED, GW_ASKED };
+	struct adoption a = { .n = n, .keep = keep, .ctx = ctx };
+	long ret = 0;
+
+	config_for_each_pool(n->cfg, p) {
+		for (size_t i = 0; i < 3 && !a.err; i++) {
+			char name[GW_NAME_MAX];
+			long got;
+
+			a.pool = p;
+			a.obj = objs[i];
+			gw_name(name, n->cfg, p.service, p.family, objs[i]);
+			got = nft_dump_elems(n->nft, n->cfg->table, name, adopt_one, &a);
+			if (got < 0)
+				a.err = (int)got;
+		}
+	}
+	if (!a.err && a.n_drop) {
+		/* added first, so that one that expired since the dump is there
+		 * to delete: a missing element would abort the transaction */
+		nft_begin(n->nft, n->cfg->table);
+		nft_add_elems(n->nft, a.drop, a.n_drop);
+		nft_del_elems(n->nft, a.drop, a.n_drop);
+		a.err = nft_commit(n->nft, NULL);
+	}
+	ret = a.err ? a.err : (long)a.n_drop;
+	free(a.drop);
+	return ret;
 }
 
 int nat_remove_table(const char *table)

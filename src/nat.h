@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "gateway.h"
+#include "gw_policy.h"
 
 struct config;
 struct loop;
@@ -32,14 +33,30 @@ void nat_close(struct nat *n);
 
 struct gateway *nat_gateway(struct nat *n);
 
+/* A window the kernel holds, offered for adoption at a restart. */
+struct nat_window {
+	size_t service;
+	int family;
+	enum gw_pool_obj obj;     /* GW_OPEN, GW_SCOPED or GW_ASKED */
+	uint8_t addr[16];         /* the pool address */
+	uint8_t src[16];          /* asker, or client subnet (scoped) */
+	unsigned src_len;         /* its prefix length; 0 for open */
+	uint64_t ms_left;
+};
+
+/* Whether to keep a window; the ones refused are deleted. */
+typedef bool nat_keep_fn(void *ctx, const struct nat_window *w);
+
 /*
- * fn(ctx, addr, ms_left) for each address in a pool's open set, read from
- * the kernel now (a dump: for the start only, before serving). Returns the
- * number or a negative errno.
+ * At start, before serving: offer each open, scoped and asked element of
+ * the kernel's sets to keep, and delete those it refuses (one transaction
+ * that survives elements expiring meanwhile). The caller keeps only what
+ * the current configuration allows and counts the windows it keeps. The
+ * binding sets are left alone: a binding to an address outside the pools
+ * is never looked up and expires by itself. Returns the number deleted, or
+ * a negative errno.
  */
-long nat_open_windows(struct nat *n, size_t service, int family,
-		      void (*fn)(void *ctx, const uint8_t addr[16], uint64_t ms_left),
-		      void *ctx);
+long nat_adopt(struct nat *n, nat_keep_fn *keep, void *ctx);
 
 /* Delete the table named table (family inet), if choreod made it.
  * 0, -ENOENT, -EPERM (not choreod's), or -errno. */

@@ -419,6 +419,7 @@ static void put_elems(struct nft *n, const struct gw_elem *e, size_t count,
 				nftnl_set_elem_set_u64(x, NFTNL_SET_ELEM_TIMEOUT,
 						       e[k].timeout_ms);
 				nftnl_set_elem_set_u64(x, NFTNL_SET_ELEM_EXPIRATION,
+						       e[k].expire_ms ? e[k].expire_ms :
 						       e[k].timeout_ms);
 			}
 			nftnl_set_elem_add(s, x);
@@ -725,7 +726,7 @@ int nft_dump_counters(struct nft *n, const char *table,
 
 struct elems {
 	long count;
-	void (*fn)(void *ctx, const uint8_t *key, uint32_t key_len, uint64_t ms_left);
+	nft_elem_fn *fn;
 	void *ctx;
 };
 
@@ -748,12 +749,14 @@ static int elems_cb(const struct nlmsghdr *nlh, void *ctx)
 		return -ENOMEM;
 	}
 	while ((e = nftnl_set_elems_iter_next(it))) {
-		uint32_t klen = 0;
+		uint32_t klen = 0, elen = 0;
 		const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+		const uint8_t *end = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY_END) ?
+			nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen) : NULL;
 
 		w->count++;
 		if (key)
-			w->fn(w->ctx, key, klen,
+			w->fn(w->ctx, key, klen, end && elen == klen ? end : NULL,
 			      nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION));
 	}
 	nftnl_set_elems_iter_destroy(it);
@@ -795,9 +798,7 @@ static void build_set_filter(struct nlmsghdr *nlh, const void *arg)
 }
 
 long nft_dump_elems(struct nft *n, const char *table, const char *set,
-		    void (*fn)(void *ctx, const uint8_t *key, uint32_t key_len,
-			       uint64_t ms_left),
-		    void *ctx)
+		    nft_elem_fn *fn, void *ctx)
 {
 	struct set_ref ref = { table, set };
 	struct elems w = { .fn = fn, .ctx = ctx };

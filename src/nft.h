@@ -71,14 +71,17 @@ int nft_dump_counters(struct nft *n, const char *table,
 		      void (*fn)(void *ctx, const char *name, uint64_t packets),
 		      void *ctx);
 
+/* One element of a dump: its key, the end of its range (NULL unless an
+ * interval element; key_len bytes too), the milliseconds it has left. */
+typedef void nft_elem_fn(void *ctx, const uint8_t *key, uint32_t key_len,
+			 const uint8_t *key_end, uint64_t ms_left);
+
 /*
- * The elements of a set: fn(ctx, key, key_len, ms_left) for each, or, with
- * fn NULL, only their number (no per-element allocation: a binding set may
- * hold millions). Returns the number of elements or a negative errno.
+ * The elements of a set: fn for each, or, with fn NULL, only their number
+ * (no per-element allocation: a binding set may hold millions). Returns
+ * the number of elements or a negative errno.
  */
 long nft_dump_elems(struct nft *n, const char *table, const char *set,
-		    void (*fn)(void *ctx, const uint8_t *key, uint32_t key_len,
-			       uint64_t ms_left),
-		    void *ctx);
+		    nft_elem_fn *fn, void *ctx);
 
 #endif

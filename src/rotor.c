@@ -28,7 +28,8 @@ struct rotor_pool {
 	unsigned host_bits;
 	uint32_t max_open;
 	struct rotor_slot *open;   /* n_open entries, distinct addresses */
-	size_t n_open;
+	size_t n_open, cap;        /* cap: max_open, or fewer when the pool
+				      holds fewer addresses */
 	bool has_current;
 	uint8_t current[16];
 	uint64_t current_ms;       /* when current became current */
@@ -177,6 +178,26 @@ static void pool_draw(struct rotor *r, const struct rotor_pool *p,
 	}
 }
 
+/* Whether a could have been drawn from the pool. */
+static bool pool_has(const struct rotor *r, const struct rotor_pool *p,
+		     const uint8_t a[static 16])
+{
+	static const uint8_t zero[16];
+	size_t size = addr_family_size(p->family);
+	uint8_t net[16], host[16];
+
+	memcpy(net, a, 16);
+	addr_mask(p->family, net, (unsigned)(size * 8 - p->host_bits));
+	if (memcmp(net, p->base, 16) != 0 || memcmp(a + size, zero, 16 - size) != 0)
+		return false;
+	for (size_t i = 0; i < 16; i++)
+		host[i] = a[i] ^ net[i];
+	if (p->family == AF_INET6 && memcmp(host, zero, 16) == 0)
+		return false; /* the subnet-router anycast address */
+	return !is_listen_address(r, p->family, a);
+}
+
+
 static bool slot_counted(const struct rotor_slot *s, uint64_t now_ms)
 {
 	return now_ms < s->expiry_ms + ROTOR_EXPIRY_SLACK_MS;
@@ -230,6 +251,7 @@ static int pool_init(struct rotor_pool *p, const struct addr_prefix *pfx,
 	p->open = calloc(slots, sizeof(*p->open));
 	if (!p->open)
 		return -ENOMEM;
+	p->cap = slots;
 	p->valid = true;
 	return 0;
 }
@@ -293,15 +315,54 @@ static const struct rotor_pool *pool_of(const struct rotor *r, size_t service,
 	return NULL;
 }
 
+bool rotor_pool_has(const struct rotor *r, size_t service, int family,
+		    const uint8_t addr[static 16])
+{
+	const struct rotor_pool *p = pool_of(r, service, family);
+
+	return p && p->valid && pool_has(r, p, addr);
+}
+
+/* How long an answer's windows stay open: the window and a grace for the
+ * client's round trip after its resolver's TTL ran out. */
+static uint64_t window_ms(const struct config_service *s)
+{
+	return ((uint64_t)s->window + s->grace) * 1000;
+}
+
+/*
+ * The prefix length of the scoped window an answer opens, or 0 for none.
+ * EDNS Client Subnet is a claim by whoever asks: it is honoured only from
+ * a configured resolver, for the answer's family, and only for a client
+ * subnet at least as long as [dns] ecs_prefix4/6, which is then the length
+ * of the window (a longer subnet is widened to it). All scoped windows of
+ * a family have one length: two of them never overlap in the kernel's
+ * interval set, so one query can never make another's commit fail.
+ */
+static unsigned ecs_scope(const struct rotor *r, const struct rotor_query *q,
+			  int family)
+{
+	unsigned want = family == AF_INET ? r->cfg->ecs_prefix4 : r->cfg->ecs_prefix6;
+	bool trusted = false;
+
+	if (!q->has_ecs || q->ecs_family != family || q->ecs_len < want ||
+	    q->ecs_len > addr_family_size(family) * 8)
+		return 0;
+	for (size_t i = 0; i < r->cfg->n_ecs_resolvers && !trusted; i++)
+		trusted = addr_prefix_contains(&r->cfg->ecs_resolvers[i], q->family,
+					       q->src);
+	return trusted ? want : 0;
+}
+
 static void change_init(struct change *c, enum change_kind kind,
 			size_t service, int family, const uint8_t addr[static 16],
-			uint32_t timeout_s)
+			uint64_t ms)
 {
 	memset(c, 0, sizeof(*c));
 	c->kind = (uint8_t)kind;
 	c->family = (uint8_t)family;
 	c->service = (uint16_t)service;
-	c->ms = timeout_s * 1000;
+	c->ms = ms > CHANGE_MAX_MS ? CHANGE_MAX_MS : (uint32_t)ms;
 	memcpy(c->addr, addr, 16);
 }
 
@@ -314,7 +375,8 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 	size_t size = addr_family_size(family);
 	uint8_t addr[16];
 	ssize_t idx = -1;
-	bool scoped, chosen = false;
+	unsigned scope;
+	bool chosen = false;
 
 	p = (struct rotor_pool *)pool_of(r, service, family);
 	if (!p || !q || !out)
@@ -324,22 +386,20 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 	if (!p->valid)
 		return -EINVAL;
 	s = &r->cfg->services[service];
-	scoped = q->has_ecs && q->ecs_family == family;
-	if (scoped && (q->ecs_len == 0 || q->ecs_len > size * 8))
-		return -EINVAL;
+	scope = ecs_scope(r, q, family);
 
 	pool_expire(p, now_ms);
 	if (s->rotate && p->has_current && now_ms >= p->current_ms &&
 	    now_ms - p->current_ms < (uint64_t)s->rotate * 1000) {
 		/* keeping it must not open one address too many */
 		idx = pool_find(p, p->current);
-		if (idx >= 0 || p->n_open < p->max_open) {
+		if (idx >= 0 || p->n_open < p->cap) {
 			memcpy(addr, p->current, 16);
 			chosen = true;
 		}
 	}
 	if (!chosen) {
-		if (p->n_open >= p->max_open) {
+		if (p->n_open >= p->cap) {
 			idx = (ssize_t)rnd_below(r, (uint32_t)p->n_open);
 			memcpy(addr, p->open[idx].addr, 16);
 			p->reused++;
@@ -352,19 +412,19 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 		p->has_current = true;
 	}
 	/*
-	 * A scoped window is opened for the client subnet only: it exposes the
-	 * address to nobody else, so it is not counted against max_open.
+	 * Every answer counts against max_open, a scoped one too: a stranger
+	 * inside an honoured client subnet reaches the server through the
+	 * scoped windows of that subnet and the open ones, and together they
+	 * are the slots counted here.
 	 */
-	if (!scoped) {
-		if (idx < 0) {
-			idx = (ssize_t)p->n_open++;
-			memcpy(p->open[idx].addr, addr, 16);
-			p->opened++;
-		}
-		/* a full window after this answer, even for a re-used address:
-		   the client may connect only when its resolver's answer arrives */
-		p->open[idx].expiry_ms = now_ms + (uint64_t)s->window * 1000;
+	if (idx < 0) {
+		idx = (ssize_t)p->n_open++;
+		memcpy(p->open[idx].addr, addr, 16);
+		p->opened++;
 	}
+	/* a full window after this answer, even for a re-used address: the
+	 * client may connect only when its resolver's answer arrives */
+	p->open[idx].expiry_ms = now_ms + window_ms(s);
 	p->answers++;
 
 	memset(out, 0, sizeof(*out));
@@ -374,24 +434,25 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 	/* an IPv6 resolver asking A cannot be bound to an IPv4 address */
 	if (q->family == family) {
 		struct change *c = &out->changes[out->n_changes++];
+		uint64_t ms = (uint64_t)(s->window > r->cfg->ttl ? s->window :
+					 r->cfg->ttl) * 1000 + (uint64_t)s->grace * 1000;
 
-		change_init(c, CHANGE_BIND, service, family, addr,
-			    s->window > r->cfg->ttl ? s->window : r->cfg->ttl);
+		change_init(c, CHANGE_BIND, service, family, addr, ms);
 		c->src_len = (uint8_t)(size * 8);
 		memcpy(c->src, q->src, size);
 	}
-	if (scoped) {
+	if (scope) {
 		struct change *c = &out->changes[out->n_changes++];
 
 		change_init(c, CHANGE_OPEN_SCOPED, service, family, addr,
-			    s->window);
-		c->src_len = q->ecs_len;
+			    window_ms(s));
+		c->src_len = (uint8_t)scope;
 		memcpy(c->src, q->ecs_addr, size);
-		addr_mask(family, c->src, q->ecs_len);
-		out->ecs_scope = q->ecs_len;
+		addr_mask(family, c->src, scope);
+		out->ecs_scope = (uint8_t)scope;
 	} else {
 		change_init(&out->changes[out->n_changes++], CHANGE_OPEN,
-			    service, family, addr, s->window);
+			    service, family, addr, window_ms(s));
 	}
 	return 0;
 }
@@ -406,9 +467,11 @@ int rotor_seed_open(struct rotor *r, size_t service, int family,
 		return -EINVAL;
 	if (!p->enabled || !p->valid)
 		return -ENODATA;
+	if (!pool_has(r, p, addr))
+		return -EINVAL; /* not an address this configuration hands out */
 	idx = pool_find(p, addr);
 	if (idx < 0) {
-		if (p->n_open >= p->max_open)
+		if (p->n_open >= p->cap)
 			return -ENOSPC;
 		idx = (ssize_t)p->n_open++;
 		memcpy(p->open[idx].addr, addr, 16);

@@ -70,11 +70,18 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 
 /*
  * Count addr as open until expiry_ms: for a restart, so that the windows the
- * kernel still holds count against max_open. -ENOSPC when max_open entries
- * are already counted (max_open was lowered), -ENODATA without such a pool.
+ * kernel still holds count against max_open. -EINVAL when addr is not one
+ * this pool hands out (the pool was renumbered, or it is a listen address),
+ * -ENOSPC when max_open entries are already counted (max_open was
+ * lowered), -ENODATA without such a pool. A window refused here must be
+ * removed from the kernel, or the exposure bound would not hold.
  */
 int rotor_seed_open(struct rotor *r, size_t service, int family,
 		    const uint8_t addr[static 16], uint64_t expiry_ms);
+
+/* Whether addr is an address the pool of service/family hands out. */
+bool rotor_pool_has(const struct rotor *r, size_t service, int family,
+		    const uint8_t addr[static 16]);
 
 /* Counters and state of one service and family, for status reports. */
 struct rotor_stats {

@@ -151,13 +151,14 @@ static void say(struct listing *l, const char *fmt, ...)
 }
 
 static void binding_one(void *ctx, const uint8_t *key, uint32_t key_len,
-			uint64_t ms_left)
+			const uint8_t *key_end, uint64_t ms_left)
 {
 	struct listing *l = ctx;
 	size_t alen = addr_family_size(l->family);
 	uint8_t src[16] = { 0 }, addr[16] = { 0 };
 	char a[ADDR_STRLEN], b[ADDR_STRLEN];
 
+	(void)key_end;
 	if (key_len != 2 * alen)
 		return;
 	memcpy(src, key, alen);

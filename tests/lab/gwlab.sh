@@ -290,9 +290,10 @@ gwlab_conf() {
 	local f=$1 kv; shift
 	local ttl=5 window="" binding=600 max_open=16 rotate=0 max_bindings=""
 	local table=$GW_TABLE listen="$GW_DNS4:53, [$GW_DNS6]:53" pool6=$GW_POOL6
+	local pool=$GW_POOL4 grace="" ecs_resolvers="" ecs_prefix4=""
 	for kv in "$@"; do
 		case "${kv%%=*}" in
-		ttl|window|binding|max_open|rotate|max_bindings|table|listen|pool6)
+		ttl|window|binding|max_open|rotate|max_bindings|table|listen|pool6|pool|grace|ecs_resolvers|ecs_prefix4)
 			printf -v "${kv%%=*}" '%s' "${kv#*=}" ;;
 		*) lab_die "gwlab_conf: unknown key ${kv%%=*}" ;;
 		esac
@@ -302,14 +303,18 @@ gwlab_conf() {
 		echo "[daemon]"
 		echo "control = $GW_CTL_SOCK"
 		echo "table = $table"
+		# GWLAB_REFRESH=readd: the fallback of kernels before 6.12, forced
+		[ -n "${GWLAB_REFRESH:-}" ] && echo "element_refresh = $GWLAB_REFRESH"
 		echo "[dns]"
 		echo "listen = $listen"
 		echo "zone = $GW_ZONE"
 		echo "zonefile = $LAB_TMP/example.test.zone"
 		echo "ttl = $ttl"
+		[ -n "$ecs_resolvers" ] && echo "ecs_resolvers = $ecs_resolvers"
+		[ -n "$ecs_prefix4" ] && echo "ecs_prefix4 = $ecs_prefix4"
 		echo "[service www]"
 		echo "name = $GW_NAME"
-		echo "pool = $GW_POOL4"
+		echo "pool = $pool"
 		echo "server = $GW_SERVER4"
 		echo "honeypot = $GW_HPOT4"
 		if [ "$pool6" != none ]; then
@@ -322,6 +327,7 @@ gwlab_conf() {
 		echo "max_open = $max_open"
 		echo "rotate = $rotate"
 		[ -n "$max_bindings" ] && echo "max_bindings = $max_bindings"
+		[ -n "$grace" ] && echo "grace = $grace"
 	} >"$f"
 }
 
@@ -622,6 +628,9 @@ gw_load_run() {
 		printf "%.1f %.2f %.2f %.2f %.2f\n", w, c / hz / w, s / hz / w, h / hz / w,
 			(j > 0 ? i / j : 0) }')
 }
+
+# gw_value KEY: the word after KEY in the "key value key value" line on stdin.
+gw_value() { awk -v f="$1" '{ for (i = 1; i < NF; i++) if ($i == f) { print $(i + 1); exit } }'; }
 
 # gw_field LINE KEY: the value of KEY=value in a choreo-load report line.
 gw_field() {

@@ -72,11 +72,24 @@ def family(addr):
 
 # ---- DNS wire format -----------------------------------------------------------
 
-def dns_query(name, qtype, rd, qid):
-    q = struct.pack(">HHHHHH", qid, 0x0100 if rd else 0, 1, 0, 0, 0)
+def ecs_option(prefix):
+    """An EDNS Client Subnet option (RFC 7871) for "addr/len"."""
+    net = ipaddress.ip_network(prefix, strict=False)
+    fam = 1 if net.version == 4 else 2
+    nbytes = (net.prefixlen + 7) // 8
+    data = struct.pack(">HBB", fam, net.prefixlen, 0) + net.network_address.packed[:nbytes]
+    return struct.pack(">HH", 8, len(data)) + data
+
+
+def dns_query(name, qtype, rd, qid, ecs=None):
+    q = struct.pack(">HHHHHH", qid, 0x0100 if rd else 0, 1, 0, 0, 1 if ecs else 0)
     for label in name.rstrip(".").split("."):
         q += bytes([len(label)]) + label.encode()
-    return q + b"\0" + struct.pack(">HH", QTYPE[qtype], 1)
+    q += b"\0" + struct.pack(">HH", QTYPE[qtype], 1)
+    if ecs:
+        opt = ecs_option(ecs)
+        q += b"\0" + struct.pack(">HHIH", 41, 1232, 0, len(opt)) + opt
+    return q
 
 
 def skip_name(msg, off):
@@ -290,6 +303,8 @@ def cmd_askconnect(a):
         host = connect(src, addrs[0], a.port, a.timeout, t0=t_answer)
         gap_us.append(LAST_GAP_US[0])
         tally[host] = tally.get(host, 0) + 1
+        if a.show:
+            print(f"= {src} {addrs[0]} {host}")
         if host != "server":
             print(f"# misroute: {src} -> {addrs[0]}:{a.port} reached {host}")
     gap_us.sort()
@@ -336,6 +351,7 @@ def cmd_flood(a):
     """COUNT questions for NAME, spread over the sources, paced over
     DURATION seconds, answers read as they come."""
     srcs = sorted(set(sources(a.srcs)))
+    ecs_list = [e.strip() for e in a.ecs.split(",") if e.strip()] if a.ecs else []
     sel = selectors.DefaultSelector()
     socks = []
     for src in srcs:
@@ -369,8 +385,9 @@ def cmd_flood(a):
         while time.monotonic() < due:
             drain(max(0.0, due - time.monotonic()))
         s = socks[i % len(socks)]
+        ecs = ecs_list[i % len(ecs_list)] if ecs_list else None
         try:
-            s.send(dns_query(a.name, a.type, False, i & 0xFFFF))
+            s.send(dns_query(a.name, a.type, False, i & 0xFFFF, ecs))
             sent += 1
         except BlockingIOError:
             pass
@@ -459,6 +476,7 @@ def main():
     p.add_argument("--srcs", required=True)
     p.add_argument("--count", type=int, default=0)
     p.add_argument("--port", type=int, default=22)
+    p.add_argument("--show", action="store_true", help="print '= SRC ADDR HOST' for each")
     p.set_defaults(fn=cmd_askconnect)
 
     p = sub.add_parser("sweep")
@@ -475,6 +493,7 @@ def main():
     p.add_argument("--srcs", required=True)
     p.add_argument("--count", type=int, default=2000)
     p.add_argument("--duration", type=float, default=2.0)
+    p.add_argument("--ecs", default="", help="client subnets to send, in turn (comma list)")
     p.set_defaults(fn=cmd_flood)
 
     p = sub.add_parser("clients")

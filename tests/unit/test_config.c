@@ -269,7 +269,7 @@ static void test_every_key_set_to_its_limits(void **state)
 		"listen = 127.0.0.1\n"
 		"zone = example.test\n"
 		"zonefile = /z\n"
-		"ttl = 86400\n"
+		"ttl = 1\n"
 		"tcp_timeout = 3600\n"
 		"tcp_clients = 65536\n"
 		"udp_payload = 4096\n"
@@ -301,7 +301,7 @@ static void test_every_key_set_to_its_limits(void **state)
 
 	assert_string_equal(cfg->table, "t_1-X");
 	assert_string_equal(cfg->control, "relative.sock");
-	assert_int_equal(cfg->ttl, 86400);
+	assert_int_equal(cfg->ttl, 1);
 	assert_int_equal(cfg->tcp_timeout, 3600);
 	assert_int_equal(cfg->tcp_clients, 65536);
 	assert_int_equal(cfg->udp_payload, 4096);
@@ -333,7 +333,7 @@ static void test_window_defaults_to_ttl_given_after_the_service(void **state)
 		"pool = 203.0.113.128/25\n"
 		"server = 192.0.2.10\n"
 		"honeypot = 192.0.2.20\n"
-		"window = 7\n"
+		"window = 70\n"
 		"[dns]\n"
 		"listen = 127.0.0.1\n"
 		"zone = example.test\n"
@@ -342,7 +342,7 @@ static void test_window_defaults_to_ttl_given_after_the_service(void **state)
 
 	assert_int_equal(cfg->n_services, 2);
 	assert_int_equal(cfg->services[0].window, 30);
-	assert_int_equal(cfg->services[1].window, 7);
+	assert_int_equal(cfg->services[1].window, 70);
 	config_free(cfg);
 }
 
@@ -1500,7 +1500,7 @@ static void test_load_reads_a_pipe(void **state)
 	struct config_errors errs = { 0 };
 	struct config *cfg;
 	unsigned line;
-	char *text = build("[dns]", "ttl", "9", &line), *path;
+	char *text = build("[dns]", "ttl", "3", &line), *path;
 	int p[2];
 
 	/* fstat says 0 bytes for a pipe: it is read to its end */
@@ -1510,11 +1510,104 @@ static void test_load_reads_a_pipe(void **state)
 	assert_true(asprintf(&path, "/proc/self/fd/%d", p[0]) > 0);
 	assert_int_equal(config_load(path, &cfg, &errs), 0);
 	assert_int_equal(errs.n, 0);
-	assert_int_equal(cfg->ttl, 9);
+	assert_int_equal(cfg->ttl, 3);
 	config_free(cfg);
 	close(p[0]);
 	free(path);
 	free(text);
+}
+
+/* Issue 9: who may scope a window, how long windows last, how the kernel
+ * refreshes them. */
+static void test_exposure_keys(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = parse_ok(
+		"[daemon]\n"
+		"element_refresh = readd\n"
+		"[dns]\n"
+		"listen = 127.0.0.1\n"
+		"zone = example.test\n"
+		"zonefile = /z\n"
+		"ttl = 5\n"
+		"ecs_resolvers = 198.51.100.10, 198.51.100.128/25 , 2001:db8:51::/48\n"
+		"ecs_prefix4 = 20\n"
+		"ecs_prefix6 = 64\n"
+		"[service a]\n"
+		"name = a.example.test\n"
+		"pool = 203.0.113.0/25\n"
+		"server = 192.0.2.10\n"
+		"honeypot = 192.0.2.20\n"
+		"window = 5\n"
+		"grace = 0\n");
+	assert_int_equal(cfg->refresh, CONFIG_REFRESH_READD);
+	assert_int_equal(cfg->n_ecs_resolvers, 3);
+	assert_int_equal(cfg->ecs_resolvers[0].len, 32);
+	assert_int_equal(cfg->ecs_resolvers[1].len, 25);
+	assert_int_equal(cfg->ecs_resolvers[2].family, AF_INET6);
+	assert_int_equal(cfg->ecs_prefix4, 20);
+	assert_int_equal(cfg->ecs_prefix6, 64);
+	assert_int_equal(cfg->services[0].grace, 0);
+	config_free(cfg);
+
+	/* the defaults: no resolver trusted, /24 and /56, 2 s of grace */
+	cfg = parse_ok(
+		"[dns]\n"
+		"listen = 127.0.0.1\n"
+		"zone = example.test\n"
+		"zonefile = /z\n"
+		"[service a]\n"
+		"name = a.example.test\n"
+		"pool = 203.0.113.0/25\n"
+		"server = 192.0.2.10\n"
+		"honeypot = 192.0.2.20\n");
+	assert_int_equal(cfg->refresh, CONFIG_REFRESH_AUTO);
+	assert_int_equal(cfg->n_ecs_resolvers, 0);
+	assert_int_equal(cfg->ecs_prefix4, 24);
+	assert_int_equal(cfg->ecs_prefix6, 56);
+	assert_int_equal(cfg->services[0].grace, 2);
+	config_free(cfg);
+
+	EXPECT_ERRORS(
+		"[daemon]\n"
+		"element_refresh = sometimes\n"
+		"[dns]\n"
+		"listen = 127.0.0.1\n"
+		"zone = example.test\n"
+		"zonefile = /z\n"
+		"ttl = 10\n"
+		"ecs_resolvers = 198.51.100.10, resolver.example\n"
+		"ecs_prefix4 = 7\n"
+		"ecs_prefix6 = 129\n"
+		"[service a]\n"
+		"name = a.example.test\n"
+		"pool = 203.0.113.0/25\n"
+		"server = 192.0.2.10\n"
+		"honeypot = 192.0.2.20\n"
+		"window = 9\n"
+		"grace = 61\n",
+		"t.conf:2: key 'element_refresh' value 'sometimes': expected auto, kernel or readd",
+		"t.conf:8: key 'ecs_resolvers' value 'resolver.example': expected IPv4 or IPv6 addresses or prefixes, such as 198.51.100.10 or 2001:db8::/48",
+		"t.conf:9: key 'ecs_prefix4' value '7': expected an integer 8-32",
+		"t.conf:10: key 'ecs_prefix6' value '129': expected an integer 16-128",
+		"t.conf:17: key 'grace' value '61': expected an integer 0-60",
+		"t.conf:16: [service a]: window 9 is shorter than [dns] ttl 10: a resolver could hand out the address after its window closed; make window at least ttl");
+	/* a window refused for its value is not compared with the ttl */
+	EXPECT_ERRORS(
+		"[dns]\n"
+		"listen = 127.0.0.1\n"
+		"zone = example.test\n"
+		"zonefile = /z\n"
+		"ttl = 10\n"
+		"[service a]\n"
+		"name = a.example.test\n"
+		"pool = 203.0.113.0/25\n"
+		"server = 192.0.2.10\n"
+		"honeypot = 192.0.2.20\n"
+		"window = 0\n",
+		"t.conf:11: key 'window' value '0': expected an integer 1-86400");
 }
 
 int main(void)
@@ -1523,6 +1616,7 @@ int main(void)
 		cmocka_unit_test(test_design_example_parses),
 		cmocka_unit_test(test_defaults_of_optional_keys),
 		cmocka_unit_test(test_every_key_set_to_its_limits),
+		cmocka_unit_test(test_exposure_keys),
 		cmocka_unit_test(test_window_defaults_to_ttl_given_after_the_service),
 		cmocka_unit_test(test_names_are_normalised),
 		cmocka_unit_test(test_syntax_comments_whitespace_crlf_bom),

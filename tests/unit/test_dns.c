@@ -154,7 +154,7 @@ static void test_rotated_a(void **state)
 	assert_memory_equal(f->res.changes[0].src, &f->src.sin_addr, 4);
 	assert_memory_equal(f->res.changes[0].addr, &addr, 4);
 	assert_int_equal(f->res.changes[1].kind, CHANGE_OPEN);
-	assert_int_equal(f->res.changes[1].ms, 7000);
+	assert_int_equal(f->res.changes[1].ms, 9000); /* window 7 + grace 2 */
 	assert_int_equal(count(f, KNOT_AUTHORITY), 0);
 }
 
@@ -209,6 +209,30 @@ static void test_ecs_scoped(void **state)
 	assert_int_equal(f->res.changes[1].kind, CHANGE_OPEN_SCOPED);
 	assert_int_equal(f->res.changes[1].src_len, 24);
 	assert_memory_equal(f->res.changes[1].src, "\xc6\x12\x05\x00", 4);
+
+	/* the same option from a querier not in ecs_resolvers: echoed with
+	 * scope 0, and the answer opens a plain window */
+	inet_pton(AF_INET, "192.0.2.99", &f->src.sin_addr);
+	make_query(f, "www.example.test", KNOT_RRTYPE_A, 1232, "198.18.5.0/24", 0);
+	ask(f, false, 1000);
+	assert_int_equal(count(f, KNOT_ANSWER), 1);
+	o = knot_pkt_edns_option(f->resp, KNOT_EDNS_OPTION_CLIENT_SUBNET);
+	assert_non_null(o);
+	knot_edns_client_subnet_parse(&ecs, knot_edns_opt_get_data(o),
+				      knot_edns_opt_get_length(o));
+	assert_int_equal(ecs.source_len, 24);
+	assert_int_equal(ecs.scope_len, 0);
+	assert_int_equal(f->res.changes[1].kind, CHANGE_OPEN);
+	/* and from a trusted one, a subnet broader than ecs_prefix4: ignored */
+	inet_pton(AF_INET, "198.18.0.7", &f->src.sin_addr);
+	make_query(f, "www.example.test", KNOT_RRTYPE_A, 1232, "128.0.0.0/1", 0);
+	ask(f, false, 1000);
+	o = knot_pkt_edns_option(f->resp, KNOT_EDNS_OPTION_CLIENT_SUBNET);
+	assert_non_null(o);
+	knot_edns_client_subnet_parse(&ecs, knot_edns_opt_get_data(o),
+				      knot_edns_opt_get_length(o));
+	assert_int_equal(ecs.scope_len, 0);
+	assert_int_equal(f->res.changes[1].kind, CHANGE_OPEN);
 
 	/* a static answer does not depend on the subnet: scope 0 */
 	make_query(f, "static.example.test", KNOT_RRTYPE_A, 1232, "198.18.5.0/24", 0);

@@ -55,6 +55,12 @@ static void fixture_init(struct fixture *f, const char *pool,
 	f->cfg.services = f->svc;
 	f->cfg.n_services = 2;
 	f->cfg.ttl = ttl;
+	/* ECS is honoured from the test's resolvers, scoped to /20 and /56 */
+	assert_int_equal(addr_prefix_parse("198.18.0.0/16", &f->cfg.ecs_resolvers[0]), 0);
+	assert_int_equal(addr_prefix_parse("2001:db8:53::/48", &f->cfg.ecs_resolvers[1]), 0);
+	f->cfg.n_ecs_resolvers = 2;
+	f->cfg.ecs_prefix4 = 20;
+	f->cfg.ecs_prefix6 = 56;
 }
 
 static struct rotor_query query(const char *src)
@@ -154,14 +160,16 @@ static void uniform_v4(const char *pool, unsigned host_bits, double bound)
 	assert_int_equal(addr_prefix_parse(pool, &pfx), 0);
 	r = rotor_new(&f.cfg, NULL, NULL);
 	assert_non_null(r);
+	/* each answer comes after the last one's window: a fresh draw */
 	for (uint64_t i = 0; i < n; i++) {
-		answer_ok(r, 0, AF_INET, &q, 0, &a);
+		answer_ok(r, 0, AF_INET, &q, i * 10000, &a);
 		assert_true(addr_prefix_contains(&pfx, AF_INET, a.addr));
 		count[host4(a.addr, host_bits)]++;
 	}
-	assert_int_equal(rotor_get_stats(r, 0, AF_INET, 0, &st), 0);
+	assert_int_equal(rotor_get_stats(r, 0, AF_INET, (n - 1) * 10000, &st), 0);
 	assert_int_equal(st.reused, 0);
-	assert_int_equal(st.open_now, bins);
+	assert_int_equal(st.opened, n);
+	assert_int_equal(st.open_now, 1);
 	x = chi2(count, bins, n);
 	print_message("chi-square %s: %.2f over %zu bins (bound %.2f)\n",
 		      pool, x, bins, bound);
@@ -447,7 +455,7 @@ static void model_open(struct model *m, const struct rotor_answer *a,
 		const struct change *c = &a->changes[k];
 		size_t i;
 
-		if (c->kind != CHANGE_OPEN)
+		if (c->kind != CHANGE_OPEN && c->kind != CHANGE_OPEN_SCOPED)
 			continue;
 		for (i = 0; i < m->n && memcmp(m->addr[i], c->addr, 16); i++)
 			;
@@ -480,7 +488,7 @@ static void cap_under_load(uint32_t window, uint64_t span_ms, uint32_t max_open)
 		size_t before = model_count(&m, now), after, j;
 		bool was_open;
 
-		/* every tenth asker sends ECS: scoped, must not open anything */
+		/* every tenth asker sends ECS: a scoped window, counted too */
 		answer_ok(r, 0, AF_INET, i % 10 ? &q : &qs, now, &a);
 		for (j = 0; j < m.n && memcmp(m.addr[j], a.addr, 16); j++)
 			;
@@ -490,8 +498,6 @@ static void cap_under_load(uint32_t window, uint64_t span_ms, uint32_t max_open)
 		if (i % 10 == 0) {
 			scoped++;
 			assert_int_equal(a.changes[1].kind, CHANGE_OPEN_SCOPED);
-			reused += before >= max_open;
-			continue;
 		}
 		model_open(&m, &a, now);
 		after = model_count(&m, now);
@@ -517,6 +523,7 @@ static void cap_under_load(uint32_t window, uint64_t span_ms, uint32_t max_open)
 	assert_int_equal(st.opened, opened);
 	assert_int_equal(st.reused, reused);
 	assert_int_equal(most, max_open);
+	assert_int_equal(scoped, n / 10);
 	assert_true(st.reused > n / 2);
 	rotor_free(r);
 }
@@ -673,47 +680,48 @@ static void test_rotate_at_cap(void **state)
 	struct rotor_stats st;
 
 	(void)state;
-	fixture_init(&f, "203.0.113.0/24", NULL, 2, 1, 60, 5);
+	fixture_init(&f, "203.0.113.0/24", NULL, 2, 1, 60, 2);
 	r = rotor_new(&f.cfg, script_rnd, &s);
 	assert_non_null(r);
-	/* scoped: .1 becomes current but is not counted open */
+	/* a scoped answer opens .1 (counted like any window) */
 	answer_ok(r, 0, AF_INET, &qs, 0, &a);
 	assert_addr(AF_INET, a.addr, "203.0.113.1");
+	assert_int_equal(a.changes[1].kind, CHANGE_OPEN_SCOPED);
 	assert_int_equal(rotor_get_stats(r, 0, AF_INET, 0, &st), 0);
-	assert_int_equal(st.open_now, 0);
-	/* room below the cap: .1 is kept, and now opened */
+	assert_int_equal(st.open_now, 1);
+	/* kept (rotate 60 s), its window extended */
 	answer_ok(r, 0, AF_INET, &q, 100, &a);
 	assert_addr(AF_INET, a.addr, "203.0.113.1");
 	assert_int_equal(rotor_get_stats(r, 0, AF_INET, 100, &st), 0);
 	assert_int_equal(st.open_now, 1);
 	assert_int_equal(st.opened, 1);
-	/* its window closed: still kept (rotate 60 s), opened again */
+	/* its window closed: still kept, opened again */
 	answer_ok(r, 0, AF_INET, &q, 2350, &a);
 	assert_addr(AF_INET, a.addr, "203.0.113.1");
 	assert_int_equal(s.pos, 1);
 	rotor_free(r);
 
-	/* scoped answers re-use at the cap and draw below it, never opening */
+	/* at the cap scoped and plain answers alike re-use; below it they draw */
 	s.pos = 0;
 	f.svc[0].rotate = 0;
 	r = rotor_new(&f.cfg, script_rnd, &s);
 	assert_non_null(r);
-	answer_ok(r, 0, AF_INET, &q, 0, &a);    /* .1 open */
+	answer_ok(r, 0, AF_INET, &q, 0, &a);     /* .1 open */
 	assert_addr(AF_INET, a.addr, "203.0.113.1");
-	answer_ok(r, 0, AF_INET, &qs, 0, &a);   /* cap: scoped re-uses .1 */
+	answer_ok(r, 0, AF_INET, &qs, 0, &a);    /* cap: scoped re-uses .1 */
 	assert_addr(AF_INET, a.addr, "203.0.113.1");
 	answer_ok(r, 0, AF_INET, &qs, 2250, &a); /* .1 closed: scoped draws .2 */
 	assert_addr(AF_INET, a.addr, "203.0.113.2");
-	answer_ok(r, 0, AF_INET, &q, 2250, &a); /* .3 opened */
-	assert_addr(AF_INET, a.addr, "203.0.113.3");
-	answer_ok(r, 0, AF_INET, &qs, 2251, &a); /* cap: scoped re-uses .3 */
+	answer_ok(r, 0, AF_INET, &q, 2251, &a);  /* cap: re-uses .2 */
+	assert_addr(AF_INET, a.addr, "203.0.113.2");
+	answer_ok(r, 0, AF_INET, &q, 4501, &a);  /* .2 closed: .3 drawn */
 	assert_addr(AF_INET, a.addr, "203.0.113.3");
 	f.svc[0].rotate = 60;
-	answer_ok(r, 0, AF_INET, &q, 2252, &a);  /* current .3 is open: kept */
+	answer_ok(r, 0, AF_INET, &qs, 4502, &a); /* current .3 is open: kept */
 	assert_addr(AF_INET, a.addr, "203.0.113.3");
-	assert_int_equal(rotor_get_stats(r, 0, AF_INET, 2252, &st), 0);
+	assert_int_equal(rotor_get_stats(r, 0, AF_INET, 4502, &st), 0);
 	assert_int_equal(st.open_now, 1);
-	assert_int_equal(st.opened, 2);
+	assert_int_equal(st.opened, 3);
 	assert_int_equal(st.reused, 2);
 	assert_int_equal(s.pos, 3);
 	rotor_free(r);
@@ -847,12 +855,11 @@ static void test_changes(void **state)
 	/* cppcheck-suppress redundantAssignment ; the rotor read 60 through its config pointer */
 	f.svc[1].window = 5;
 
-	/* ECS of the answer's family: scoped window, not counted open */
-	assert_int_equal(rotor_get_stats(r, 1, AF_INET, 0, &st), 0);
-	assert_int_equal(st.open_now, st.opened);
+	/* ECS of the answer's family from a trusted resolver: a scoped window
+	 * of [dns] ecs_prefix4 bits, counted against max_open */
 	{
-		size_t before = st.open_now;
-		uint64_t opened = st.opened;
+		struct seen seen = { 0 };
+		struct rotor_query e4_24 = query_ecs("2001:db8:53::1", "198.18.31.9", 24);
 
 		answer_ok(r, 1, AF_INET, &e4, 0, &a);
 		assert_int_equal(a.ecs_scope, 20);
@@ -864,10 +871,33 @@ static void test_changes(void **state)
 		assert_int_equal(addr_parse("198.18.0.0", &fam, src), 0);
 		assert_memory_equal(a.changes[0].src, src, 16);
 		assert_memory_equal(a.changes[0].addr, a.addr, 16);
+		/* counted: the two plain IPv4 answers above, and this one */
+		assert_int_equal(rotor_foreach_open(r, 1, AF_INET, 0, seen_fn, &seen), 3);
 		assert_int_equal(rotor_get_stats(r, 1, AF_INET, 0, &st), 0);
-		assert_int_equal(st.open_now, before);
-		assert_int_equal(st.opened, opened);
 		assert_int_equal(st.answers, 3);
+		/* a longer client subnet is widened to /20: windows never overlap */
+		answer_ok(r, 1, AF_INET, &e4_24, 0, &a);
+		assert_int_equal(a.ecs_scope, 20);
+		assert_int_equal(a.changes[0].src_len, 20);
+		assert_int_equal(addr_parse("198.18.16.0", &fam, src), 0);
+		assert_memory_equal(a.changes[0].src, src, 16);
+	}
+	/* from a resolver not in ecs_resolvers, or a subnet shorter than
+	 * ecs_prefix4: ignored, a plain window, scope 0 */
+	{
+		struct rotor_query stranger = query_ecs("192.0.2.99", "198.18.7.9", 24);
+		struct rotor_query broad = query_ecs("198.18.0.1", "128.0.0.0", 1);
+		struct rotor_query zero = query_ecs("198.18.0.1", "0.0.0.0", 0);
+		struct rotor_query past = query_ecs("198.18.0.1", "198.18.7.9", 33);
+		const struct rotor_query *ignored[] = { &stranger, &broad, &zero, &past };
+
+		for (size_t i = 0; i < 4; i++) {
+			answer_ok(r, 1, AF_INET, ignored[i], 0, &a);
+			assert_int_equal(a.ecs_scope, 0);
+			assert_int_equal(a.n_changes, 2);
+			assert_int_equal(a.changes[0].kind, CHANGE_BIND);
+			assert_int_equal(a.changes[1].kind, CHANGE_OPEN);
+		}
 	}
 
 	/* IPv4 asker with IPv6 ECS asks AAAA: binding impossible, scoped /56 */
@@ -898,7 +928,8 @@ static void test_changes(void **state)
 	rotor_free(r);
 }
 
-/* At the cap a scoped answer re-uses an open address as well. */
+/* At the cap a scoped answer re-uses an open address, and extends its
+ * window like any answer: the slot covers both. */
 static void test_scoped_at_cap(void **state)
 {
 	static const uint8_t bytes[] = { 0x07 };
@@ -921,13 +952,104 @@ static void test_scoped_at_cap(void **state)
 	assert_addr(AF_INET, a.addr, "203.0.113.7");
 	assert_int_equal(a.changes[1].kind, CHANGE_OPEN_SCOPED);
 	assert_int_equal(s.pos, 1); /* one open: index 0 without a draw */
-	/* the scoped answer does not extend the global window */
 	rotor_foreach_open(r, 0, AF_INET, 3000, seen_fn, &seen);
-	assert_int_equal(seen.ms_left, 2000);
+	assert_int_equal(seen.ms_left, 5000);
 	assert_int_equal(rotor_get_stats(r, 0, AF_INET, 3000, &st), 0);
 	assert_int_equal(st.reused, 1);
 	assert_int_equal(st.opened, 1);
 	assert_int_equal(st.open_now, 1);
+	rotor_free(r);
+}
+
+/* The grace: windows and askers' entries outlive the TTL by it. */
+static void test_grace(void **state)
+{
+	struct fixture f;
+	struct rotor *r;
+	struct rotor_query q = query("198.18.0.1");
+	struct rotor_answer a;
+	struct seen seen = { 0 };
+
+	(void)state;
+	fixture_init(&f, "203.0.113.0/24", NULL, 5, 4, 0, 5);
+	f.svc[0].grace = 2;
+	r = rotor_new(&f.cfg, NULL, NULL);
+	assert_non_null(r);
+	answer_ok(r, 0, AF_INET, &q, 1000, &a);
+	assert_int_equal(a.changes[0].ms, 7000); /* bind: ttl + grace */
+	assert_int_equal(a.changes[1].ms, 7000); /* open: window + grace */
+	assert_int_equal(rotor_foreach_open(r, 0, AF_INET, 1000, seen_fn, &seen), 1);
+	assert_int_equal(seen.ms_left, 7000);
+	/* counted until the kernel's element has surely gone */
+	assert_int_equal(rotor_foreach_open(r, 0, AF_INET, 8000 + ROTOR_EXPIRY_SLACK_MS - 1,
+					    seen_fn, &seen), 1);
+	assert_int_equal(rotor_foreach_open(r, 0, AF_INET, 8000 + ROTOR_EXPIRY_SLACK_MS,
+					    seen_fn, &seen), 0);
+	rotor_free(r);
+}
+
+/* A restart seeds what the kernel holds; what this configuration would
+ * not hand out, or what is past the cap, is refused (and then removed). */
+static void test_seed(void **state)
+{
+	struct fixture f;
+	struct rotor *r;
+	struct sockaddr_in *sin;
+	uint8_t a[16];
+	int fam;
+
+	(void)state;
+	/* a /30 pool (4 addresses, one of them choreod's) and max_open 16 */
+	fixture_init(&f, "203.0.113.52/30", "2001:db8:1::/120", 5, 16, 0, 5);
+	sin = (struct sockaddr_in *)&f.cfg.listen[0];
+	sin->sin_family = AF_INET;
+	inet_pton(AF_INET, "203.0.113.53", &sin->sin_addr);
+	f.cfg.n_listen = 1;
+	r = rotor_new(&f.cfg, NULL, NULL);
+	assert_non_null(r);
+	assert_int_equal(addr_parse("203.0.113.1", &fam, a), 0);
+	assert_false(rotor_pool_has(r, 0, AF_INET, a));
+	assert_int_equal(rotor_seed_open(r, 0, AF_INET, a, 5000), -EINVAL);
+	assert_int_equal(addr_parse("203.0.113.53", &fam, a), 0);
+	assert_false(rotor_pool_has(r, 0, AF_INET, a));
+	assert_int_equal(rotor_seed_open(r, 0, AF_INET, a, 5000), -EINVAL);
+	assert_int_equal(addr_parse("2001:db8:1::", &fam, a), 0);
+	assert_false(rotor_pool_has(r, 0, AF_INET6, a)); /* subnet-router anycast */
+	assert_int_equal(rotor_seed_open(r, 0, AF_INET6, a, 5000), -EINVAL);
+	assert_int_equal(addr_parse("2001:db8:1::ff", &fam, a), 0);
+	assert_true(rotor_pool_has(r, 0, AF_INET6, a));
+	assert_int_equal(rotor_seed_open(r, 0, AF_INET6, a, 5000), 0);
+	/* the pool is smaller than max_open: its 4 addresses are the cap */
+	for (int i = 0; i < 4; i++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "203.0.113.%d", 52 + i);
+		assert_int_equal(addr_parse(text, &fam, a), 0);
+		assert_int_equal(rotor_seed_open(r, 0, AF_INET, a, 5000),
+				 i == 1 ? -EINVAL : 0);
+	}
+	/* all drawable addresses open: answers re-use, never write past */
+	for (int i = 0; i < 100; i++) {
+		struct rotor_query q = query("198.18.0.1");
+		struct rotor_answer ans;
+
+		answer_ok(r, 0, AF_INET, &q, (uint64_t)i, &ans);
+		assert_true(ans.addr[3] != 53);
+	}
+	rotor_free(r);
+
+	/* max_open 2: the third window the kernel holds is refused */
+	fixture_init(&f, "203.0.113.0/24", NULL, 5, 2, 0, 5);
+	r = rotor_new(&f.cfg, NULL, NULL);
+	assert_non_null(r);
+	for (int i = 0; i < 3; i++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "203.0.113.%d", 10 + i);
+		assert_int_equal(addr_parse(text, &fam, a), 0);
+		assert_int_equal(rotor_seed_open(r, 0, AF_INET, a, 5000),
+				 i < 2 ? 0 : -ENOSPC);
+	}
 	rotor_free(r);
 }
 
@@ -951,10 +1073,11 @@ static void test_bad_args(void **state)
 	assert_int_equal(rotor_answer(r, 0, AF_INET, NULL, 0, &a), -EINVAL);
 	assert_int_equal(rotor_answer(r, 0, AF_INET, &q, 0, NULL), -EINVAL);
 	assert_int_equal(rotor_answer(NULL, 0, AF_INET, &q, 0, &a), -EINVAL);
-	assert_int_equal(rotor_answer(r, 0, AF_INET, &bad, 0, &a), -EINVAL);
+	answer_ok(r, 0, AF_INET, &bad, 0, &a); /* an ECS past /32: ignored */
+	assert_int_equal(a.ecs_scope, 0);
 	assert_int_equal(rotor_get_stats(r, 2, AF_INET, 0, &st), -EINVAL);
 	assert_int_equal(rotor_get_stats(r, 0, AF_INET, 0, &st), 0);
-	assert_int_equal(st.answers, 0);
+	assert_int_equal(st.answers, 1);
 	assert_int_equal(rotor_foreach_open(r, 5, AF_INET, 0, seen_fn, NULL), 0);
 	rotor_free(r);
 
@@ -995,6 +1118,8 @@ int main(void)
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_changes),
 		cmocka_unit_test(test_scoped_at_cap),
+		cmocka_unit_test(test_grace),
+		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_bad_args),
 	};
 
