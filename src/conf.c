@@ -281,6 +281,15 @@ static void set_string(void *dst, char *s)
 	*field = s;
 }
 
+/* A value's copy into its field; NULL (no memory) stops the parse. */
+static void store_string(struct conf *c, void *dst, char *s)
+{
+	if (!s)
+		c->err = -ENOMEM;
+	else
+		set_string(dst, s);
+}
+
 static void set_uint(struct conf *c, const struct conf_key *k, void *dst,
 		     const char *v)
 {
@@ -327,18 +336,13 @@ static void set_path(struct conf *c, const struct conf_key *k, void *dst,
 	} else {
 		s = strdup(v);
 	}
-	if (!s) {
-		c->err = -ENOMEM;
-		return;
-	}
-	set_string(dst, s);
+	store_string(c, dst, s);
 }
 
 static void set_ident(struct conf *c, const struct conf_key *k, void *dst,
 		      const char *v)
 {
 	size_t n = strlen(v), i;
-	char *s;
 
 	for (i = 0; i < n && is_word(v[i]); i++)
 		;
@@ -351,12 +355,7 @@ static void set_ident(struct conf *c, const struct conf_key *k, void *dst,
 		conf_bad_value(c, k, v, expected);
 		return;
 	}
-	s = strdup(v);
-	if (!s) {
-		c->err = -ENOMEM;
-		return;
-	}
-	set_string(dst, s);
+	store_string(c, dst, strdup(v));
 }
 
 static void set_dname(struct conf *c, const struct conf_key *k, void *dst,

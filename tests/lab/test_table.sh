@@ -75,6 +75,14 @@ compare() {
 	return $rc
 }
 
+# ---- the kernel probe ----------------------------------------------------------
+out=$(lab_in "$NS" "$CHOREOD" -k 2>&1)
+rc=$?
+echo "$out" | tap_diag
+[ $rc -eq 0 ] && grep -qx 'readd yes' <<<"$out" && grep -qx 'concat_ranges yes' <<<"$out" &&
+	! lab_in "$NS" nft list tables | grep -q choreo_probe
+tap_check $? "choreod -k: this kernel has what choreod needs; add-delete-add refreshes present, missing and just-expired elements; the scratch table is gone"
+
 # ---- a small configuration, one service with IPv6 and one without -----------
 sed -e "s|^control = .*|control = $LAB_TMP/run/control.sock|" \
 	-e "s|^zonefile = .*|zonefile = example.test.zone|" \
