@@ -134,9 +134,10 @@ static int print_kernel(void)
 	int ret = kprobe_run(&k, msg, sizeof(msg));
 
 	printf("kernel %s\n", k.release);
-	printf("timeouts %s\nconcat_ranges %s\ndynset %s\nrefresh %s\nreadd %s\n",
-	       k.timeouts ? "yes" : "no", k.concat_ranges ? "yes" : "no",
-	       k.dynset ? "yes" : "no", k.refresh ? "yes" : "no",
+	printf("timeouts %s\nconcat_ranges %s\ndynset %s\nclaims %s\nrefresh %s\n"
+	       "readd %s\n", k.timeouts ? "yes" : "no",
+	       k.concat_ranges ? "yes" : "no", k.dynset ? "yes" : "no",
+	       k.claims ? "yes" : "no", k.refresh ? "yes" : "no",
 	       k.readd ? "yes" : "no");
 	if (ret < 0)
 		printf("error %s\n", msg);

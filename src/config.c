@@ -125,7 +125,8 @@ static const struct conf_key dns_keys[N_DNS_KEYS] = {
 	[K_ZONEFILE]    = { .name = "zonefile", .type = CONF_FILE, .min = 1,
 			    .max = PATH_MAX - 1, .required = true,
 			    CFG(zonefile) },
-	[K_TTL]         = { .name = "ttl", .type = CONF_UINT, .min = 1,
+	/* 0: resolvers do not cache the answer, each client asks */
+	[K_TTL]         = { .name = "ttl", .type = CONF_UINT, .min = 0,
 			    .max = 86400, .def = CONFIG_DEFAULT_TTL, CFG(ttl) },
 	[K_TCP_TIMEOUT] = { .name = "tcp_timeout", .type = CONF_UINT, .min = 1,
 			    .max = 3600, .def = CONFIG_DEFAULT_TCP_TIMEOUT,
@@ -150,7 +151,7 @@ static const struct conf_key dns_keys[N_DNS_KEYS] = {
 enum {
 	K_NAME, K_POOL, K_POOL6, K_SERVER, K_HONEYPOT, K_SERVER6, K_HONEYPOT6,
 	K_WINDOW, K_BINDING, K_MAX_OPEN, K_ROTATE, K_MAX_BINDINGS, K_GRACE,
-	N_SVC_KEYS
+	K_CLAIMS, N_SVC_KEYS
 };
 
 static const struct conf_key svc_keys[N_SVC_KEYS] = {
@@ -184,6 +185,8 @@ static const struct conf_key svc_keys[N_SVC_KEYS] = {
 			  .def = CONFIG_DEFAULT_MAX_BINDINGS, SVC(max_bindings) },
 	[K_GRACE]     = { .name = "grace", .type = CONF_UINT, .min = 0,
 			  .max = 60, .def = CONFIG_DEFAULT_GRACE, SVC(grace) },
+	[K_CLAIMS]    = { .name = "window_claims", .type = CONF_UINT, .min = 0,
+			  .max = CONFIG_MAX_CLAIMS, .def = 0, SVC(window_claims) },
 };
 
 enum { S_DAEMON, S_DNS, S_SERVICE, N_SECTIONS };

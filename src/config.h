@@ -33,6 +33,7 @@
 #define CONFIG_DEFAULT_TCP_CLIENTS 256
 #define CONFIG_DEFAULT_UDP_PAYLOAD 1232
 #define CONFIG_DEFAULT_GRACE       2
+#define CONFIG_MAX_CLAIMS          1000
 #define CONFIG_DEFAULT_ECS_PREFIX4 24
 #define CONFIG_DEFAULT_ECS_PREFIX6 56
 #define CONFIG_MAX_ECS_RESOLVERS   64
@@ -60,6 +61,7 @@ struct config_service {
 	uint32_t max_bindings;     /* size of the kernel's binding set */
 	uint32_t grace;            /* seconds a window and an asker's entry
 				      outlive the TTL: the client's round trip */
+	uint32_t window_claims;    /* new sources a window admits; 0: any */
 	unsigned line;             /* line of the [service] header */
 };
 

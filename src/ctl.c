@@ -126,6 +126,8 @@ static void render_pool(const struct stats_snapshot *s, const struct config_pool
 	say(r, "    gateway: to_server %llu to_honeypot %llu bindings %ld "
 	    "asked %ld open %ld", (unsigned long long)k->server,
 	    (unsigned long long)k->honeypot, k->bound, k->asked, k->open);
+	if (p->svc->window_claims)
+		say(r, " claims_taken %llu", (unsigned long long)k->claims);
 	if (!fresh)
 		say(r, " (set counts %llu ms old: still counting)",
 		    (unsigned long long)s->gw.sets_age_ms);
@@ -174,9 +176,10 @@ static void render_status(const struct ctl *c, const struct stats_snapshot *s,
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct config_service *svc = &cfg->services[i];
 
-		say(r, "service %s name %s max_open %u window %u binding %u rotate %u\n",
-		    svc->section, svc->name, svc->max_open, svc->window,
-		    svc->binding, svc->rotate);
+		say(r, "service %s name %s max_open %u window %u grace %u binding %u "
+		    "rotate %u window_claims %u\n", svc->section, svc->name,
+		    svc->max_open, svc->window, svc->grace, svc->binding,
+		    svc->rotate, svc->window_claims);
 		config_for_each_pool(cfg, p) {
 			const struct rotor_stats *st = &s->rotor[p.index];
 			char buf[ADDR_STRLEN];

@@ -29,6 +29,7 @@ struct gateway_pool_counts {
 	uint64_t honeypot;    /* new connections sent to the honeypot */
 	uint64_t learned;     /* bindings the kernel learned (tried to) */
 	uint64_t via_window;  /* connections let in by asked/scoped/open */
+	uint64_t claims;      /* of those, newcomers that took a window's claim */
 	long bound, asked, open; /* set elements; -1 not counted yet */
 };
 

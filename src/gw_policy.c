@@ -18,10 +18,13 @@ static const struct {
 	[GW_SCOPED]     = { "scoped" },
 	[GW_ASKED]      = { "asked" },
 	[GW_BOUND]      = { "bound" },
+	[GW_CLAIMS]     = { "claims" },
+	[GW_CLAIMED]    = { "claimed" },
 	[GW_C_SERVER]   = { "server" },   /* counters */
 	[GW_C_HONEYPOT] = { "honeypot" },
 	[GW_C_LEARNED]  = { "learned" },
 	[GW_C_WINDOW]   = { "window" },
+	[GW_C_CLAIM]    = { "claim" },
 	[GW_CHAIN]      = { "chain" },
 };
 
@@ -100,36 +103,53 @@ struct row_act {
 	enum dnat_to to;
 };
 
+/* Which configurations a row is for. */
+enum row_when { ALWAYS, UNCLAIMED, CLAIMED };
+
 #define SRC_IN(o)  { .kind = GW_M_SRC_IN, .obj = (o) }
 #define DST_IN(o)  { .kind = GW_M_DST_IN, .obj = (o) }
 #define PAIR_IN(o) { .kind = GW_M_PAIR_IN, .obj = (o) }
 #define ADD(o)     { .kind = GW_A_ADD, .obj = (o) }
 #define UPDATE(o)  { .kind = GW_A_UPDATE, .obj = (o) }
+#define CLAIM(o)   { .kind = GW_A_CLAIM, .obj = (o) }
 #define COUNT(o)   { .kind = GW_A_COUNTER, .obj = (o) }
 #define DNAT(t)    { .kind = GW_A_DNAT, .to = (t) }
 
 static const struct chain_row {
+	enum row_when when;
 	struct row_match match[GW_MAX_MATCH];
 	struct row_act act[GW_MAX_ACT];
 } pool_chain[] = {
 	/* 1. a quarantined source -> honeypot */
-	{ { SRC_IN(QUARANTINE) }, { COUNT(GW_C_HONEYPOT), DNAT(TO_HONEYPOT) } },
+	{ ALWAYS, { SRC_IN(QUARANTINE) }, { COUNT(GW_C_HONEYPOT), DNAT(TO_HONEYPOT) } },
 	/* 2. a bound source -> server; its binding lives on */
-	{ { PAIR_IN(GW_BOUND) },
+	{ ALWAYS, { PAIR_IN(GW_BOUND) },
 	  { UPDATE(GW_BOUND), COUNT(GW_C_SERVER), DNAT(TO_SERVER) } },
-	/* 3. let in by an answer (asked), a client-subnet window (scoped) or
-	 * the open window: learn the binding, then -> server */
-	{ { PAIR_IN(GW_ASKED) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
-	{ { PAIR_IN(GW_ASKED) },
+	/* 3. the asker of an answer: learn the binding, -> server (it never
+	 * takes a claim: its own entry lets it in) */
+	{ ALWAYS, { PAIR_IN(GW_ASKED) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
+	{ ALWAYS, { PAIR_IN(GW_ASKED) },
 	  { COUNT(GW_C_WINDOW), COUNT(GW_C_SERVER), DNAT(TO_SERVER) } },
-	{ { PAIR_IN(GW_SCOPED) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
-	{ { PAIR_IN(GW_SCOPED) },
+	/* 4. a client-subnet window (scoped) or the open window: learn the
+	 * binding, -> server */
+	{ UNCLAIMED, { PAIR_IN(GW_SCOPED) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
+	{ UNCLAIMED, { PAIR_IN(GW_SCOPED) },
 	  { COUNT(GW_C_WINDOW), COUNT(GW_C_SERVER), DNAT(TO_SERVER) } },
-	{ { DST_IN(GW_OPEN) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
-	{ { DST_IN(GW_OPEN) },
+	{ UNCLAIMED, { DST_IN(GW_OPEN) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
+	{ UNCLAIMED, { DST_IN(GW_OPEN) },
 	  { COUNT(GW_C_WINDOW), COUNT(GW_C_SERVER), DNAT(TO_SERVER) } },
-	/* 4. anything else -> honeypot */
-	{ { { 0 } }, { COUNT(GW_C_HONEYPOT), DNAT(TO_HONEYPOT) } },
+	/* 4, with window_claims: the window admits its first N new sources
+	 * only. The claim is taken in the kernel, atomically (the element's
+	 * limit); the source is handed over in claimed to the rules that
+	 * learn its binding and let it in */
+	{ CLAIMED, { PAIR_IN(GW_SCOPED) }, { CLAIM(GW_CLAIMS), ADD(GW_CLAIMED) } },
+	{ CLAIMED, { DST_IN(GW_OPEN) }, { CLAIM(GW_CLAIMS), ADD(GW_CLAIMED) } },
+	{ CLAIMED, { PAIR_IN(GW_CLAIMED) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
+	{ CLAIMED, { PAIR_IN(GW_CLAIMED) },
+	  { COUNT(GW_C_CLAIM), COUNT(GW_C_WINDOW), COUNT(GW_C_SERVER),
+	    DNAT(TO_SERVER) } },
+	/* 5. anything else -> honeypot */
+	{ ALWAYS, { { 0 } }, { COUNT(GW_C_HONEYPOT), DNAT(TO_HONEYPOT) } },
 };
 
 #define N_ROWS (sizeof(pool_chain) / sizeof(pool_chain[0]))
@@ -174,8 +194,13 @@ static void pool_rule(struct gw_rule *r, const struct config *cfg,
 			continue;
 		}
 		obj_name(a->name, p, cfg, row->act[i].obj);
-		if (a->kind == GW_A_ADD || a->kind == GW_A_UPDATE)
+		if (a->kind == GW_A_CLAIM || row->act[i].obj == GW_CLAIMED) {
+			/* a claim lasts as long as the window it was taken in */
+			a->timeout_ms = ((uint64_t)s->window + s->grace) * 1000;
+			a->burst = s->window_claims;
+		} else if (a->kind == GW_A_ADD || a->kind == GW_A_UPDATE) {
 			a->timeout_ms = (uint64_t)s->binding * 1000;
+		}
 	}
 }
 
@@ -201,8 +226,8 @@ int gw_policy_build(const struct config *cfg, struct gw_table **out)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->sets = calloc(2 + n_pools * 4, sizeof(*t->sets));
-	t->counters = calloc(n_pools * 4 + 1, sizeof(*t->counters));
+	t->sets = calloc(2 + n_pools * 6, sizeof(*t->sets));
+	t->counters = calloc(n_pools * 5 + 1, sizeof(*t->counters));
 	t->chains = calloc(1 + n_pools, sizeof(*t->chains));
 	t->rules = calloc(max_rules ? max_rules : 1, sizeof(*t->rules));
 	if (!t->sets || !t->counters || !t->chains || !t->rules) {
@@ -244,27 +269,36 @@ int gw_policy_build(const struct config *cfg, struct gw_table **out)
 		gw_name(r->act[r->n_act++].name, cfg, p.service, p.family, GW_CHAIN);
 	}
 	config_for_each_pool(cfg, p) {
-		static const enum gw_pool_obj sets[] = { GW_OPEN, GW_SCOPED, GW_ASKED, GW_BOUND };
+		static const enum gw_pool_obj sets[] = {
+			GW_OPEN, GW_SCOPED, GW_ASKED, GW_BOUND, GW_CLAIMS, GW_CLAIMED,
+		};
 		static const enum gw_pool_obj ctrs[] = {
-			GW_C_SERVER, GW_C_HONEYPOT, GW_C_LEARNED, GW_C_WINDOW,
+			GW_C_SERVER, GW_C_HONEYPOT, GW_C_LEARNED, GW_C_WINDOW, GW_C_CLAIM,
 		};
 
-		for (size_t i = 0; i < 4; i++) {
+		for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
 			struct gw_set *s = &t->sets[t->n_sets++];
 
 			gw_name(s->name, cfg, p.service, p.family, sets[i]);
 			s->family = p.family;
-			s->pair = sets[i] != GW_OPEN;
+			s->pair = sets[i] != GW_OPEN && sets[i] != GW_CLAIMS;
 			s->interval = sets[i] == GW_SCOPED;
-			s->dynamic = sets[i] == GW_BOUND;
-			s->size = sets[i] == GW_BOUND ? p.svc->max_bindings : 0;
+			s->dynamic = sets[i] == GW_BOUND || sets[i] == GW_CLAIMS ||
+				     sets[i] == GW_CLAIMED;
+			s->size = sets[i] == GW_BOUND ? p.svc->max_bindings :
+				  s->dynamic ? GW_DYNAMIC_SIZE : 0;
+		}
+		for (size_t i = 0; i < sizeof(ctrs) / sizeof(ctrs[0]); i++)
 			gw_name(t->counters[t->n_counters++], cfg, p.service,
 				p.family, ctrs[i]);
-		}
 		gw_name(t->chains[t->n_chains++].name, cfg, p.service, p.family,
 			GW_CHAIN);
-		for (size_t i = 0; i < N_ROWS; i++)
-			pool_rule(&t->rules[t->n_rules++], cfg, &p, &pool_chain[i]);
+		for (size_t i = 0; i < N_ROWS; i++) {
+			enum row_when when = pool_chain[i].when;
+
+			if (when == ALWAYS || (when == CLAIMED) == (p.svc->window_claims > 0))
+				pool_rule(&t->rules[t->n_rules++], cfg, &p, &pool_chain[i]);
+		}
 	}
 	*out = t;
 	return 0;
@@ -356,6 +390,10 @@ const char *gw_rule_format(const struct gw_rule *r, char *buf, size_t len)
 			    x->kind == GW_A_ADD ? "add" : "update", x->name,
 			    (unsigned long long)x->timeout_ms);
 			break;
+		case GW_A_CLAIM:
+			put(&t, " claim daddr @%s burst %u timeout %llums", x->name,
+			    x->burst, (unsigned long long)x->timeout_ms);
+			break;
 		case GW_A_COUNTER: put(&t, " counter %s", x->name); break;
 		case GW_A_DNAT:
 			put(&t, " dnat to %s", addr_format(r->family, x->addr, a));
@@ -411,4 +449,23 @@ int gw_change_elem(const struct config *cfg, const struct change *c,
 		out->has_end = true;
 	}
 	return 0;
+}
+
+int gw_change_rearm(const struct config *cfg, const struct change *c,
+		    struct gw_elem *out)
+{
+	struct config_pool p;
+	size_t alen = addr_family_size(c->family);
+
+	if ((c->kind != CHANGE_OPEN && c->kind != CHANGE_OPEN_SCOPED) || !alen ||
+	    !config_pool_at(cfg, (size_t)c->service * 2 + (c->family == AF_INET6), &p) ||
+	    !p.svc->window_claims)
+		return 0;
+	memset(out, 0, sizeof(*out));
+	gw_name(out->set, cfg, c->service, c->family, GW_CLAIMS);
+	out->family = c->family;
+	memcpy(out->key, c->addr, alen);
+	out->key_len = (uint32_t)alen;
+	out->timeout_ms = 1000; /* only added to be deleted */
+	return 1;
 }

@@ -12,7 +12,12 @@
  *   <svc>_asked4    (asker . pool address) from DNS answers   (timeout)
  *   <svc>_bound4    (source . pool address) learned by the kernel on a
  *                   connection's first packet (timeout, dynamic, max_bindings)
- *   <svc>_server4, _honeypot4, _learned4, _window4   named counters
+ *   <svc>_claims4   pool address -> how many new sources its window still
+ *                   admits (a per-element limit, written by the kernel;
+ *                   deleted by choreod to re-arm it with each answer)
+ *   <svc>_claimed4  (source . pool address) that took a claim: the hand-over
+ *                   to the rules that learn the binding and let it in
+ *   <svc>_server4, _honeypot4, _learned4, _window4, _claim4   named counters
  *   <svc>_chain4    the pool's chain (rows in gw_policy.c)
  * ("6" for IPv6), and once: quarantine4, quarantine6 (interval sets) and
  * the base chain prerouting (nat hook, priority dstnat) that lets choreod's
@@ -32,12 +37,14 @@ struct config;
 
 #define GW_NAME_MAX 96  /* a name with its NUL: section (63) + "_learned6" */
 #define GW_MAX_MATCH 2
+#define GW_DYNAMIC_SIZE 65535 /* claims and claimed: a size is a must for sets
+				 written from the packet path */
 #define GW_MAX_ACT   4
 
 /* The objects each pool has. */
 enum gw_pool_obj {
-	GW_OPEN, GW_SCOPED, GW_ASKED, GW_BOUND,               /* sets */
-	GW_C_SERVER, GW_C_HONEYPOT, GW_C_LEARNED, GW_C_WINDOW, /* counters */
+	GW_OPEN, GW_SCOPED, GW_ASKED, GW_BOUND, GW_CLAIMS, GW_CLAIMED,  /* sets */
+	GW_C_SERVER, GW_C_HONEYPOT, GW_C_LEARNED, GW_C_WINDOW, GW_C_CLAIM, /* counters */
 	GW_CHAIN,
 	GW_N_POOL_OBJ,
 };
@@ -74,6 +81,8 @@ struct gw_match {
 enum gw_act_kind {
 	GW_A_ADD = 1,      /* add (source . destination) to set, with timeout */
 	GW_A_UPDATE,       /* the same, and refresh its timeout if there */
+	GW_A_CLAIM,        /* take one of the destination's burst claims in set;
+			      when none is left the rule stops */
 	GW_A_COUNTER,      /* count in the named counter */
 	GW_A_DNAT,         /* rewrite the destination to addr; ends the chain */
 	GW_A_JUMP,         /* to chain name */
@@ -83,7 +92,8 @@ enum gw_act_kind {
 struct gw_act {
 	enum gw_act_kind kind;
 	char name[GW_NAME_MAX];   /* set, counter or chain */
-	uint64_t timeout_ms;      /* GW_A_ADD, GW_A_UPDATE */
+	uint64_t timeout_ms;      /* GW_A_ADD, GW_A_UPDATE, GW_A_CLAIM */
+	uint32_t burst;           /* GW_A_CLAIM: claims per element */
 	uint8_t addr[16];         /* GW_A_DNAT */
 };
 
@@ -152,5 +162,14 @@ int gw_change_elem(const struct config *cfg, const struct change *c,
 /* The pool object a kind of change is written to: GW_ASKED, GW_OPEN,
  * GW_SCOPED; GW_N_POOL_OBJ for an unknown kind. */
 enum gw_pool_obj gw_change_obj(uint8_t kind);
+
+/*
+ * With window_claims, a window's answer re-arms its address's claims: the
+ * claims element is deleted (the kernel makes a fresh one with all its
+ * claims at the next connection). 1 and *out, the element to delete, when
+ * the change re-arms one; 0 when it does not.
+ */
+int gw_change_rearm(const struct config *cfg, const struct change *c,
+		    struct gw_elem *out);
 
 #endif

@@ -156,6 +156,23 @@ static int run(struct probe *p, struct kprobe *out, char *msg, size_t msg_len)
 	}
 	out->dynset = true;
 
+	/* a per-element limit taken from the packet path: window_claims */
+	{
+		static const struct gw_set claims = { .name = "k", .family = AF_INET,
+						      .dynamic = true };
+		struct gw_rule claim = { .chain = "c", .family = AF_INET, .n_match = 1,
+					 .n_act = 1 };
+
+		claim.match[0].kind = GW_M_DST_IN;
+		snprintf(claim.match[0].set, sizeof(claim.match[0].set), "p");
+		claim.act[0] = (struct gw_act){ .kind = GW_A_CLAIM, .name = "k",
+						.timeout_ms = LONG_MS, .burst = 1 };
+		nft_begin(p->nft, p->table);
+		nft_add_set(p->nft, &claims);
+		nft_add_rule(p->nft, &claim);
+		out->claims = commit(p) == 0;
+	}
+
 	/* elements with little time left: 1 and 2 for the refresh, 3 and 4
 	 * for add-delete-add, 5 about to expire */
 	e[0] = elem("p", false, 1, SHORT_MS);

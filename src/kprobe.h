@@ -21,6 +21,7 @@ struct kprobe {
 	bool timeouts;        /* sets with per-element timeouts and expirations */
 	bool concat_ranges;   /* (prefix . address) interval sets with timeouts */
 	bool dynset;          /* packet-path add/update of a timed set */
+	bool claims;          /* ... with a per-element limit (window_claims) */
 	bool refresh;         /* re-adding an element refreshes its expiry */
 	bool readd;           /* add, delete, add refreshes it: present, missing
 				 or just expired */

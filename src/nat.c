@@ -202,20 +202,28 @@ static void nat_commit(struct gateway *gw, const struct change *c, size_t count,
 		done(ctx, 0);
 		return;
 	}
-	if (count > n->elems_cap) {
-		struct gw_elem *grown = realloc(n->elems, count * sizeof(*grown));
+	if (2 * count > n->elems_cap) {
+		/* the elements, then the claims they re-arm */
+		struct gw_elem *grown = realloc(n->elems, 2 * count * sizeof(*grown));
 
 		if (!grown) {
 			done(ctx, -ENOMEM);
 			return;
 		}
 		n->elems = grown;
-		n->elems_cap = count;
+		n->elems_cap = 2 * count;
 	}
 	for (size_t i = 0; i < count && !ret; i++)
 		ret = gw_change_elem(n->cfg, &c[i], &n->elems[i]);
 	if (!ret) {
+		size_t n_rearm = 0;
+		struct gw_elem *rearm = n->elems + count;
+
+		/* with window_claims, each window's answer re-arms its claims */
+		for (size_t i = 0; i < count; i++)
+			n_rearm += (size_t)gw_change_rearm(n->cfg, &c[i], &rearm[n_rearm]);
 		count = unique_elems(n->elems, count);
+		n_rearm = unique_elems(rearm, n_rearm);
 		nft_begin(n->nft, n->cfg->table);
 		nft_add_elems(n->nft, n->elems, count);
 		if (n->readd) {
@@ -226,6 +234,9 @@ static void nat_commit(struct gateway *gw, const struct change *c, size_t count,
 			nft_del_elems(n->nft, n->elems, count);
 			nft_add_elems(n->nft, n->elems, count);
 		}
+		/* added first for the same reason: then deleted */
+		nft_add_elems(n->nft, rearm, n_rearm);
+		nft_del_elems(n->nft, rearm, n_rearm);
 		ret = nft_commit(n->nft, NULL);
 	}
 	n->commits++;
@@ -372,16 +383,24 @@ static int choose_refresh(struct nat *n)
 	char msg[256];
 	int ret;
 
-	if (n->cfg->refresh == CONFIG_REFRESH_READD) {
-		n->readd = true;
-		log_info("nftables: windows refreshed by delete and re-add "
-			 "([daemon] element_refresh = readd)");
-		return 0;
-	}
 	ret = kprobe_run(&k, msg, sizeof(msg));
 	if (ret < 0) {
 		log_err("kernel %s: %s", k.release, msg);
 		return ret;
+	}
+	config_for_each_pool(n->cfg, p) {
+		if (p.svc->window_claims && !k.claims) {
+			log_err("kernel %s cannot limit a set element from a rule "
+				"(per-element expressions, Linux >= 5.12): [service %s] "
+				"window_claims needs it", k.release, p.svc->section);
+			return -ENOTSUP;
+		}
+	}
+	if (n->cfg->refresh == CONFIG_REFRESH_READD) {
+		n->readd = true;
+		log_info("kernel %s: windows refreshed by delete and re-add "
+			 "([daemon] element_refresh = readd)", k.release);
+		return 0;
 	}
 	if (n->cfg->refresh == CONFIG_REFRESH_KERNEL && !k.refresh) {
 		log_err("kernel %s does not refresh a set element's expiry when it "

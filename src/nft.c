@@ -517,7 +517,10 @@ int nft_commit(struct nft *n, int *failed_type)
 	/* the whole transaction is one datagram, its acknowledgements many:
 	 * both socket buffers must hold them (nft does the same) */
 	set_buf(n, SO_SNDBUFFORCE, &n->sndbuf, n->len + 4096);
-	set_buf(n, SO_RCVBUFFORCE, &n->rcvbuf, n->n_msgs * 256 + 65536);
+	/* each acknowledgement is an skb of its own, about 1 KiB of buffer
+	 * however small its message: the kernel queues them all before
+	 * sendto() returns, so the buffer must hold every one */
+	set_buf(n, SO_RCVBUFFORCE, &n->rcvbuf, n->n_msgs * 1536 + 65536);
 	if (mnl_socket_sendto(n->nl, n->buf, n->len) < 0)
 		return -errno;
 	ret = a.count ? recv_messages(n, on_ack, &a) : 0;

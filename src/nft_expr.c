@@ -115,6 +115,42 @@ static bool e_dynset(struct nftnl_rule *r, uint32_t op, const char *set,
 	return expr(r, e);
 }
 
+/*
+ * Add the destination to set with a per-element limit of burst packets
+ * (refilled once a day: not within a window): the element's first burst
+ * new connections pass, the next ones stop the rule. The limit is taken
+ * under the element's lock, so two connections on two CPUs cannot both
+ * take the last claim.
+ */
+static bool e_claim(struct nftnl_rule *r, int family, const char *set,
+		    uint32_t burst, uint64_t timeout_ms)
+{
+	struct nftnl_expr *d, *l;
+
+	if (!e_addr(r, family, false, NFT_REG_1))
+		return false;
+	d = nftnl_expr_alloc("dynset");
+	l = nftnl_expr_alloc("limit");
+	if (!d || !l) {
+		if (d)
+			nftnl_expr_free(d);
+		if (l)
+			nftnl_expr_free(l);
+		return false;
+	}
+	nftnl_expr_set_u64(l, NFTNL_EXPR_LIMIT_RATE, 1);
+	nftnl_expr_set_u64(l, NFTNL_EXPR_LIMIT_UNIT, 86400);
+	nftnl_expr_set_u32(l, NFTNL_EXPR_LIMIT_BURST, burst);
+	nftnl_expr_set_u32(l, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+	nftnl_expr_set_u32(l, NFTNL_EXPR_LIMIT_FLAGS, 0);
+	nftnl_expr_set_u32(d, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+	nftnl_expr_set_u32(d, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_ADD);
+	nftnl_expr_set_str(d, NFTNL_EXPR_DYNSET_SET_NAME, set);
+	nftnl_expr_set_u64(d, NFTNL_EXPR_DYNSET_TIMEOUT, timeout_ms);
+	nftnl_expr_add_expr(d, NFTNL_EXPR_DYNSET_EXPRESSIONS, l);
+	return expr(r, d);
+}
+
 static bool e_counter(struct nftnl_rule *r, const char *name)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("objref");
@@ -187,6 +223,8 @@ static bool e_act(struct nftnl_rule *r, int family, const struct gw_act *a)
 		       e_dynset(r, a->kind == GW_A_ADD ? NFT_DYNSET_OP_ADD :
 							 NFT_DYNSET_OP_UPDATE,
 				a->name, a->timeout_ms);
+	case GW_A_CLAIM:
+		return e_claim(r, family, a->name, a->burst, a->timeout_ms);
 	case GW_A_COUNTER:
 		return e_counter(r, a->name);
 	case GW_A_DNAT:

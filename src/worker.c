@@ -64,6 +64,7 @@ static void counter_one(void *ctx, const char *name, uint64_t packets)
 	case GW_C_HONEYPOT: c->honeypot = packets; break;
 	case GW_C_LEARNED: c->learned = packets; break;
 	case GW_C_WINDOW: c->via_window = packets; break;
+	case GW_C_CLAIM: c->claims = packets; break;
 	default: break;
 	}
 }

@@ -290,10 +290,10 @@ gwlab_conf() {
 	local f=$1 kv; shift
 	local ttl=5 window="" binding=600 max_open=16 rotate=0 max_bindings=""
 	local table=$GW_TABLE listen="$GW_DNS4:53, [$GW_DNS6]:53" pool6=$GW_POOL6
-	local pool=$GW_POOL4 grace="" ecs_resolvers="" ecs_prefix4=""
+	local pool=$GW_POOL4 grace="" ecs_resolvers="" ecs_prefix4="" window_claims=""
 	for kv in "$@"; do
 		case "${kv%%=*}" in
-		ttl|window|binding|max_open|rotate|max_bindings|table|listen|pool6|pool|grace|ecs_resolvers|ecs_prefix4)
+		ttl|window|binding|max_open|rotate|max_bindings|table|listen|pool6|pool|grace|ecs_resolvers|ecs_prefix4|window_claims)
 			printf -v "${kv%%=*}" '%s' "${kv#*=}" ;;
 		*) lab_die "gwlab_conf: unknown key ${kv%%=*}" ;;
 		esac
@@ -328,6 +328,7 @@ gwlab_conf() {
 		echo "rotate = $rotate"
 		[ -n "$max_bindings" ] && echo "max_bindings = $max_bindings"
 		[ -n "$grace" ] && echo "grace = $grace"
+		[ -n "$window_claims" ] && echo "window_claims = $window_claims"
 	} >"$f"
 }
 

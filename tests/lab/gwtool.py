@@ -13,6 +13,8 @@ host name in it, "server" or "honeypot"; "none" when nothing answered.
              address, from the same source, COUNT times; prints a summary
   sweep      a connection to every address of a prefix (or a random sample),
              all at once; prints "ADDR HOST" lines and a summary
+  race       a connection from each of many sources to one address, all at
+             once; prints the sources that reached the server and a summary
   flood      COUNT questions from many sources in a few seconds; summary
   clients    the demo's legitimate clients for DURATION seconds; JSON summary
 
@@ -326,6 +328,25 @@ async def sweep(src, targets, port, conc, timeout):
     return await asyncio.gather(*(one(t) for t in targets))
 
 
+async def race(srcs, dst, port, timeout):
+    return await asyncio.gather(*(aconnect(s, dst, port, timeout) for s in srcs))
+
+
+def cmd_race(a):
+    """One connection from each source to DST, all at once (a window's
+    claims must be taken atomically); prints the tally."""
+    srcs = sources(a.srcs)
+    res = asyncio.run(race(srcs, a.dst, a.port, a.timeout))
+    tally = {}
+    for src, host in zip(srcs, res):
+        if host == "server":
+            print(f"= {src} server")
+        tally[host] = tally.get(host, 0) + 1
+    print("summary " + " ".join(f"{k} {tally.get(k, 0)}"
+                                for k in ("server", "honeypot", "none", "other")))
+    return 0
+
+
 def cmd_sweep(a):
     net = ipaddress.ip_network(a.prefix)
     if a.sample:
@@ -487,6 +508,13 @@ def main():
     p.add_argument("--conc", type=int, default=256)
     p.add_argument("--timeout", type=float, default=3.0)
     p.set_defaults(fn=cmd_sweep)
+
+    p = sub.add_parser("race")
+    p.add_argument("--srcs", required=True)
+    p.add_argument("--dst", required=True)
+    p.add_argument("--port", type=int, default=22)
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.set_defaults(fn=cmd_race)
 
     p = sub.add_parser("flood")
     dns_args(p)

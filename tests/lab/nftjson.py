@@ -55,7 +55,14 @@ def rule_text(r):
             elem = s["elem"]["elem"]
             t = elem.get("timeout", 0)
             ms = int(t * 1000) if isinstance(t, (int, float)) else t
-            parts.append(f"{s['op']} {key_text(elem['val'])} {s['set']} timeout {ms}ms")
+            limits = [x["limit"] for x in s.get("stmt", []) if "limit" in x]
+            if limits and s["op"] == "add" and limits[0].get("per") == "day" \
+                    and limits[0].get("rate") == 1:
+                # a window's claims: a per-element limit, refilled daily
+                parts.append(f"claim {key_text(elem['val'])} {s['set']} "
+                             f"burst {limits[0].get('burst', 0)} timeout {ms}ms")
+            else:
+                parts.append(f"{s['op']} {key_text(elem['val'])} {s['set']} timeout {ms}ms")
         elif "counter" in e:
             parts.append(f"counter {e['counter']}")
         elif "dnat" in e:

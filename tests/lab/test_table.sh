@@ -80,6 +80,7 @@ out=$(lab_in "$NS" "$CHOREOD" -k 2>&1)
 rc=$?
 echo "$out" | tap_diag
 [ $rc -eq 0 ] && grep -qx 'readd yes' <<<"$out" && grep -qx 'concat_ranges yes' <<<"$out" &&
+	grep -qx 'claims yes' <<<"$out" &&
 	! lab_in "$NS" nft list tables | grep -q choreo_probe
 tap_check $? "choreod -k: this kernel has what choreod needs; add-delete-add refreshes present, missing and just-expired elements; the scratch table is gone"
 
@@ -88,9 +89,10 @@ sed -e "s|^control = .*|control = $LAB_TMP/run/control.sock|" \
 	-e "s|^zonefile = .*|zonefile = example.test.zone|" \
 	-e "s|^listen = .*|listen = $DNS4:53|" \
 	-e "s|^\[daemon\]|[daemon]\ntable = $TABLE|" \
+	-e "s|^\[service mail4\]|[service mail4]\nwindow_claims = 2|" \
 	"$root/tests/data/unit.conf" >"$LAB_TMP/small.conf"
 start "$LAB_TMP/small.conf" small
-tap_check $? "choreod starts with tests/data/unit.conf"
+tap_check $? "choreod starts with tests/data/unit.conf (mail4 with window_claims 2)"
 compare "$LAB_TMP/small.conf"
 tap_check $? "the kernel's table (nft -j list table) is exactly the rows choreod -p renders"
 stop

@@ -117,6 +117,8 @@ static const struct kv full[] = {
 	{ NULL, "window", "5" },
 	{ NULL, "binding", "600" },
 	{ NULL, "max_open", "16" },
+	{ NULL, "grace", "2" },
+	{ NULL, "window_claims", "1" },
 	{ NULL, "rotate", "0" },
 };
 
@@ -538,17 +540,16 @@ static void test_bad_values_name_key_value_and_range(void **state)
 		  "a domain name: labels of 1-63 characters A-Z a-z 0-9 - _, at most 253 characters" },
 		{ "[dns]", "zonefile", "", NULL,
 		  "a path of 1-4095 characters, no control characters" },
-		{ "[dns]", "ttl", "abc", NULL, "an integer 1-86400" },
-		{ "[dns]", "ttl", "0", NULL, "an integer 1-86400" },
-		{ "[dns]", "ttl", "86401", NULL, "an integer 1-86400" },
-		{ "[dns]", "ttl", "-1", NULL, "an integer 1-86400" },
-		{ "[dns]", "ttl", "+5", NULL, "an integer 1-86400" },
-		{ "[dns]", "ttl", "5s", NULL, "an integer 1-86400" },
-		{ "[dns]", "ttl", "0x10", NULL, "an integer 1-86400" },
-		{ "[dns]", "ttl", "5 6", NULL, "an integer 1-86400" },
-		{ "[dns]", "ttl", "", NULL, "an integer 1-86400" },
+		{ "[dns]", "ttl", "abc", NULL, "an integer 0-86400" },
+		{ "[dns]", "ttl", "86401", NULL, "an integer 0-86400" },
+		{ "[dns]", "ttl", "-1", NULL, "an integer 0-86400" },
+		{ "[dns]", "ttl", "+5", NULL, "an integer 0-86400" },
+		{ "[dns]", "ttl", "5s", NULL, "an integer 0-86400" },
+		{ "[dns]", "ttl", "0x10", NULL, "an integer 0-86400" },
+		{ "[dns]", "ttl", "5 6", NULL, "an integer 0-86400" },
+		{ "[dns]", "ttl", "", NULL, "an integer 0-86400" },
 		{ "[dns]", "ttl", "99999999999999999999999999", NULL,
-		  "an integer 1-86400" },
+		  "an integer 0-86400" },
 		{ "[dns]", "tcp_timeout", "3601", NULL, "an integer 1-3600" },
 		{ "[dns]", "tcp_clients", "0", NULL, "an integer 1-65536" },
 		{ "[dns]", "tcp_clients", "65537", NULL, "an integer 1-65536" },
@@ -585,6 +586,8 @@ static void test_bad_values_name_key_value_and_range(void **state)
 		{ "[service a]", "binding", "604801", NULL, "an integer 1-604800" },
 		{ "[service a]", "max_open", "0", NULL, "an integer 1-4096" },
 		{ "[service a]", "max_open", "4097", NULL, "an integer 1-4096" },
+		{ "[service a]", "window_claims", "1001", NULL, "an integer 0-1000" },
+		{ "[service a]", "grace", "61", NULL, "an integer 0-60" },
 		{ "[service a]", "rotate", "86401", NULL, "an integer 0-86400" },
 		{ "[service a]", "rotate", "-0", NULL, "an integer 0-86400" },
 	};
@@ -635,7 +638,7 @@ static void test_bad_value_message_example(void **state)
 		"zone = example.test\n"
 		"zonefile = /z\n"
 		"ttl = abc   # a comment\n",
-		"t.conf:12: key 'ttl' value 'abc': expected an integer 1-86400");
+		"t.conf:12: key 'ttl' value 'abc': expected an integer 0-86400");
 }
 
 static void test_control_path_fits_a_unix_socket(void **state)
@@ -1055,7 +1058,7 @@ static void test_long_values_are_cut_in_messages(void **state)
 	value[sizeof(value) - 1] = '\0';
 	text = build("[dns]", "ttl", value, &line);
 	snprintf(want, sizeof(want),
-		 "t.conf:%u: key 'ttl' value '%.100s...': expected an integer 1-86400",
+		 "t.conf:%u: key 'ttl' value '%.100s...': expected an integer 0-86400",
 		 line, value);
 	EXPECT_ERRORS(text, want);
 	free(text);
@@ -1121,7 +1124,7 @@ static void test_all_errors_are_reported(void **state)
 		"listen = 127.0.0.1\n"
 		"zone = example.test\n"
 		"zonefile = /z\n"
-		"ttl = 0\n"
+		"ttl = none\n"
 		"tcp_clients = many\n"
 		"bogus\n"
 		"[service a]\n"
@@ -1135,7 +1138,7 @@ static void test_all_errors_are_reported(void **state)
 		"server = 192.0.2.10\n"
 		"honeypot = 192.0.2.20\n",
 		"t.conf:2: key 'table' value '9': expected 1-31 characters A-Z a-z 0-9 _ -, starting with a letter",
-		"t.conf:7: key 'ttl' value '0': expected an integer 1-86400",
+		"t.conf:7: key 'ttl' value 'none': expected an integer 0-86400",
 		"t.conf:8: key 'tcp_clients' value 'many': expected an integer 1-65536",
 		"t.conf:9: unrecognised line 'bogus': expected [section], key = value or a comment",
 		"t.conf:12: key 'pool' value '203.0.113.1/24': expected a network prefix such as 203.0.113.0/25",
@@ -1420,7 +1423,7 @@ static void test_load_reads_the_file(void **state)
 	assert_null(cfg);
 	assert_true(errs.n >= 1);
 	snprintf(want, sizeof(want),
-		 "%s:2: key 'ttl' value 'x': expected an integer 1-86400", path);
+		 "%s:2: key 'ttl' value 'x': expected an integer 0-86400", path);
 	assert_string_equal(errs.msg[0], want);
 	config_errors_free(&errs);
 	free(path);

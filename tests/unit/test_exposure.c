@@ -8,7 +8,9 @@
  * changed or the pool renumbered. After every step, at every instant, a
  * stranger who never asked -- wherever it stands, inside an honoured
  * client subnet too -- reaches the server through at most max_open pool
- * addresses, and every answer is an address of the pool configured now.
+ * addresses, and every answer is an address of the pool configured now;
+ * with window_claims, once a window's claims are taken no new stranger
+ * comes in through it.
  *
  * CHOREO_PROPERTY_SEQUENCES sets how many sequences run (default 100 000;
  * `make property` runs many more), CHOREO_PROPERTY_SEED the first seed.
@@ -63,7 +65,7 @@ static void rotor_rnd(void *ctx, void *buf, size_t len)
 
 /* ---- the model of the gateway --------------------------------------------- */
 
-enum set { S_OPEN, S_SCOPED, S_ASKED, S_BOUND };
+enum set { S_OPEN, S_SCOPED, S_ASKED, S_BOUND, S_CLAIMS, S_CLAIMED };
 
 struct elem {
 	enum set set;
@@ -71,12 +73,15 @@ struct elem {
 	uint8_t src_len;
 	uint32_t addr;
 	uint64_t expiry;
+	uint32_t left;    /* S_CLAIMS: claims left */
 };
 
 struct gateway_model {
 	struct elem e[MAX_ELEMS];
 	size_t n;
 	uint64_t binding_ms;
+	uint32_t claims;      /* window_claims; 0: windows admit anyone */
+	uint64_t claim_ms;    /* how long a claims element lives */
 };
 
 static bool live(const struct elem *x, uint64_t t)
@@ -116,7 +121,7 @@ static void put(struct gateway_model *m, enum set set, uint32_t src,
 				i++;
 		assert_true(m->n < MAX_ELEMS);
 		x = &m->e[m->n++];
-		*x = (struct elem){ set, src, src_len, addr, 0 };
+		*x = (struct elem){ set, src, src_len, addr, 0, m->claims };
 	}
 	/* a re-added element takes its new expiry (the kernel >= 6.12, or
 	 * choreod's add-delete-add on older ones) */
@@ -128,6 +133,15 @@ static uint32_t v4(const uint8_t a[16])
 	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
 }
 
+static void drop(struct gateway_model *m, enum set set, uint32_t addr)
+{
+	for (size_t i = 0; i < m->n;)
+		if (m->e[i].set == set && m->e[i].addr == addr)
+			m->e[i] = m->e[--m->n];
+		else
+			i++;
+}
+
 /* A commit landing at t: what the answer's changes write. */
 static void commit(struct gateway_model *m, const struct rotor_answer *a, uint64_t t)
 {
@@ -136,6 +150,9 @@ static void commit(struct gateway_model *m, const struct rotor_answer *a, uint64
 
 		if (c->family != AF_INET)
 			continue; /* the model covers the IPv4 pool */
+		/* a window's answer re-arms its address's claims */
+		if (m->claims && c->kind != CHANGE_BIND)
+			drop(m, S_CLAIMS, v4(c->addr));
 		switch (c->kind) {
 		case CHANGE_OPEN:
 			put(m, S_OPEN, 0, 0, v4(c->addr), t + c->ms, t);
@@ -150,6 +167,30 @@ static void commit(struct gateway_model *m, const struct rotor_answer *a, uint64
 	}
 }
 
+/* Whether an open or scoped window lets src to addr at t. */
+static bool window_admits(struct gateway_model *m, uint32_t src, uint32_t addr,
+			  uint64_t t)
+{
+	if (find(m, S_OPEN, 0, 0, addr, t))
+		return true;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct elem *x = &m->e[i];
+
+		if (x->set == S_SCOPED && x->addr == addr && live(x, t) &&
+		    mask(src, x->src_len) == x->src)
+			return true;
+	}
+	return false;
+}
+
+/* Whether a window at addr is closed to new sources: its claims are spent. */
+static bool claimed_out(struct gateway_model *m, uint32_t addr, uint64_t t)
+{
+	struct elem *cl = m->claims ? find(m, S_CLAIMS, 0, 0, addr, t) : NULL;
+
+	return cl && cl->left == 0;
+}
+
 /* The pool chain for a new connection from src to addr at t: true when it
  * reaches the server (and what it learns on the way). */
 static bool connect_model(struct gateway_model *m, uint32_t src, uint32_t addr,
@@ -162,12 +203,24 @@ static bool connect_model(struct gateway_model *m, uint32_t src, uint32_t addr,
 		b->expiry = t + m->binding_ms; /* refreshed by use */
 		return true;
 	}
-	in = find(m, S_ASKED, src, 32, addr, t) != NULL || find(m, S_OPEN, 0, 0, addr, t);
-	for (size_t i = 0; i < m->n && !in; i++) {
-		const struct elem *x = &m->e[i];
+	in = find(m, S_ASKED, src, 32, addr, t) != NULL;
+	if (!in && window_admits(m, src, addr, t)) {
+		if (m->claims) {
+			/* the gate: the address's claims, made at the first use */
+			struct elem *cl = find(m, S_CLAIMS, 0, 0, addr, t);
 
-		in = x->set == S_SCOPED && x->addr == addr && live(x, t) &&
-		     mask(src, x->src_len) == x->src;
+			if (!cl) {
+				put(m, S_CLAIMS, 0, 0, addr, t + m->claim_ms, t);
+				cl = find(m, S_CLAIMS, 0, 0, addr, t);
+			}
+			if (cl->left > 0) {
+				cl->left--;
+				put(m, S_CLAIMED, src, 32, addr, t + m->claim_ms, t);
+			}
+			in = find(m, S_CLAIMED, src, 32, addr, t) != NULL;
+		} else {
+			in = true;
+		}
 	}
 	if (in)
 		put(m, S_BOUND, src, 32, addr, t + m->binding_ms, t);
@@ -202,7 +255,7 @@ static size_t stranger_reach(const struct gateway_model *m, uint64_t t)
 	for (size_t i = 0; i < m->n; i++) {
 		const struct elem *x = &m->e[i];
 
-		if (!live(x, t))
+		if (!live(x, t) || claimed_out((struct gateway_model *)m, x->addr, t))
 			continue;
 		if (x->set == S_OPEN)
 			open[n_open++] = x->addr;
@@ -242,7 +295,7 @@ struct run {
 	uint64_t pending_t[8];            /* commits not landed yet */
 	struct rotor_answer pending[8];
 	size_t n_pending;
-	uint64_t checks, scoped, restarts;
+	uint64_t checks, scoped, restarts, claimed_out;
 	uint64_t seed;
 	int step;
 };
@@ -273,7 +326,11 @@ static void configure(struct run *r, bool renumber)
 		assert_int_equal(addr_prefix_parse(pools[below(2)], &s->pool), 0);
 	}
 	s->max_open = 1 + below(MAX_OPEN_HI);
+	if (!renumber)
+		s->window_claims = below(2) ? 0 : 1 + below(2);
 	r->gw.binding_ms = (uint64_t)s->binding * 1000;
+	r->gw.claims = s->window_claims;
+	r->gw.claim_ms = ((uint64_t)s->window + s->grace) * 1000;
 }
 
 static void check(struct run *r, uint64_t t)
@@ -404,15 +461,39 @@ static void one_sequence(uint64_t seed, struct run *r)
 		r->step = step;
 		r->now += below(4) ? below(400) : below(6000);
 		land(r, r->now);
-		if (ev < 70) {
+		if (ev < 60) {
 			ask(r);
-		} else if (ev < 92) {
+		} else if (ev < 93) {
 			/* someone connects: a scanner, or an earlier asker */
 			uint32_t src = below(2) ? 0xc6130000u | below(65536) :
 					0xc6120000u | below(65536);
 
-			connect_model(&r->gw, src, mask(v4(r->svc.pool.bytes), r->svc.pool.len) |
-				      below(128), r->now);
+			uint32_t addr = mask(v4(r->svc.pool.bytes), r->svc.pool.len) |
+					below(128);
+
+			/* half the time, at an address some window holds */
+			if (below(2) && r->gw.n) {
+				const struct elem *x = &r->gw.e[below((uint32_t)r->gw.n)];
+
+				if (x->set == S_OPEN || x->set == S_SCOPED)
+					addr = x->addr;
+			}
+
+			/* a claimed address is reachable by no new stranger */
+			if (claimed_out(&r->gw, addr, r->now) &&
+			    !find(&r->gw, S_ASKED, src, 32, addr, r->now) &&
+			    !find(&r->gw, S_BOUND, src, 32, addr, r->now) &&
+			    !find(&r->gw, S_CLAIMED, src, 32, addr, r->now)) {
+				if (connect_model(&r->gw, src, addr, r->now)) {
+					print_error("seed %" PRIu64 " step %d: a new source "
+						    "came in through a claimed window\n",
+						    r->seed, r->step);
+					fail();
+				}
+				r->claimed_out++;
+			} else {
+				connect_model(&r->gw, src, addr, r->now);
+			}
 		} else {
 			restart(r);
 		}
@@ -434,11 +515,13 @@ static void test_exposure_bound(void **state)
 	for (uint64_t i = 0; i < n; i++)
 		one_sequence(first + i, r);
 	print_message("%" PRIu64 " sequences of %d steps, %" PRIu64 " checks; "
-		      "%" PRIu64 " scoped answers, %" PRIu64 " restarts\n", n, STEPS,
-		      r->checks, r->scoped, r->restarts);
+		      "%" PRIu64 " scoped answers, %" PRIu64 " restarts, %" PRIu64
+		      " strangers at a claimed window\n", n, STEPS, r->checks,
+		      r->scoped, r->restarts, r->claimed_out);
 	/* the property was exercised: ECS honoured, restarts done */
 	assert_true(r->scoped > n / 10);
 	assert_true(r->restarts > n / 2);
+	assert_true(r->claimed_out > n / 500);
 	free(r);
 }
 

@@ -117,9 +117,9 @@ static void test_objects(void **state)
 
 	(void)state;
 	assert_int_equal(gw_policy_build(cfg, &t), 0);
-	/* quarantine4/6, and 4 sets for each of the 3 pools */
-	assert_int_equal(t->n_sets, 2 + 3 * 4);
-	assert_int_equal(t->n_counters, 3 * 4);
+	/* quarantine4/6, and 6 sets and 5 counters for each of the 3 pools */
+	assert_int_equal(t->n_sets, 2 + 3 * 6);
+	assert_int_equal(t->n_counters, 3 * 5);
 	assert_int_equal(t->n_chains, 1 + 3);
 	assert_true(t->chains[0].base);
 	assert_string_equal(t->chains[0].name, "prerouting");
@@ -151,6 +151,60 @@ static void test_objects(void **state)
 	assert_false(gw_table_has(t, GW_TYPE_SET, "mail_open6"));   /* no pool6 */
 	assert_false(gw_table_has(t, GW_TYPE_SET, "old_open4"));    /* a removed service */
 	assert_false(gw_table_has(t, GW_TYPE_COUNTER, "www_open4")); /* a set, not a counter */
+	gw_table_free(t);
+	config_free(cfg);
+}
+
+/* With window_claims the open and scoped windows admit their first N new
+ * sources only; the asker's own entry never takes a claim. */
+static void test_claims_rows(void **state)
+{
+	static const char *const want[] = {
+		"ip mail_chain4: saddr @quarantine4 counter mail_honeypot4 dnat to 192.0.2.26",
+		"ip mail_chain4: saddr . daddr @mail_bound4 update saddr . daddr @mail_bound4 timeout 30000ms counter mail_server4 dnat to 192.0.2.25",
+		"ip mail_chain4: saddr . daddr @mail_asked4 add saddr . daddr @mail_bound4 timeout 30000ms counter mail_learned4",
+		"ip mail_chain4: saddr . daddr @mail_asked4 counter mail_window4 counter mail_server4 dnat to 192.0.2.25",
+		"ip mail_chain4: saddr . daddr @mail_scoped4 claim daddr @mail_claims4 burst 3 timeout 9000ms add saddr . daddr @mail_claimed4 timeout 9000ms",
+		"ip mail_chain4: daddr @mail_open4 claim daddr @mail_claims4 burst 3 timeout 9000ms add saddr . daddr @mail_claimed4 timeout 9000ms",
+		"ip mail_chain4: saddr . daddr @mail_claimed4 add saddr . daddr @mail_bound4 timeout 30000ms counter mail_learned4",
+		"ip mail_chain4: saddr . daddr @mail_claimed4 counter mail_claim4 counter mail_window4 counter mail_server4 dnat to 192.0.2.25",
+		"ip mail_chain4: counter mail_honeypot4 dnat to 192.0.2.26",
+	};
+	struct config *cfg = load();
+	struct gw_table *t;
+	struct change c = { .kind = CHANGE_OPEN, .family = AF_INET, .service = 1,
+			    .ms = 7000 };
+	struct gw_elem e;
+	size_t k = 0;
+	char buf[512];
+
+	(void)state;
+	cfg->services[1].window_claims = 3;
+	cfg->services[1].window = 7;
+	cfg->services[1].grace = 2;
+	assert_int_equal(gw_policy_build(cfg, &t), 0);
+	for (size_t i = 0; i < t->n_rules; i++) {
+		if (strcmp(t->rules[i].chain, "mail_chain4") != 0)
+			continue;
+		gw_rule_format(&t->rules[i], buf, sizeof(buf));
+		print_message("%s\n", buf);
+		assert_true(k < sizeof(want) / sizeof(want[0]));
+		assert_string_equal(buf, want[k]);
+		k++;
+	}
+	assert_int_equal(k, sizeof(want) / sizeof(want[0]));
+	/* an open or scoped window's answer re-arms the claims of its address */
+	memcpy(c.addr, "\xc6\x33\x64\x07", 4);
+	assert_int_equal(gw_change_rearm(cfg, &c, &e), 1);
+	assert_string_equal(e.set, "mail_claims4");
+	assert_int_equal(e.key_len, 4);
+	assert_memory_equal(e.key, c.addr, 4);
+	c.kind = CHANGE_BIND;
+	assert_int_equal(gw_change_rearm(cfg, &c, &e), 0);
+	/* without claims, nothing to re-arm */
+	c.kind = CHANGE_OPEN;
+	c.service = 0;
+	assert_int_equal(gw_change_rearm(cfg, &c, &e), 0);
 	gw_table_free(t);
 	config_free(cfg);
 }
@@ -235,6 +289,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_objects),
+		cmocka_unit_test(test_claims_rows),
 		cmocka_unit_test(test_names_round_trip),
 		cmocka_unit_test(test_change_elems),
 	};
