@@ -24,6 +24,7 @@
 #include "zone.h"
 
 #define DEFAULT_CONFIG "/etc/choreo/choreo.conf"
+#define CHECK_MAX_FILES 64
 
 static volatile sig_atomic_t stop, hup;
 
@@ -39,11 +40,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: choreod [-c FILE] [-t | -p | -k] [-v] [-h] [-V]\n"
+		"       choreod -t -c FILE [-c FILE ...]\n"
 		"Moving-target defence: authoritative DNS whose answers for protected\n"
 		"names rotate through an address pool.\n\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -t       check the configuration and the zone file, then exit:\n"
-		"           0 if valid, 1 with every error listed; applies nothing\n"
+		"           0 if valid, 1 with every error listed; applies nothing.\n"
+		"           With several -c, also that the nodes make one deployment\n"
+		"           (same services, disjoint slices, shares adding up)\n"
 		"  -p       print the nftables table the configuration makes (sets,\n"
 		"           counters, chains, rules), one per line; applies nothing\n"
 		"  -k       probe the kernel's nf_tables for what choreod relies on\n"
@@ -175,27 +179,78 @@ static int print_table(const struct config *cfg)
 	return 0;
 }
 
+static void print_errors(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s\n", errs->msg[i]);
+	config_errors_free(errs);
+}
+
+/* The configuration, and the zone when this node answers DNS. */
 static int load(const char *path, struct config **cfg, struct zone **zone)
 {
 	struct config_errors errs = { 0 };
 	int ret = config_load(path, cfg, &errs);
 
-	for (size_t i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s\n", errs.msg[i]);
-	config_errors_free(&errs);
+	print_errors(&errs);
 	if (ret < 0) {
 		if (ret == -ENOMEM)
 			fprintf(stderr, "%s: out of memory\n", path);
 		return -1;
 	}
-	if (zone_load(*cfg, zone) < 0)
+	if ((*cfg)->role != CONFIG_ROLE_GATEWAY && zone_load(*cfg, zone) < 0)
 		return -1;
 	return 0;
 }
 
+/* choreod -t: each file, then (with several) the deployment they make. */
+static int check_files(const char *const *paths, size_t n)
+{
+	struct config *cfgs[CHECK_MAX_FILES] = { 0 };
+	struct config_errors errs = { 0 };
+	int rc = 0, ret;
+
+	for (size_t i = 0; i < n; i++) {
+		struct zone *zone = NULL;
+		uint8_t d[32];
+
+		if (load(paths[i], &cfgs[i], &zone) < 0) {
+			rc = 1;
+			continue;
+		}
+		printf("%s: OK: role %s%s%s, %zu services", paths[i],
+		       config_role_name(cfgs[i]->role),
+		       cfgs[i]->name ? ", node " : "", cfgs[i]->name ? cfgs[i]->name : "",
+		       cfgs[i]->n_services);
+		if (zone)
+			printf(", zone %s with %zu records", cfgs[i]->zone, zone->n_records);
+		if (config_digest(cfgs[i], d) == 0) {
+			printf(", services digest ");
+			for (size_t k = 0; k < 8; k++)
+				printf("%02x", d[k]);
+		}
+		printf("\n");
+		zone_free(zone);
+	}
+	if (rc == 0 && n > 1) {
+		ret = config_check_set((const struct config *const *)cfgs, n, &errs);
+		print_errors(&errs);
+		if (ret < 0)
+			rc = 1;
+		else
+			printf("the %zu configurations make one deployment: the same "
+			       "services, the DNS nodes' slices disjoint, their shares "
+			       "adding up to max_open\n", n);
+	}
+	for (size_t i = 0; i < n; i++)
+		config_free(cfgs[i]);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	const char *path = DEFAULT_CONFIG;
+	const char *path = DEFAULT_CONFIG, *paths[CHECK_MAX_FILES];
+	size_t n_paths = 0;
 	struct config *cfg = NULL;
 	struct zone *zone = NULL;
 	struct rotor *rotor = NULL;
@@ -211,7 +266,14 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "c:tpkvhV")) != -1) {
 		switch (opt) {
-		case 'c': path = optarg; break;
+		case 'c':
+			if (n_paths == CHECK_MAX_FILES) {
+				fprintf(stderr, "choreod: at most %d files with -c\n",
+					CHECK_MAX_FILES);
+				return 2;
+			}
+			path = paths[n_paths++] = optarg;
+			break;
 		case 't': check = true; break;
 		case 'p': print = true; break;
 		case 'k': return print_kernel() < 0 ? 1 : 0;
@@ -221,21 +283,17 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (n_paths > 1 && !check)) {
 		usage(stderr);
 		return 2;
 	}
+	if (check)
+		return check_files(n_paths ? paths : &path, n_paths ? n_paths : 1);
 
 	if (load(path, &cfg, &zone) < 0)
 		goto out;
 	if (print) {
 		rc = print_table(cfg) < 0 ? 1 : 0;
-		goto out;
-	}
-	if (check) {
-		printf("%s: configuration and zone %s OK (%zu services, %zu records)\n",
-		       path, cfg->zone, cfg->n_services, zone->n_records);
-		rc = 0;
 		goto out;
 	}
 

@@ -726,7 +726,10 @@ static void check_required_sections(struct conf *c)
 	for (size_t s = 0; s < c->schema->n_sections; s++) {
 		const struct conf_section *sec = &c->schema->sections[s];
 
-		if (!sec->required || c->kinds[s].n)
+		bool required = sec->required ||
+				(sec->required_if && sec->required_if(c->ctx));
+
+		if (!required || c->kinds[s].n)
 			continue;
 		if (sec->named)
 			conf_error(c, conf_line(c),

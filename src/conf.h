@@ -78,6 +78,9 @@ struct conf_section {
 	 */
 	bool named;
 	bool required;         /* must appear (named: at least once) */
+	/* Optional: required when this says so, once the file is read (e.g.
+	 * by what another section set) */
+	bool (*required_if)(const void *ctx);
 	size_t max;            /* named: most sections of this kind */
 	const struct conf_key *keys;
 	size_t n_keys;

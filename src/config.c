@@ -23,6 +23,10 @@
 	       .size = sizeof(((struct config *)0)->f)
 #define SVC(f) .off = offsetof(struct config_service, f), \
 	       .size = sizeof(((struct config_service *)0)->f)
+#define PEER(f) .off = offsetof(struct config_peer, f), \
+	       .size = sizeof(((struct config_peer *)0)->f)
+#define KEY(f) .off = offsetof(struct config_key, f), \
+	       .size = sizeof(((struct config_key *)0)->f)
 
 static int parse_listen(struct conf *c, const struct conf_key *k, void *obj,
 			char *v);
@@ -30,6 +34,17 @@ static int parse_resolvers(struct conf *c, const struct conf_key *k, void *obj,
 			   char *v);
 static int parse_refresh(struct conf *c, const struct conf_key *k, void *obj,
 			 char *v);
+static int parse_role(struct conf *c, const struct conf_key *k, void *obj,
+		      char *v);
+static int parse_peer_listen(struct conf *c, const struct conf_key *k, void *obj,
+			     char *v);
+static int parse_peer_address(struct conf *c, const struct conf_key *k, void *obj,
+			      char *v);
+static int parse_peer_from(struct conf *c, const struct conf_key *k, void *obj,
+			   char *v);
+static void *add_peer(void *ctx, const char *name, unsigned line);
+static bool serves_dns(const void *ctx);
+static void *add_key(void *ctx, const char *name, unsigned line);
 /* "prefix, prefix, ..." (IPv4 or IPv6) into cfg->ecs_resolvers. */
 static int parse_resolvers(struct conf *c, const struct conf_key *k, void *obj,
 			   char *v)
@@ -98,7 +113,10 @@ static void *add_service(void *ctx, const char *name, unsigned line);
 static int end_service(struct conf *c, void *ctx, void *obj, size_t i);
 static int check_all(struct conf *c, void *ctx);
 
-enum { K_CONTROL, K_TABLE, K_REFRESH, N_DAEMON_KEYS };
+enum {
+	K_CONTROL, K_TABLE, K_REFRESH, K_ROLE, K_NODE_NAME, K_PEER_LISTEN,
+	K_COMMIT_TIMEOUT, N_DAEMON_KEYS
+};
 
 static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
 	[K_CONTROL] = { .name = "control", .type = CONF_PATH, .min = 1,
@@ -109,6 +127,15 @@ static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
 			CFG(table) },
 	[K_REFRESH] = { .name = "element_refresh", .type = CONF_CUSTOM,
 			.parse = parse_refresh },
+	[K_ROLE]    = { .name = "role", .type = CONF_CUSTOM, .parse = parse_role,
+			CFG(role) },
+	[K_NODE_NAME] = { .name = "name", .type = CONF_IDENT, .min = 1,
+			.max = CONFIG_NAME_MAX, CFG(name) },
+	[K_PEER_LISTEN] = { .name = "peer_listen", .type = CONF_CUSTOM,
+			.parse = parse_peer_listen },
+	[K_COMMIT_TIMEOUT] = { .name = "commit_timeout", .type = CONF_UINT,
+			.min = 50, .max = 10000, .def = CONFIG_DEFAULT_COMMIT_TIMEOUT,
+			CFG(commit_timeout) },
 };
 
 enum {
@@ -151,7 +178,7 @@ static const struct conf_key dns_keys[N_DNS_KEYS] = {
 enum {
 	K_NAME, K_POOL, K_POOL6, K_SERVER, K_HONEYPOT, K_SERVER6, K_HONEYPOT6,
 	K_WINDOW, K_BINDING, K_MAX_OPEN, K_ROTATE, K_MAX_BINDINGS, K_GRACE,
-	K_CLAIMS, N_SVC_KEYS
+	K_CLAIMS, K_SLICE, K_SLICE6, K_SHARE, K_GATEWAYS, N_SVC_KEYS
 };
 
 static const struct conf_key svc_keys[N_SVC_KEYS] = {
@@ -187,19 +214,52 @@ static const struct conf_key svc_keys[N_SVC_KEYS] = {
 			  .max = 60, .def = CONFIG_DEFAULT_GRACE, SVC(grace) },
 	[K_CLAIMS]    = { .name = "window_claims", .type = CONF_UINT, .min = 0,
 			  .max = CONFIG_MAX_CLAIMS, .def = 0, SVC(window_claims) },
+	/* role dns only: this node's part of the pools */
+	[K_SLICE]     = { .name = "slice", .type = CONF_PREFIX4, .min = 8,
+			  .max = 32, SVC(slice) },
+	[K_SLICE6]    = { .name = "slice6", .type = CONF_PREFIX6, .min = 64,
+			  .max = 128, SVC(slice6) },
+	[K_SHARE]     = { .name = "share", .type = CONF_UINT, .min = 1,
+			  .max = CONFIG_MAX_OPEN_CAP, SVC(share) },
+	[K_GATEWAYS]  = { .name = "gateways", .type = CONF_PATH, .min = 1,
+			  .max = 1023, SVC(gateways) },
 };
 
-enum { S_DAEMON, S_DNS, S_SERVICE, N_SECTIONS };
+enum { P_ROLE, P_ADDRESS, P_KEY, P_FROM, N_PEER_KEYS };
+
+static const struct conf_key peer_keys[N_PEER_KEYS] = {
+	[P_ROLE]    = { .name = "role", .type = CONF_CUSTOM, .required = true,
+			.parse = parse_role, PEER(role) },
+	[P_ADDRESS] = { .name = "address", .type = CONF_CUSTOM,
+			.parse = parse_peer_address },
+	[P_KEY]     = { .name = "key", .type = CONF_UINT, .min = 1, .max = 65535,
+			.required = true, PEER(key) },
+	[P_FROM]    = { .name = "from", .type = CONF_CUSTOM, .parse = parse_peer_from },
+};
+
+enum { KEY_FILE, N_KEY_KEYS };
+
+static const struct conf_key key_keys[N_KEY_KEYS] = {
+	[KEY_FILE] = { .name = "file", .type = CONF_FILE, .min = 1,
+		       .max = PATH_MAX - 1, .required = true, KEY(file) },
+};
+
+enum { S_DAEMON, S_DNS, S_SERVICE, S_PEER, S_KEY, N_SECTIONS };
 
 static const struct conf_section sections[N_SECTIONS] = {
 	[S_DAEMON]  = { .name = "daemon", .keys = daemon_keys,
 			.n_keys = N_DAEMON_KEYS },
-	[S_DNS]     = { .name = "dns", .required = true, .keys = dns_keys,
-			.n_keys = N_DNS_KEYS },
+	/* a gateway has no DNS of its own */
+	[S_DNS]     = { .name = "dns", .keys = dns_keys, .n_keys = N_DNS_KEYS,
+			.required_if = serves_dns },
 	[S_SERVICE] = { .name = "service", .named = true, .required = true,
 			.max = CONFIG_MAX_SERVICES, .keys = svc_keys,
 			.n_keys = N_SVC_KEYS, .add = add_service,
 			.end = end_service },
+	[S_PEER]    = { .name = "peer", .named = true, .max = CONFIG_MAX_PEERS,
+			.keys = peer_keys, .n_keys = N_PEER_KEYS, .add = add_peer },
+	[S_KEY]     = { .name = "key", .named = true, .max = CONFIG_MAX_KEYS,
+			.keys = key_keys, .n_keys = N_KEY_KEYS, .add = add_key },
 };
 
 static const struct conf_schema schema = {
@@ -278,6 +338,137 @@ static int parse_listen(struct conf *c, const struct conf_key *k, void *obj,
 	memcpy(cfg->listen_len, sl, n * sizeof(sl[0]));
 	cfg->n_listen = n;
 	return 0;
+}
+
+static const char *const role_names[] = {
+	[CONFIG_ROLE_STANDALONE] = "standalone", [CONFIG_ROLE_DNS] = "dns",
+	[CONFIG_ROLE_GATEWAY] = "gateway",
+};
+
+const char *config_role_name(enum config_role role)
+{
+	return (size_t)role < sizeof(role_names) / sizeof(role_names[0]) ?
+	       role_names[role] : "?";
+}
+
+/* [daemon] role (any), or [peer] role (dns or gateway): at k->off of obj. */
+static int parse_role(struct conf *c, const struct conf_key *k, void *obj,
+		      char *v)
+{
+	enum config_role *dst = (enum config_role *)((char *)obj + k->off);
+	bool peer = k == &peer_keys[P_ROLE];
+
+	for (size_t i = peer ? 1 : 0; i < sizeof(role_names) / sizeof(role_names[0]); i++) {
+		if (strcmp(v, role_names[i]) == 0) {
+			*dst = (enum config_role)i;
+			return 0;
+		}
+	}
+	conf_bad_value(c, k, v, peer ? "dns or gateway" : "standalone, dns or gateway");
+	return 0;
+}
+
+static int parse_one_address(struct conf *c, const struct conf_key *k, char *v,
+			     struct sockaddr_storage *ss, socklen_t *len)
+{
+	if (addr_sockaddr_parse(v, CONFIG_DEFAULT_PEER_PORT, ss, len) < 0 ||
+	    (ss->ss_family == AF_INET6 && v[0] != '[') || is_wildcard(ss)) {
+		*len = 0;
+		conf_bad_value(c, k, v, "ipv4[:port] or [ipv6][:port], not a wildcard");
+	}
+	return 0;
+}
+
+static int parse_peer_listen(struct conf *c, const struct conf_key *k, void *obj,
+			     char *v)
+{
+	struct config *cfg = obj;
+
+	return parse_one_address(c, k, v, &cfg->peer_listen, &cfg->peer_listen_len);
+}
+
+static int parse_peer_address(struct conf *c, const struct conf_key *k, void *obj,
+			      char *v)
+{
+	struct config_peer *p = obj;
+
+	return parse_one_address(c, k, v, &p->address, &p->address_len);
+}
+
+/* An address or a prefix of either family. */
+static int parse_peer_from(struct conf *c, const struct conf_key *k, void *obj,
+			   char *v)
+{
+	struct config_peer *p = obj;
+	int ret = addr_prefix_parse(v, &p->from);
+
+	if (ret < 0 && !strchr(v, '/')) {
+		ret = addr_parse(v, &p->from.family, p->from.bytes);
+		p->from.len = (uint8_t)(addr_family_size(p->from.family) * 8);
+	}
+	if (ret < 0)
+		conf_bad_value(c, k, v, "an address or prefix, such as 198.51.100.0/24");
+	else
+		p->has_from = true;
+	return 0;
+}
+
+/* One more entry of a named section's array; NULL without memory. */
+static void *grow_one(void **array, size_t *n, size_t size)
+{
+	char *grown = realloc(*array, (*n + 1) * size);
+
+	if (!grown)
+		return NULL;
+	*array = grown;
+	memset(grown + *n * size, 0, size);
+	return grown + (*n)++ * size;
+}
+
+static void *add_peer(void *ctx, const char *name, unsigned line)
+{
+	struct config *cfg = ctx;
+	char *copy = strdup(name);
+	struct config_peer *p = copy ? grow_one((void **)&cfg->peers, &cfg->n_peers,
+						sizeof(*p)) : NULL;
+
+	if (!p) {
+		free(copy);
+		return NULL;
+	}
+	p->name = copy;
+	p->line = line;
+	return p;
+}
+
+/* [key ID]: the id is checked once the file is read (check_nodes). */
+static void *add_key(void *ctx, const char *name, unsigned line)
+{
+	struct config *cfg = ctx;
+	struct config_key *k = grow_one((void **)&cfg->keys, &cfg->n_keys, sizeof(*k));
+	uint32_t id = 0;
+
+	if (!k)
+		return NULL;
+	for (const char *d = name; *d && id <= 65535; d++)
+		id = *d >= '0' && *d <= '9' ? id * 10 + (uint32_t)(*d - '0') : 65536;
+	k->id = id;
+	k->line = line;
+	return k;
+}
+
+static bool serves_dns(const void *ctx)
+{
+	return ((const struct config *)ctx)->role != CONFIG_ROLE_GATEWAY;
+}
+
+const struct config_peer *config_find_peer(const struct config *cfg,
+					   const char *name)
+{
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (strcmp(cfg->peers[i].name, name) == 0)
+			return &cfg->peers[i];
+	return NULL;
 }
 
 static void *add_service(void *ctx, const char *name, unsigned line)
@@ -397,6 +588,154 @@ static void check_against_earlier(struct conf *c, const struct config *cfg,
 	}
 }
 
+static unsigned peer_line(const struct conf *c, size_t i, size_t key)
+{
+	return conf_key_line(c, &sections[S_PEER], i, key);
+}
+
+static unsigned daemon_line(const struct conf *c, size_t key)
+{
+	return conf_key_line(c, &sections[S_DAEMON], 0, key);
+}
+
+static const struct config_key *find_key(const struct config *cfg, uint32_t id)
+{
+	for (size_t i = 0; i < cfg->n_keys; i++)
+		if (cfg->keys[i].id == id)
+			return &cfg->keys[i];
+	return NULL;
+}
+
+/* "gw1, gw2": each a gateway peer. */
+static void check_gateways(struct conf *c, const struct config *cfg, size_t i)
+{
+	const struct config_service *s = &cfg->services[i];
+	char list[1024], *item, *save = NULL;
+
+	snprintf(list, sizeof(list), "%s", s->gateways);
+	for (item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		const struct config_peer *p;
+
+		item = conf_trim(item);
+		p = config_find_peer(cfg, item);
+		if (!p || p->role != CONFIG_ROLE_GATEWAY)
+			conf_error(c, svc_line(c, i, K_GATEWAYS),
+				   "[service %s]: gateways: '%.63s' is not a [peer] "
+				   "with role gateway", s->section, item);
+	}
+}
+
+/* A DNS node's slice of a pool: inside it, with room for its share. */
+static void check_slice(struct conf *c, const struct config_service *s, size_t i,
+			const struct addr_prefix *pool, const struct addr_prefix *slice,
+			size_t key)
+{
+	char a[ADDR_STRLEN], b[ADDR_STRLEN];
+
+	if (pool->family != slice->family || slice->len < pool->len ||
+	    !addr_prefix_contains(pool, slice->family, slice->bytes))
+		conf_error(c, svc_line(c, i, key), "[service %s]: %s %s is not inside "
+			   "the pool %s", s->section, svc_keys[key].name,
+			   addr_prefix_format(slice, a), addr_prefix_format(pool, b));
+}
+
+/* The keys of the distributed mode, by role (docs/protocol.md). */
+static void check_nodes(struct conf *c, struct config *cfg)
+{
+	static const size_t dns_only[] = { K_SLICE, K_SLICE6, K_SHARE, K_GATEWAYS };
+	bool dns = cfg->role == CONFIG_ROLE_DNS, gw = cfg->role == CONFIG_ROLE_GATEWAY;
+	size_t n_gateways = 0, n_dns = 0;
+
+	if ((dns || gw) && !cfg->name)
+		conf_error(c, conf_line(c), "[daemon]: role %s needs a 'name'",
+			   config_role_name(cfg->role));
+	if (gw && !cfg->peer_listen_len && conf_key_ok(c, &sections[S_DAEMON], 0, K_PEER_LISTEN))
+		conf_error(c, conf_line(c), "[daemon]: role gateway needs 'peer_listen', "
+			   "the address DNS nodes connect to");
+	if (!gw && daemon_line(c, K_PEER_LISTEN))
+		conf_error(c, daemon_line(c, K_PEER_LISTEN),
+			   "[daemon]: key 'peer_listen' is for role gateway");
+	if (cfg->role == CONFIG_ROLE_STANDALONE && (cfg->n_peers || cfg->n_keys))
+		conf_error(c, cfg->n_peers ? cfg->peers[0].line : cfg->keys[0].line,
+			   "[peer] and [key] sections are for roles dns and gateway "
+			   "([daemon] role)");
+	for (size_t i = 0; i < cfg->n_keys; i++) {
+		if (cfg->keys[i].id < 1 || cfg->keys[i].id > 65535)
+			conf_error(c, cfg->keys[i].line, "[key]: the name of a key "
+				   "section is its id, a number 1-65535");
+		for (size_t j = 0; j < i; j++)
+			if (cfg->keys[j].id == cfg->keys[i].id)
+				conf_error(c, cfg->keys[i].line, "[key %u]: the same id "
+					   "as the key at line %u", cfg->keys[i].id,
+					   cfg->keys[j].line);
+	}
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const struct config_peer *p = &cfg->peers[i];
+
+		n_gateways += p->role == CONFIG_ROLE_GATEWAY;
+		n_dns += p->role == CONFIG_ROLE_DNS;
+		if (cfg->name && strcasecmp(p->name, cfg->name) == 0)
+			conf_error(c, p->line, "[peer %s]: the name of this node itself",
+				   p->name);
+		if (p->key && !find_key(cfg, p->key) && conf_key_ok(c, &sections[S_PEER], i, P_KEY))
+			conf_error(c, peer_line(c, i, P_KEY), "[peer %s]: key %u has no "
+				   "[key %u] section", p->name, p->key, p->key);
+		if (dns && p->role == CONFIG_ROLE_GATEWAY && !p->address_len &&
+		    conf_key_ok(c, &sections[S_PEER], i, P_ADDRESS))
+			conf_error(c, p->line, "[peer %s]: a DNS node needs the "
+				   "'address' of each gateway", p->name);
+		if (dns && p->role == CONFIG_ROLE_DNS)
+			conf_error(c, p->line, "[peer %s]: a DNS node talks to gateways "
+				   "only", p->name);
+		if (gw && p->role == CONFIG_ROLE_GATEWAY)
+			conf_error(c, p->line, "[peer %s]: a gateway talks to DNS nodes "
+				   "only", p->name);
+	}
+	if (dns && !n_gateways)
+		conf_error(c, conf_line(c), "role dns needs at least one [peer NAME] "
+			   "with role gateway");
+	if (gw && !n_dns)
+		conf_error(c, conf_line(c), "role gateway needs at least one [peer NAME] "
+			   "with role dns");
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		struct config_service *s = &cfg->services[i];
+
+		s->has_slice = svc_line(c, i, K_SLICE) && conf_key_ok(c, &sections[S_SERVICE], i, K_SLICE);
+		s->has_slice6 = svc_line(c, i, K_SLICE6) && conf_key_ok(c, &sections[S_SERVICE], i, K_SLICE6);
+		if (!dns) {
+			for (size_t k = 0; k < sizeof(dns_only) / sizeof(dns_only[0]); k++)
+				if (svc_line(c, i, dns_only[k]))
+					conf_error(c, svc_line(c, i, dns_only[k]),
+						   "[service %s]: key '%s' is for role dns",
+						   s->section, svc_keys[dns_only[k]].name);
+			s->has_slice = s->has_slice6 = false;
+			s->share = 0;
+			continue;
+		}
+		if (!svc_line(c, i, K_SLICE))
+			conf_error(c, s->line, "[service %s]: missing key 'slice' (role dns: "
+				   "this node's part of the pool)", s->section);
+		if (s->has_pool6 && !svc_line(c, i, K_SLICE6))
+			conf_error(c, s->line, "[service %s]: missing key 'slice6' (role dns, "
+				   "with pool6)", s->section);
+		if (!s->has_pool6 && svc_line(c, i, K_SLICE6))
+			conf_error(c, svc_line(c, i, K_SLICE6), "[service %s]: key 'slice6' "
+				   "requires 'pool6'", s->section);
+		if (!svc_line(c, i, K_SHARE))
+			conf_error(c, s->line, "[service %s]: missing key 'share' (role dns: "
+				   "this node's part of max_open)", s->section);
+		else if (s->share > s->max_open)
+			conf_error(c, svc_line(c, i, K_SHARE), "[service %s]: share %u is "
+				   "more than max_open %u", s->section, s->share, s->max_open);
+		if (s->has_slice)
+			check_slice(c, s, i, &s->pool, &s->slice, K_SLICE);
+		if (s->has_slice6 && s->has_pool6)
+			check_slice(c, s, i, &s->pool6, &s->slice6, K_SLICE6);
+		if (s->gateways)
+			check_gateways(c, cfg, i);
+	}
+}
+
 /*
  * Once the whole file is read: defaults taken from other sections, names
  * against the zone, services against each other. Reported service by
@@ -436,6 +775,7 @@ static int check_all(struct conf *c, void *ctx)
 					      svc_line(c, i, K_POOL6));
 		check_against_earlier(c, cfg, i);
 	}
+	check_nodes(c, cfg);
 	return 0;
 }
 
@@ -516,8 +856,16 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		free(cfg->services[i].section);
 		free(cfg->services[i].name);
+		free(cfg->services[i].gateways);
 	}
 	free(cfg->services);
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		free(cfg->peers[i].name);
+	free(cfg->peers);
+	for (size_t i = 0; i < cfg->n_keys; i++)
+		free(cfg->keys[i].file);
+	free(cfg->keys);
+	free(cfg->name);
 	free(cfg->path);
 	free(cfg->control);
 	free(cfg->table);

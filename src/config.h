@@ -37,6 +37,37 @@
 #define CONFIG_DEFAULT_ECS_PREFIX4 24
 #define CONFIG_DEFAULT_ECS_PREFIX6 56
 #define CONFIG_MAX_ECS_RESOLVERS   64
+#define CONFIG_MAX_PEERS           64
+#define CONFIG_MAX_KEYS            4
+#define CONFIG_NAME_MAX            63
+#define CONFIG_DEFAULT_COMMIT_TIMEOUT 1000 /* ms */
+#define CONFIG_DEFAULT_PEER_PORT   5300
+
+/* What this node is (choreod(8), "Distributed mode"). */
+enum config_role {
+	CONFIG_ROLE_STANDALONE = 0, /* DNS, rotor and the local gateway */
+	CONFIG_ROLE_DNS,            /* DNS and rotor; commits to gateways */
+	CONFIG_ROLE_GATEWAY,        /* the table; applies DNS nodes' changes */
+};
+
+/* [peer NAME]: a node this one talks to. */
+struct config_peer {
+	char *name;
+	enum config_role role;     /* CONFIG_ROLE_DNS or CONFIG_ROLE_GATEWAY */
+	struct sockaddr_storage address; /* where to connect (a gateway) */
+	socklen_t address_len;     /* 0: not given */
+	uint32_t key;              /* key id, 1..65535 */
+	bool has_from;
+	struct addr_prefix from;   /* a DNS node must connect from here */
+	unsigned line;
+};
+
+/* [key ID]: a pre-shared secret in a file of its own. */
+struct config_key {
+	uint32_t id;               /* 1..65535 */
+	char *file;
+	unsigned line;
+};
 
 /* How a window's expiry is refreshed when its address is answered again. */
 enum config_refresh {
@@ -62,6 +93,13 @@ struct config_service {
 	uint32_t grace;            /* seconds a window and an asker's entry
 				      outlive the TTL: the client's round trip */
 	uint32_t window_claims;    /* new sources a window admits; 0: any */
+	/* role dns: this node's part of the pools; its rotor draws from the
+	 * slices and opens at most share addresses of each at once */
+	bool has_slice, has_slice6;
+	struct addr_prefix slice, slice6;
+	uint32_t share;
+	char *gateways;            /* the gateways carrying the pools, as
+				      written ("gw1, gw2"); NULL: every one */
 	unsigned line;             /* line of the [service] header */
 };
 
@@ -72,6 +110,11 @@ struct config {
 	char *control;             /* control socket path */
 	char *table;               /* nftables table name (family inet) */
 	enum config_refresh refresh;
+	enum config_role role;
+	char *name;                /* this node's name (dns, gateway) */
+	struct sockaddr_storage peer_listen; /* a gateway: where DNS nodes connect */
+	socklen_t peer_listen_len;
+	uint32_t commit_timeout;   /* ms a DNS node waits for every gateway */
 
 	/* [dns] */
 	struct sockaddr_storage listen[CONFIG_MAX_LISTEN];
@@ -93,7 +136,27 @@ struct config {
 
 	struct config_service *services;
 	size_t n_services;
+
+	struct config_peer *peers;
+	size_t n_peers;
+	struct config_key *keys;
+	size_t n_keys;
 };
+
+/* The pool and cap a node's rotor works with: its slice and share on a
+ * DNS node, the whole pool and max_open otherwise. */
+static inline const struct addr_prefix *config_rotor_pool(const struct config_service *s,
+							   int family)
+{
+	if (family == AF_INET6)
+		return s->has_slice6 ? &s->slice6 : &s->pool6;
+	return s->has_slice ? &s->slice : &s->pool;
+}
+
+static inline uint32_t config_rotor_max_open(const struct config_service *s)
+{
+	return s->share ? s->share : s->max_open;
+}
 
 /* Collected error messages, each "FILE:LINE: ...". */
 struct config_errors {
@@ -171,6 +234,30 @@ static inline struct config_pool config_pool_from(const struct config *cfg,
 #define config_for_each_pool(cfg, p)                                      \
 	for (struct config_pool p = config_pool_from((cfg), 0); (p).svc; \
 	     (p) = config_pool_from((cfg), (p).index + 1))
+
+/*
+ * The digest of the [service] sections, the space a change's service index
+ * means (docs/protocol.md, "The configuration digest"): nodes exchange
+ * changes only when theirs are equal. Returns 0 or a negative errno.
+ */
+int config_digest(const struct config *cfg, uint8_t out[static 32]);
+
+/*
+ * Checks across the configurations of one deployment (choreod -t with
+ * several -c): the same services everywhere (digests), the DNS nodes'
+ * slices of each pool disjoint and their shares adding up to max_open.
+ * names[i] names cfgs[i] in messages. Every problem goes to errs; returns
+ * 0, -EINVAL, or -ENOMEM.
+ */
+int config_check_set(const struct config *const *cfgs, size_t n,
+		     struct config_errors *errs);
+
+/* "standalone", "dns" or "gateway". */
+const char *config_role_name(enum config_role role);
+
+/* The peer of that name, or NULL. */
+const struct config_peer *config_find_peer(const struct config *cfg,
+					   const char *name);
 
 /* Index of the service protecting this name (text, any case, with or without
  * the trailing dot), or -1. */

@@ -290,11 +290,14 @@ struct rotor *rotor_new(const struct config *cfg, rotor_random_fn rnd,
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct config_service *s = &cfg->services[i];
 
+		/* a DNS node of the distributed mode: its slice and share */
 		if (s->pool.family == AF_INET &&
-		    pool_init(&r->svc[i].v4, &s->pool, AF_INET, s->max_open))
+		    pool_init(&r->svc[i].v4, config_rotor_pool(s, AF_INET), AF_INET,
+			      config_rotor_max_open(s)))
 			goto fail;
 		if (s->has_pool6 &&
-		    pool_init(&r->svc[i].v6, &s->pool6, AF_INET6, s->max_open))
+		    pool_init(&r->svc[i].v6, config_rotor_pool(s, AF_INET6), AF_INET6,
+			      config_rotor_max_open(s)))
 			goto fail;
 	}
 	return r;
