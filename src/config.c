@@ -42,6 +42,8 @@ static int parse_peer_address(struct conf *c, const struct conf_key *k, void *ob
 			      char *v);
 static int parse_peer_from(struct conf *c, const struct conf_key *k, void *obj,
 			   char *v);
+static int parse_peer_keys(struct conf *c, const struct conf_key *k, void *obj,
+			   char *v);
 static void *add_peer(void *ctx, const char *name, unsigned line);
 static bool serves_dns(const void *ctx);
 static void *add_key(void *ctx, const char *name, unsigned line);
@@ -232,8 +234,8 @@ static const struct conf_key peer_keys[N_PEER_KEYS] = {
 			.parse = parse_role, PEER(role) },
 	[P_ADDRESS] = { .name = "address", .type = CONF_CUSTOM,
 			.parse = parse_peer_address },
-	[P_KEY]     = { .name = "key", .type = CONF_UINT, .min = 1, .max = 65535,
-			.required = true, PEER(key) },
+	[P_KEY]     = { .name = "key", .type = CONF_CUSTOM, .required = true,
+			.parse = parse_peer_keys },
 	[P_FROM]    = { .name = "from", .type = CONF_CUSTOM, .parse = parse_peer_from },
 };
 
@@ -410,6 +412,36 @@ static int parse_peer_from(struct conf *c, const struct conf_key *k, void *obj,
 		conf_bad_value(c, k, v, "an address or prefix, such as 198.51.100.0/24");
 	else
 		p->has_from = true;
+	return 0;
+}
+
+/* "1" or "1, 2": the key ids a peer may use (two while a key rotates). */
+static int parse_peer_keys(struct conf *c, const struct conf_key *k, void *obj,
+			   char *v)
+{
+	struct config_peer *p = obj;
+	char *item = v, *next;
+	uint32_t ids[2];
+	size_t n = 0;
+
+	do {
+		uint64_t id = 0;
+		char *d;
+
+		next = strchr(item, ',');
+		if (next)
+			*next++ = '\0';
+		item = conf_trim(item);
+		for (d = item; *d >= '0' && *d <= '9' && id <= 65535; d++)
+			id = id * 10 + (uint64_t)(*d - '0');
+		if (n == 2 || d == item || *d || id < 1 || id > 65535) {
+			conf_bad_value(c, k, v, "one or two key ids 1-65535, such as 1 or 1, 2");
+			return 0;
+		}
+		ids[n++] = (uint32_t)id;
+	} while ((item = next));
+	memcpy(p->key_ids, ids, n * sizeof(ids[0]));
+	p->n_key_ids = n;
 	return 0;
 }
 
@@ -677,9 +709,11 @@ static void check_nodes(struct conf *c, struct config *cfg)
 		if (cfg->name && strcasecmp(p->name, cfg->name) == 0)
 			conf_error(c, p->line, "[peer %s]: the name of this node itself",
 				   p->name);
-		if (p->key && !find_key(cfg, p->key) && conf_key_ok(c, &sections[S_PEER], i, P_KEY))
-			conf_error(c, peer_line(c, i, P_KEY), "[peer %s]: key %u has no "
-				   "[key %u] section", p->name, p->key, p->key);
+		for (size_t k = 0; k < p->n_key_ids; k++)
+			if (!find_key(cfg, p->key_ids[k]))
+				conf_error(c, peer_line(c, i, P_KEY), "[peer %s]: key %u has "
+					   "no [key %u] section", p->name, p->key_ids[k],
+					   p->key_ids[k]);
 		if (dns && p->role == CONFIG_ROLE_GATEWAY && !p->address_len &&
 		    conf_key_ok(c, &sections[S_PEER], i, P_ADDRESS))
 			conf_error(c, p->line, "[peer %s]: a DNS node needs the "

@@ -56,7 +56,9 @@ struct config_peer {
 	enum config_role role;     /* CONFIG_ROLE_DNS or CONFIG_ROLE_GATEWAY */
 	struct sockaddr_storage address; /* where to connect (a gateway) */
 	socklen_t address_len;     /* 0: not given */
-	uint32_t key;              /* key id, 1..65535 */
+	uint32_t key_ids[2];       /* the key ids it may use; the first is
+				      the one this node uses with it */
+	size_t n_key_ids;
 	bool has_from;
 	struct addr_prefix from;   /* a DNS node must connect from here */
 	unsigned line;

@@ -1,0 +1,1158 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""An independent peer of choreo's peer protocol, version 1, written from
+docs/protocol.md alone (standard library only). A DNS node (client), a
+gateway (server, for self-tests), and the lab's attacks on a gateway.
+
+  send CHANGE...  as a DNS node: handshake, one CHANGES frame, wait for its ACK
+  ping            as a DNS node: handshake, PING, wait for the PONG
+  serve           as a gateway: accept DNS nodes, print their changes, ACK 0
+                  (ESTALE when --digest is given and the frame's differs)
+  attack NAME     one attack on a gateway (below), one line of outcome
+  digest FILE     the configuration digest of a choreo.conf's [service] sections
+  selftest        client against server in-process, HKDF vectors, every attack
+
+A CHANGE is one argument (MS: milliseconds; N: index of the [service]):
+  open ADDR MS [svc=N]             "open 203.0.113.7 5000"
+  bind ASKER ADDR MS [svc=N]       "bind 198.18.1.1 203.0.113.7 7000"
+  scoped PREFIX ADDR MS [svc=N]    "scoped 198.18.7.0/24 203.0.113.7 5000"
+IPv6 addresses work the same; svc defaults to --service.
+
+Attacks (client side; --stage hello attacks the HELLO, --stage data a CHANGES
+after a valid handshake; --variant picks a flavour, default the first):
+  wrongkey   HELLO tagged with another PSK (same key id)
+  keyid      HELLO with key id 65535 (65534), one the gateway does not hold
+  replay     a real session's HELLO, PROOF, CHANGES resent on a new connection
+  duplicate  a valid CHANGES frame sent twice (same sequence number)
+  reorder    CHANGES with sequence 3, then one with sequence 2
+  truncate   half a frame, then the write side shut          [--stage]
+  hugelen    a header announcing 0xFFFFFFFF bytes of payload  [--stage]
+  bitflip    one bit flipped            [--variant payload|tag] [--stage]
+  oldtime    timestamp 60 s off   [--variant past|future]    [--stage]
+  role       HELLO claiming [--variant gateway|controller|name|server|given]
+  early      CHANGES instead of PROOF, after the WELCOME
+  bigcount   CHANGES counts    [--variant over|short|zero]: 24001 changes,
+             more than the length holds, none
+  badchange  one change out of range [--variant kind|family|reserved|srclen|
+             bindlen|opensrc|addrbits|hostbits|ms0|mslong|service]
+  slowloris  --count sockets sending a HELLO one byte per --interval s, and
+             meanwhile one valid handshake (locked out while 64 are pending?)
+Each prints "ATTACK: what it did -> what came back; refused|ACCEPTED".
+
+The PSK file's bytes are the secret, trailing newlines stripped. Exit status:
+0 done (ACK result 0; attack refused), 1 otherwise, 2 usage error.
+"""
+import argparse
+import collections
+import dataclasses
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+
+# ---- constants (docs/protocol.md) ---------------------------------------------
+
+MAGIC = b"chor"
+VERSION = 1
+HELLO, WELCOME, PROOF, CHANGES, ACK, PING, PONG = 1, 2, 3, 16, 17, 18, 19
+TYPE_NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", PROOF: "PROOF",
+              CHANGES: "CHANGES", ACK: "ACK", PING: "PING", PONG: "PONG"}
+HEADER = struct.Struct(">4sBBHIQQ")  # magic version type key_id N seq timestamp
+TAG_LEN = 32
+MAX_PAYLOAD = 1048576
+MAX_HANDSHAKE_PAYLOAD = 1024
+CHANGES_HEAD = 4 + 32 + 2  # commit_id, config_digest, count
+CHANGE_LEN = 42
+MAX_CHANGES = 24000
+CHANGE_MAX_MS = 8 * 24 * 3600 * 1000  # 691 200 000
+CLOCK_FUDGE_MS = 30000
+HANDSHAKE_S = 5.0
+MAX_UNAUTHENTICATED = 64
+PING_IDLE_S, SILENCE_S = 10.0, 30.0
+ESTALE = -116
+ROLES = (b"dns", b"gateway", b"controller")
+NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+BIND, OPEN, OPEN_SCOPED = 1, 2, 3
+KIND_WORDS = {"bind": BIND, "open": OPEN, "scoped": OPEN_SCOPED}
+
+assert HEADER.size == 28
+
+
+class Refused(Exception):
+    """A frame failed a check (ours or the peer's): the connection is closed."""
+
+
+class PeerClosed(Exception):
+    """The peer closed the connection (EOF, reset)."""
+
+
+class Quiet(Exception):
+    """Nothing came back in time; the connection is still open."""
+
+
+# ---- HKDF-SHA256 (RFC 5869) and the protocol's keys ------------------------------
+
+def hkdf_extract(salt, ikm):
+    # RFC 5869 2.2: no salt (K_hello's) means HashLen zero bytes; HMAC pads
+    # an empty key to the same block, so either gives the same PRK.
+    return hmac.new(salt or bytes(32), ikm, hashlib.sha256).digest()
+
+
+def hkdf_expand(prk, info, length):
+    assert length <= 255 * 32
+    okm, block, counter = b"", b"", 0
+    while len(okm) < length:
+        counter += 1
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        okm += block
+    return okm[:length]
+
+
+def hkdf(ikm, salt, info, length=32):
+    return hkdf_expand(hkdf_extract(salt, ikm), info, length)
+
+
+def lv(data):
+    """u8 len || data."""
+    if len(data) > 255:
+        raise ValueError("field longer than 255 bytes")
+    return bytes([len(data)]) + data
+
+
+def k_hello(psk, key_id):
+    return hkdf(psk, b"", b"choreo v1 hello\0" + struct.pack(">H", key_id))
+
+
+def direction_keys(psk, key_id, client_nonce, server_nonce,
+                   client_role, client_name, server_role, server_name):
+    """(K_c2s, K_s2c) of one connection."""
+    salt = client_nonce + server_nonce
+    tail = (struct.pack(">H", key_id) + lv(client_role) + lv(client_name)
+            + lv(server_role) + lv(server_name))
+    return tuple(hkdf(psk, salt, b"choreo v1 " + d + b"\0" + tail)
+                 for d in (b"c2s", b"s2c"))
+
+
+def read_psk(path):
+    with open(path, "rb") as f:
+        psk = f.read().rstrip(b"\n")
+    if not 32 <= len(psk) <= 1024:
+        raise ValueError(f"{path}: the secret is {len(psk)} bytes, not 32-1024")
+    return psk
+
+
+# ---- frames ---------------------------------------------------------------------
+
+Frame = collections.namedtuple("Frame", "type key_id seq ts payload raw")
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def encode_frame(key, ftype, key_id, seq, payload, ts=None, length=None):
+    """header || payload || HMAC-SHA256(key, header || payload). `length`
+    overrides the header's N (attacks only)."""
+    head = HEADER.pack(MAGIC, VERSION, ftype, key_id,
+                       len(payload) if length is None else length,
+                       seq, now_ms() if ts is None else ts)
+    return head + payload + hmac.new(key, head + payload, hashlib.sha256).digest()
+
+
+class Reader:
+    """A bounded reader of a payload: any byte out of place is Refused."""
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def take(self, n):
+        if self.pos + n > len(self.data):
+            raise Refused("payload too short")
+        self.pos += n
+        return self.data[self.pos - n:self.pos]
+
+    def u8(self):
+        return self.take(1)[0]
+
+    def unpack(self, fmt):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def name(self):
+        n = self.take(self.u8())
+        if not n or len(n) > 63 or not set(n) <= NAME_BYTES:
+            raise Refused(f"bad node name {n!r}")
+        return n
+
+    def role(self):
+        r = self.take(self.u8())
+        if r not in ROLES:
+            raise Refused(f"unknown role {r!r}")
+        return r
+
+    def end(self):
+        if self.pos != len(self.data):
+            raise Refused(f"{len(self.data) - self.pos} bytes past the payload's end")
+
+
+# Payloads (docs/protocol.md): HELLO nonce role name server_name; WELCOME nonce
+# role name; PROOF the transcript hash; ACK and PING/PONG fixed formats.
+ACK_FMT, TOKEN_FMT = ">IiH", ">Q"  # commit_id result applied; token
+
+
+def hello_payload(nonce, role, name, server_name):
+    return nonce + lv(role) + lv(name) + lv(server_name)
+
+
+def welcome_payload(nonce, role, name):
+    return nonce + lv(role) + lv(name)
+
+
+def parse(payload, *fields):
+    """A payload's fields in order, and nothing after them: "role", "name",
+    or a struct format ("32s" for a nonce or a hash, ACK_FMT, TOKEN_FMT)."""
+    r, out = Reader(payload), []
+    for f in fields:
+        out += ([r.role()] if f == "role" else [r.name()] if f == "name"
+                else list(struct.unpack(f, r.take(struct.calcsize(f)))))
+    r.end()
+    return out
+
+
+# ---- changes ----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Change:
+    kind: int
+    family: int
+    src_len: int
+    service: int
+    ms: int
+    addr: bytes  # 16 bytes
+    src: bytes   # 16 bytes
+    reserved: int = 0
+
+    def encode(self):
+        return struct.pack(">BBBBHI16s16s", self.kind, self.family, self.src_len,
+                           self.reserved, self.service, self.ms, self.addr, self.src)
+
+    def __str__(self):
+        n = 4 if self.family == 4 else 16
+        ip = lambda b: str(ipaddress.ip_address(b[:n]))
+        addr = ip(self.addr)
+        what = {BIND: f"bind {ip(self.src)} {addr}", OPEN: f"open {addr}",
+                OPEN_SCOPED: f"scoped {ip(self.src)}/{self.src_len} {addr}"}
+        return f"{what.get(self.kind, '?')} {self.ms} svc={self.service}"
+
+
+def parse_change_text(text, service=0):
+    """"open ADDR MS", "bind ASKER ADDR MS", "scoped PREFIX ADDR MS", each
+    optionally followed by svc=N."""
+    words = text.split()
+    if words and words[-1].startswith("svc="):
+        service = int(words.pop()[4:])
+    if not words or words[0] not in KIND_WORDS or len(words) != (3 if words[0] == "open" else 4):
+        raise ValueError(f"bad change {text!r}")
+    kind = KIND_WORDS[words[0]]
+    addr, ms = ipaddress.ip_address(words[-2]), int(words[-1])
+    if kind == OPEN:
+        src, src_len = bytes(16), 0
+    else:
+        net = ipaddress.ip_network(words[1], strict=True)
+        if kind == BIND and net.prefixlen != net.max_prefixlen:
+            raise ValueError(f"bad asker {words[1]!r}")
+        if net.version != addr.version:
+            raise ValueError(f"{text!r}: families differ")
+        src, src_len = net.network_address.packed.ljust(16, b"\0"), net.prefixlen
+    return Change(kind, addr.version, src_len, service, ms, addr.packed.ljust(16, b"\0"), src)
+
+
+def decode_change(r):
+    """One change from untrusted bytes, checked as docs/protocol.md says; the
+    service's range is the caller's (it depends on the digest)."""
+    kind, family, src_len, reserved, service, ms = struct.unpack(">BBBBHI", r.take(10))
+    c = Change(kind, family, src_len, service, ms, r.take(16), r.take(16), reserved)
+    if kind not in (BIND, OPEN, OPEN_SCOPED):
+        raise Refused(f"change kind {kind}")
+    if family not in (4, 6):
+        raise Refused(f"change family {family}")
+    if reserved:
+        raise Refused("change reserved byte not 0")
+    n = 4 if family == 4 else 16
+    if any(c.addr[n:]) or any(c.src[n:]):
+        raise Refused("change bits set past the address")
+    if kind == BIND and src_len != 8 * n:
+        raise Refused(f"bind with src_len {src_len}")
+    if kind == OPEN and (src_len or any(c.src)):
+        raise Refused("open with a source")
+    if kind == OPEN_SCOPED:
+        if not 1 <= src_len <= 8 * n:
+            raise Refused(f"open_scoped with src_len {src_len}")
+        if int.from_bytes(c.src[:n], "big") & ((1 << (8 * n - src_len)) - 1):
+            raise Refused("open_scoped with host bits set")
+    if not 1 <= ms <= CHANGE_MAX_MS:
+        raise Refused(f"change ms {ms}")
+    return c
+
+
+def changes_payload(commit_id, digest, changes, count=None):
+    body = b"".join(c if isinstance(c, bytes) else c.encode() for c in changes)
+    return (struct.pack(">I", commit_id) + digest
+            + struct.pack(">H", len(changes) if count is None else count) + body)
+
+
+def parse_changes(payload):
+    r = Reader(payload)
+    commit_id, digest, count = r.unpack(">I"), r.take(32), r.unpack(">H")
+    if not 1 <= count <= MAX_CHANGES:
+        raise Refused(f"CHANGES count {count}")
+    if len(payload) != CHANGES_HEAD + CHANGE_LEN * count:
+        raise Refused(f"CHANGES count {count} does not match its {len(payload)} bytes")
+    changes = [decode_change(r) for _ in range(count)]
+    r.end()
+    return commit_id, digest, changes
+
+
+# ---- the configuration digest ----------------------------------------------------
+
+def config_digest(path):
+    """(digest, number of services) of a choreo.conf: its [service] sections
+    in file order, defaults as choreo.conf(5) gives them."""
+    sections, ttl = [], 5
+    with open(path, encoding="utf-8-sig") as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("["):
+                sections.append((line.strip("[]").split(), {}))
+            elif line:
+                key, _, value = line.partition("=")
+                sections[-1][1][key.strip()] = value.strip()
+                if sections[-1][0] == ["dns"] and key.strip() == "ttl":
+                    ttl = int(value)
+    services = [(head[1], kv) for head, kv in sections if head[0] == "service"]
+    out = b"choreo services v1" + struct.pack(">H", len(services))
+    for section, kv in services:
+        dn = kv["name"].lower().rstrip(".") + "."
+        pool = ipaddress.IPv4Network(kv["pool"])
+        out += lv(section.encode()) + lv(dn.encode())
+        out += bytes([4]) + pool.network_address.packed + bytes(12) + bytes([pool.prefixlen])
+        if "pool6" in kv:
+            pool6 = ipaddress.IPv6Network(kv["pool6"])
+            out += bytes([6]) + pool6.network_address.packed + bytes([pool6.prefixlen])
+        else:
+            out += bytes(18)
+        out += struct.pack(">5I", int(kv.get("window", ttl)), int(kv.get("grace", 2)),
+                           int(kv.get("binding", 600)), int(kv.get("max_open", 16)),
+                           int(kv.get("window_claims", 0)))
+    return hashlib.sha256(out).digest(), len(services)
+
+
+# ---- a connection: sequence numbers, keys, and the receiver's checks --------------
+
+class Conn:
+    def __init__(self, sock, key_id, seq_rule="gt"):
+        self.sock, self.key_id, self.seq_rule = sock, key_id, seq_rule
+        self.k_tx = self.k_rx = None
+        self.tx_seq, self.rx_last = 0, -1
+        self.tx_bytes = self.rx_bytes = 0
+        self.deadline = None  # the handshake's, time.monotonic()
+        self.sent = []        # raw frames, for the replay attack
+
+    def send_raw(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            raise PeerClosed(f"send failed ({type(e).__name__})") from None
+        self.tx_bytes += len(data)
+        self.sent.append(data)
+        return data
+
+    def frame(self, ftype, payload, key=None, **kw):
+        """A frame with the next sequence number (the sender always adds 1)."""
+        f = encode_frame(key or self.k_tx, ftype, self.key_id, self.tx_seq, payload, **kw)
+        self.tx_seq += 1
+        return f
+
+    def send(self, ftype, payload, key=None, **kw):
+        return self.send_raw(self.frame(ftype, payload, key, **kw))
+
+    def recv_exact(self, n, timeout):
+        buf = bytearray()
+        while len(buf) < n:
+            t = timeout
+            if self.deadline is not None:
+                t = self.deadline - time.monotonic()
+                if t <= 0:
+                    raise Refused("handshake not completed in time")
+            self.sock.settimeout(t)
+            try:
+                chunk = self.sock.recv(min(n - len(buf), 65536))
+            except socket.timeout:
+                if self.deadline is not None:
+                    raise Refused("handshake not completed in time") from None
+                raise Quiet(f"nothing for {timeout:g} s") from None
+            except OSError as e:
+                raise PeerClosed(f"reset ({type(e).__name__})") from None
+            if not chunk:
+                raise PeerClosed(f"EOF after {len(buf)} of {n} bytes" if buf else "EOF")
+            buf += chunk
+            self.rx_bytes += len(chunk)
+        return bytes(buf)
+
+    def recv(self, expect, cap, key_for=None, timeout=None):
+        """One frame, checked in docs/protocol.md's order; nothing of it is
+        used (not even its sequence number) before every check passed.
+        key_for(key_id) gives the tag's key, or None for a key id refused."""
+        head = self.recv_exact(HEADER.size, timeout)
+        magic, version, ftype, key_id, n, seq, ts = HEADER.unpack(head)
+        # 1. header: magic, version, key id, length, before any allocation
+        if magic != MAGIC:
+            raise Refused(f"bad magic {magic.hex()}")
+        if version != VERSION:
+            raise Refused(f"version {version}")
+        key = key_for(key_id) if key_for else (self.k_rx if key_id == self.key_id else None)
+        if key is None:
+            raise Refused(f"key id {key_id} refused")
+        if n > cap:
+            raise Refused(f"payload length {n} over the cap {cap}")
+        # 2. payload and tag, the tag checked in constant time
+        rest = self.recv_exact(n + TAG_LEN, timeout)
+        payload, tag = rest[:n], rest[n:]
+        if not hmac.compare_digest(tag, hmac.new(key, head + payload, hashlib.sha256).digest()):
+            raise Refused(f"bad tag on a {n}-byte frame")
+        # 3. sequence number
+        if seq <= self.rx_last or (self.seq_rule == "next" and seq != self.rx_last + 1):
+            raise Refused(f"sequence {seq} after {self.rx_last}")
+        # 4. timestamp
+        if abs(ts - now_ms()) > CLOCK_FUDGE_MS:
+            raise Refused(f"timestamp {(ts - now_ms()) / 1000:+.1f} s off")
+        # 5. a type this state expects (the payload is the caller's to parse)
+        if ftype not in expect:
+            raise Refused(f"unexpected type {TYPE_NAMES.get(ftype, ftype)}")
+        self.rx_last = seq
+        return Frame(ftype, key_id, seq, ts, payload, head + rest)
+
+
+# ---- the client: a DNS node -------------------------------------------------------
+
+class Client:
+    def __init__(self, host, port, psk, key_id=1, name=b"dns1", role=b"dns",
+                 peer_name=b"gw1", peer_role=b"gateway", timeout=5.0):
+        self.host, self.port, self.psk, self.key_id = host, port, psk, key_id
+        self.name, self.role, self.peer_name, self.peer_role = name, role, peer_name, peer_role
+        self.timeout = timeout
+        self.conn = None
+
+    def connect(self):
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        self.conn = Conn(sock, self.key_id)
+        return self
+
+    def close(self):
+        self.conn.sock.close()
+
+    def hello_frame(self, ts=None, length=None):
+        self.nonce = secrets.token_bytes(32)
+        self.hello = self.conn.frame(HELLO, hello_payload(self.nonce, self.role, self.name, self.peer_name),
+                                     key=k_hello(self.psk, self.key_id), ts=ts, length=length)
+        return self.hello
+
+    def welcome(self):
+        """Read the WELCOME, check it, derive the keys; returns the transcript hash."""
+        kh = k_hello(self.psk, self.key_id)
+        w = self.conn.recv({WELCOME}, MAX_HANDSHAKE_PAYLOAD, timeout=self.timeout,
+                           key_for=lambda kid: kh if kid == self.key_id else None)
+        nonce, role, name = parse(w.payload, "32s", "role", "name")
+        if name != self.peer_name or role != self.peer_role:
+            raise Refused(f"WELCOME from {name.decode()} ({role.decode()}), "
+                          f"not {self.peer_name.decode()} ({self.peer_role.decode()})")
+        c = self.conn
+        c.k_tx, c.k_rx = direction_keys(self.psk, self.key_id, self.nonce, nonce,
+                                        self.role, self.name, role, name)
+        return hashlib.sha256(self.hello + w.raw).digest()
+
+    def handshake(self):
+        self.conn.send_raw(self.hello_frame())
+        transcript = self.welcome()
+        self.conn.send(PROOF, transcript)
+        p = self.conn.recv({PROOF}, MAX_HANDSHAKE_PAYLOAD, timeout=self.timeout)
+        if not hmac.compare_digest(parse(p.payload, "32s")[0], transcript):
+            raise Refused("the server's PROOF does not match the transcript")
+        return self
+
+    def next_data_frame(self, expect):
+        """The next data frame of a type in `expect`, answering PINGs."""
+        while True:
+            f = self.conn.recv(expect | {PING, PONG}, MAX_PAYLOAD, timeout=self.timeout)
+            if f.type == PING:
+                self.conn.send(PONG, struct.pack(TOKEN_FMT, *parse(f.payload, TOKEN_FMT)))
+            elif f.type in expect:
+                return f
+
+    def commit(self, changes, commit_id, digest):
+        """One CHANGES frame and its ACK: (result, applied)."""
+        self.conn.send(CHANGES, changes_payload(commit_id, digest, changes))
+        got, result, applied = parse(self.next_data_frame({ACK}).payload, ACK_FMT)
+        if got != commit_id:
+            raise Refused(f"ACK for commit {got}, not {commit_id}")
+        return result, applied
+
+    def ping(self):
+        token = secrets.randbits(64)
+        self.conn.send(PING, struct.pack(TOKEN_FMT, token))
+        if parse(self.next_data_frame({PONG}).payload, TOKEN_FMT)[0] != token:
+            raise Refused("PONG with another token")
+
+
+# ---- the server: a gateway ----------------------------------------------------------
+
+class Gateway:
+    """keys {key_id: psk}; peers {name: role} ([peer NAME] sections);
+    digest None accepts any; services None leaves the index unchecked."""
+
+    def __init__(self, name, keys, peers, digest=None, services=None, role=b"gateway",
+                 seq_rule="gt", handshake_s=HANDSHAKE_S, log=None):
+        self.name, self.role, self.keys, self.peers = name, role, keys, peers
+        self.hello_keys = {kid: k_hello(psk, kid) for kid, psk in keys.items()}
+        self.digest, self.services, self.seq_rule = digest, services, seq_rule
+        self.handshake_s, self.log = handshake_s, log or self.say
+        self.lock = threading.Lock()
+        self.unauthenticated = 0
+        self.applied = []   # (commit_id, [Change]) in order
+        self.closed = []    # why each connection ended
+        self.lsock = None
+
+    def say(self, line):
+        with self.lock:
+            print(line, flush=True)
+
+    def stop(self):
+        try:
+            self.lsock.shutdown(socket.SHUT_RDWR)  # wakes the thread in accept()
+        except OSError:
+            pass
+        self.lsock.close()
+
+    def listen(self, host, port):
+        self.lsock = socket.create_server((host, port), backlog=256,
+                                          family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.listen_port = self.lsock.getsockname()[1]
+        return self.listen_port
+
+    def serve_forever(self):
+        while True:
+            try:
+                sock, addr = self.lsock.accept()
+            except OSError:
+                return  # listening socket closed
+            with self.lock:
+                full = self.unauthenticated >= MAX_UNAUTHENTICATED
+                if not full:
+                    self.unauthenticated += 1
+            if full:
+                sock.close()  # at once
+                self.note(f"{addr[0]}:{addr[1]}", "closed at once: 64 unauthenticated")
+                continue
+            threading.Thread(target=self.handle, args=(sock, addr), daemon=True).start()
+
+    def note(self, who, what):
+        with self.lock:
+            self.closed.append(what)
+        self.log(f"{who}: {what}")
+
+    def handle(self, sock, addr):
+        who = f"{addr[0]}:{addr[1]}"
+        c = Conn(sock, None, self.seq_rule)
+        c.deadline = time.monotonic() + self.handshake_s
+        authenticated = False
+        try:
+            peer = self.handshake(c)
+            with self.lock:
+                self.unauthenticated -= 1
+            authenticated, c.deadline = True, None
+            self.log(f"{who}: {peer.decode()} authenticated, key id {c.key_id}")
+            self.session(c, who)
+        except Refused as e:
+            self.note(who, f"refused: {e}")
+        except (PeerClosed, Quiet) as e:
+            self.note(who, f"peer closed: {e}")
+        finally:
+            if not authenticated:
+                with self.lock:
+                    self.unauthenticated -= 1
+            sock.close()
+
+    def handshake(self, c):
+        hello = c.recv({HELLO}, MAX_HANDSHAKE_PAYLOAD, key_for=self.hello_keys.get)
+        cnonce, crole, cname, sname = parse(hello.payload, "32s", "role", "name", "name")
+        configured = self.peers.get(cname)
+        if configured is None:
+            raise Refused(f"{cname.decode()} is not a configured peer")
+        if configured != b"dns":
+            raise Refused(f"{cname.decode()} is configured as {configured.decode()}, not dns")
+        if crole != configured:
+            raise Refused(f"{cname.decode()} claims role {crole.decode()}, configured dns")
+        if sname != self.name:
+            raise Refused(f"HELLO means {sname.decode()}, not us")
+        c.key_id = hello.key_id
+        snonce = secrets.token_bytes(32)
+        welcome = c.send(WELCOME, welcome_payload(snonce, self.role, self.name),
+                         key=self.hello_keys[c.key_id])
+        c.k_rx, c.k_tx = direction_keys(self.keys[c.key_id], c.key_id, cnonce, snonce,
+                                        crole, cname, self.role, self.name)
+        transcript = hashlib.sha256(hello.raw + welcome).digest()
+        proof = c.recv({PROOF}, MAX_HANDSHAKE_PAYLOAD)
+        if not hmac.compare_digest(parse(proof.payload, "32s")[0], transcript):
+            raise Refused("the client's PROOF does not match the transcript")
+        c.send(PROOF, transcript)
+        return cname
+
+    def session(self, c, who):
+        last_rx = time.monotonic()
+        while True:
+            if not select.select([c.sock], [], [], PING_IDLE_S)[0]:
+                if time.monotonic() - last_rx >= SILENCE_S:
+                    raise Refused(f"silent for {SILENCE_S:g} s")
+                c.send(PING, struct.pack(TOKEN_FMT, secrets.randbits(64)))
+                continue
+            f = c.recv({CHANGES, PING, PONG}, MAX_PAYLOAD, timeout=SILENCE_S)
+            last_rx = time.monotonic()
+            if f.type == PING:
+                c.send(PONG, struct.pack(TOKEN_FMT, *parse(f.payload, TOKEN_FMT)))
+            elif f.type == PONG:
+                parse(f.payload, TOKEN_FMT)
+            else:
+                self.apply(c, f, who)
+
+    def apply(self, c, f, who):
+        commit_id, digest, changes = parse_changes(f.payload)
+        if self.digest is not None and not hmac.compare_digest(digest, self.digest):
+            self.log(f"{who}: commit {commit_id}: digest {digest.hex()[:16]}... not ours: ESTALE")
+            c.send(ACK, struct.pack(ACK_FMT, commit_id, ESTALE, 0))
+            return
+        for ch in changes:
+            if self.services is not None and ch.service >= self.services:
+                raise Refused(f"service {ch.service} past the configuration's {self.services}")
+        with self.lock:
+            self.applied.append((commit_id, changes))
+        for ch in changes:
+            self.log(f"{who}: commit {commit_id}: {ch}")
+        c.send(ACK, struct.pack(ACK_FMT, commit_id, 0, len(changes)))
+
+
+# ---- attacks ---------------------------------------------------------------------------
+
+def observe(sock, timeout=2.0, until=()):
+    """What the peer does next, read without checks: the frames it sends,
+    until it closes, stays quiet `timeout` s, or sends a type in `until`.
+    Returns ([(type, text)], how it closed or None, bytes received)."""
+    seen, buf, rx, end = [], b"", 0, time.monotonic() + timeout
+    while True:
+        while len(buf) >= HEADER.size:
+            _, _, t, _, n, seq, _ = HEADER.unpack_from(buf)
+            if n > MAX_PAYLOAD or len(buf) < HEADER.size + n + TAG_LEN:
+                break
+            payload, buf = buf[HEADER.size:HEADER.size + n], buf[HEADER.size + n + TAG_LEN:]
+            text = TYPE_NAMES.get(t, f"type {t}")
+            if t == ACK and n == 10:
+                text += " commit=%d result=%d applied=%d" % struct.unpack(ACK_FMT, payload)
+            seen.append((t, text))
+            if t in until:
+                return seen, None, rx
+        left = end - time.monotonic()
+        if left <= 0:
+            return seen, None, rx
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return seen, None, rx
+        except OSError as e:
+            return seen, f"reset ({type(e).__name__})", rx
+        if not chunk:
+            return seen, "EOF", rx
+        buf, rx = buf + chunk, rx + len(chunk)
+
+
+VARIANTS = {  # the first is the default
+    "bitflip": ("payload", "tag"),
+    "oldtime": ("past", "future"),
+    "role": ("gateway", "controller", "name", "server", "given"),
+    "bigcount": ("over", "short", "zero"),
+    "badchange": ("kind", "family", "reserved", "srclen", "bindlen", "opensrc", "addrbits",
+                  "hostbits", "ms0", "mslong", "service"),
+}
+STAGED = ("truncate", "hugelen", "bitflip", "oldtime")
+ATTACKS = ("wrongkey", "keyid", "replay", "duplicate", "reorder", "early", "role", "bigcount",
+           "badchange", "slowloris") + STAGED
+
+
+@dataclasses.dataclass
+class Outcome:
+    name: str
+    did: str = ""
+    seen: list = dataclasses.field(default_factory=list)  # [(type, text)] that came back
+    closed: str = None
+    tx: int = 0
+    rx: int = 0
+    forbidden: tuple = (WELCOME, PROOF, ACK)  # answers that would mean "accepted"
+    good: set = dataclasses.field(default_factory=set)  # commits to be applied once
+    bad: set = dataclasses.field(default_factory=set)   # commits never to be applied
+
+    @property
+    def refused(self):
+        return self.closed is not None and not any(t in self.forbidden for t, _ in self.seen)
+
+    def line(self):
+        back = ", ".join(text for _, text in self.seen) or "nothing"
+        end = f"closed by the peer ({self.closed})" if self.closed else "connection still open"
+        return (f"{self.name}: {self.did} -> {back}; {end} after {self.tx} bytes sent, "
+                f"{self.rx} received; {'refused' if self.refused else 'ACCEPTED'}")
+
+
+def attack_session(opts, **over):
+    kw = dict(key_id=opts.key_id, name=opts.name, role=opts.role, peer_name=opts.peer_name,
+              peer_role=opts.peer_role, timeout=opts.timeout)
+    psk = over.pop("psk", opts.psk)
+    kw.update(over)
+    return Client(opts.host, opts.port, psk, **kw).connect()
+
+
+def changes_frame(opts, cl, out, changes=None, count=None, **frame_kw):
+    """A CHANGES frame with a fresh commit id, marked as one never to apply."""
+    commit = secrets.randbits(32)
+    out.bad.add(commit)
+    if changes is None:
+        changes = [parse_change_text(opts.change, opts.service)]
+    return cl.conn.frame(CHANGES, changes_payload(commit, opts.digest, changes, count), **frame_kw), commit
+
+
+def finish(out, cl, send=(), observe_s=None):
+    """Send the attack's bytes, then see what comes back."""
+    try:
+        for data in send:
+            cl.conn.send_raw(data)
+    except PeerClosed as e:
+        out.closed = str(e)
+    seen, closed, rx = observe(cl.conn.sock, observe_s or cl.timeout)
+    out.seen += seen
+    out.closed = out.closed or closed
+    out.tx, out.rx = cl.conn.tx_bytes, cl.conn.rx_bytes + rx
+    cl.close()
+    return out
+
+
+def answered(cl, until=(ACK,)):
+    """The first answer to a frame the attack sent as a legitimate one."""
+    seen, closed, rx = observe(cl.conn.sock, cl.timeout, until)
+    cl.conn.rx_bytes += rx
+    return (seen[-1][1] if seen else "nothing") + (f", closed ({closed})" if closed else ""), closed
+
+
+def attack(opts):
+    name, v = opts.attack, opts.variant or VARIANTS.get(opts.attack, ("",))[0]
+    cl, out = attack_session(opts), Outcome(opts.attack)
+    if name in STAGED:
+        # The frame attacked: the HELLO (--stage hello), or a CHANGES after a valid handshake.
+        kw = {}
+        if name == "oldtime":
+            kw["ts"] = now_ms() + (60000 if v == "future" else -60000)
+        if name == "hugelen":
+            kw["length"] = 0xFFFFFFFF
+        if opts.stage == "hello":
+            frame = bytearray(cl.hello_frame(**kw))
+        else:
+            cl.handshake()
+            frame = bytearray(changes_frame(opts, cl, out, **kw)[0])
+            out.forbidden = (ACK,)
+        what = "HELLO" if opts.stage == "hello" else "CHANGES"
+        if name == "oldtime":
+            out.did = f"{what} stamped 60 s in the {v}"
+        elif name == "hugelen":
+            frame = frame[:HEADER.size]
+            out.did = f"{what} header announcing 0xFFFFFFFF payload bytes, nothing after it"
+        elif name == "truncate":
+            frame = frame[:len(frame) // 2]
+            out.did = f"{what} cut to {len(frame)} bytes, then SHUT_WR"
+        else:
+            at = (HEADER.size + (len(frame) - HEADER.size - TAG_LEN) // 2 if v == "payload"
+                  else len(frame) - 1)
+            frame[at] ^= 0x10
+            out.did = f"{what} with bit 4 of byte {at} ({v}) flipped"
+        try:
+            cl.conn.send_raw(bytes(frame))
+            if name == "truncate":
+                cl.conn.sock.shutdown(socket.SHUT_WR)
+        except (PeerClosed, OSError) as e:
+            out.closed = str(e)
+        return finish(out, cl)
+    if name in ("wrongkey", "keyid", "role"):
+        if name == "wrongkey":
+            cl.psk = secrets.token_bytes(32)
+        elif name == "keyid":
+            cl.key_id = cl.conn.key_id = 65535 if opts.key_id != 65535 else 65534
+        elif v in ("gateway", "controller"):
+            cl.role = v.encode()
+        elif v in ("name", "server"):
+            setattr(cl, "name" if v == "name" else "peer_name", b"intruder")
+        out.did = (f"HELLO from {cl.name.decode()} as {cl.role.decode()} to {cl.peer_name.decode()}, "
+                   f"key id {cl.key_id}" + (", tagged with another PSK" if name == "wrongkey" else ""))
+        return finish(out, cl, [cl.hello_frame()])
+    if name == "early":
+        cl.conn.send_raw(cl.hello_frame())
+        cl.welcome()
+        out.did = "CHANGES (seq 1, K_c2s) instead of PROOF, after the WELCOME"
+        out.forbidden = (PROOF, ACK)
+        return finish(out, cl, [changes_frame(opts, cl, out)[0]])
+    cl.handshake()
+    if name == "replay":
+        frame, commit = changes_frame(opts, cl, out)
+        out.bad.discard(commit)
+        out.good.add(commit)
+        cl.conn.send_raw(frame)
+        answer, _ = answered(cl)
+        recorded = list(cl.conn.sent)
+        cl.close()
+        out.did = (f"session 1's CHANGES commit {commit} got {answer}; the {len(recorded)} frames "
+                   f"it sent ({sum(map(len, recorded))} bytes) resent one by one on a new connection")
+        out.forbidden = (PROOF, ACK)  # a replayed HELLO may get a WELCOME: it is authentic
+        cl = attack_session(opts)
+        for data in recorded:
+            try:
+                cl.conn.send_raw(data)
+            except PeerClosed as e:
+                out.closed = str(e)
+                break
+            seen, out.closed, rx = observe(cl.conn.sock, 0.5)
+            out.seen, cl.conn.rx_bytes = out.seen + seen, cl.conn.rx_bytes + rx
+            if out.closed:
+                break
+        return finish(out, cl, observe_s=0.2 if out.closed else None)
+    if name == "duplicate":
+        frame, commit = changes_frame(opts, cl, out)
+        out.bad.discard(commit)
+        out.good.add(commit)
+        cl.conn.send_raw(frame)
+        out.did = f"CHANGES seq 2 commit {commit} (answered: {answered(cl)[0]}), then the same bytes again"
+        return finish(out, cl, [frame])
+    if name == "reorder":
+        f2, commit = changes_frame(opts, cl, out)
+        f3, second = changes_frame(opts, cl, out)
+        out.bad.discard(second)  # a gap is allowed by "greater than the last"
+        cl.conn.send_raw(f3)
+        answer, out.closed = answered(cl)
+        out.did = (f"CHANGES seq 3 commit {second} (answered: {answer}), then seq 2 commit {commit}"
+                   + (" not sent" if out.closed else ""))
+        out.forbidden = (ACK,)
+        return finish(out, cl, [] if out.closed else [f2])
+    out.forbidden = (ACK,)
+    if name == "bigcount":
+        one = parse_change_text(opts.change, opts.service)
+        changes, count = {"over": ([one] * (MAX_CHANGES + 1), None), "short": ([one], 5),
+                          "zero": ([], 0)}[v]
+        frame, _ = changes_frame(opts, cl, out, changes, count)
+        out.did = (f"CHANGES ({v}): count {len(changes) if count is None else count}, "
+                   f"{len(frame) - HEADER.size - TAG_LEN} bytes of payload")
+        return finish(out, cl, [frame])
+    if name == "badchange":
+        change = parse_change_text("open 203.0.113.7 5000", opts.service)
+        scoped = dict(kind=OPEN_SCOPED, src_len=24, src=bytes([198, 18, 7, 0]) + bytes(12))
+        bad = dataclasses.replace(change, **{
+            "kind": dict(kind=9), "family": dict(family=5), "reserved": dict(reserved=1),
+            "srclen": dict(scoped, src_len=33), "bindlen": dict(kind=BIND, src_len=24),
+            "opensrc": dict(kind=OPEN, src_len=0, src=bytes([198, 18, 7]) + bytes(13)),
+            "addrbits": dict(addr=change.addr[:4] + b"\1" + bytes(11)),
+            "hostbits": dict(scoped, src=bytes([198, 18, 7, 1]) + bytes(12)),
+            "ms0": dict(ms=0), "mslong": dict(ms=CHANGE_MAX_MS + 1),
+            "service": dict(service=65535)}[v])
+        out.did = f"CHANGES with a bad change ({v}): {bad.encode().hex()}"
+        return finish(out, cl, [changes_frame(opts, cl, out, [bad])[0]])
+    raise ValueError(f"unknown attack {name!r}")
+
+
+def slowloris(opts):
+    """--count sockets, each sending a valid HELLO one byte per --interval s;
+    when and after how many bytes the gateway closes each."""
+    socks, start = [], time.monotonic()
+    for _ in range(opts.count):
+        cl = attack_session(opts)
+        cl.conn.sock.setblocking(False)
+        socks.append(dict(sock=cl.conn.sock, data=cl.hello_frame(), t0=time.monotonic(),
+                          sent=0, closed=None, answered=False))
+    probe = attack_session(opts)  # meanwhile, a DNS node with the right key: does it get in?
+    try:
+        probe.handshake()
+        legit = "completed"
+    except (Refused, PeerClosed, Quiet, OSError) as e:
+        legit = f"failed ({e})"
+    probe.close()
+    tick, end = start, start + opts.duration
+    while time.monotonic() < end:
+        live = [x for x in socks if x["closed"] is None]
+        if not live:
+            break
+        if time.monotonic() >= tick:
+            for x in live:
+                try:
+                    x["sent"] += x["sock"].send(x["data"][x["sent"]:x["sent"] + 1])
+                except OSError:
+                    x["closed"] = time.monotonic() - x["t0"]
+            tick += opts.interval
+        wait = max(0, min(tick, end) - time.monotonic())
+        ready = select.select([x["sock"] for x in live if x["closed"] is None], [], [], wait)[0]
+        for x in live:
+            if x["sock"] in ready:
+                try:
+                    data = x["sock"].recv(4096)
+                except OSError:
+                    data = b""
+                x["answered"] |= bool(data)
+                if not data:
+                    x["closed"] = time.monotonic() - x["t0"]
+    for x in socks:
+        x["sock"].close()
+    at_once = [x for x in socks if x["closed"] is not None and x["closed"] < 1.0]
+    later = [x for x in socks if x["closed"] is not None and x["closed"] >= 1.0]
+    still = len(socks) - len(at_once) - len(later)
+    answered = sum(x["answered"] for x in socks)
+    span = lambda v: "-" if not v else f"{min(v):g}" + (f"-{max(v):g}" if max(v) > min(v) else "")
+    line = (f"slowloris: {len(socks)} sockets sending a HELLO at 1 byte per {opts.interval:g} s -> "
+            f"{len(at_once)} closed at once ({span([x['sent'] for x in at_once])} bytes sent), "
+            f"{len(later)} closed after {span([round(x['closed'], 1) for x in later])} s "
+            f"({span([x['sent'] for x in later])} bytes sent), {still} still open at "
+            f"{opts.duration:g} s, {answered} answered; a valid handshake meanwhile {legit}")
+    ok = not still and not answered and len(later) <= MAX_UNAUTHENTICATED
+    return line + ("; refused" if ok else "; ACCEPTED"), ok
+
+
+# ---- selftest ---------------------------------------------------------------------------
+
+# Every attack the selftest runs: (attack, options, what the gateway must have said).
+SELFTEST_ATTACKS = [
+    ("wrongkey", {}, "bad tag"), ("keyid", {}, "key id 65535 refused"),
+    ("replay", {}, "bad tag"), ("duplicate", {}, "sequence 2 after 2"),
+    ("reorder", {}, "sequence 2 after 3"), ("reorder", dict(seq_rule="next"), "sequence 3 after 1"),
+    ("early", {}, "unexpected type CHANGES"),
+    ("truncate", dict(stage="hello"), "EOF after"), ("truncate", {}, "EOF after"),
+    ("hugelen", dict(stage="hello"), "4294967295 over the cap 1024"),
+    ("hugelen", {}, "4294967295 over the cap 1048576"),
+    ("oldtime", dict(stage="hello"), "timestamp -60"), ("oldtime", {}, "timestamp -60"),
+    ("oldtime", dict(variant="future"), "timestamp +60"),
+    ("bitflip", dict(stage="hello"), "bad tag"), ("bitflip", dict(stage="hello", variant="tag"), "bad tag"),
+    ("bitflip", {}, "bad tag"), ("bitflip", dict(variant="tag"), "bad tag"),
+    ("role", {}, "claims role gateway"), ("role", dict(variant="controller"), "claims role controller"),
+    ("role", dict(variant="name"), "intruder is not a configured peer"),
+    ("role", dict(variant="server"), "HELLO means intruder"),
+    ("role", dict(variant="given", name=b"gw2", role=b"gateway"), "gw2 is configured as gateway"),
+    ("bigcount", {}, "count 24001"), ("bigcount", dict(variant="short"), "does not match"),
+    ("bigcount", dict(variant="zero"), "count 0"),
+] + [("badchange", dict(variant=v), why) for v, why in zip(VARIANTS["badchange"], (
+    "kind 9", "family 5", "reserved", "src_len 33", "bind with src_len 24", "open with a source",
+    "past the address", "host bits", "ms 0", "ms 691200001", "service 65535"))]
+
+
+def selftest(_opts):
+    results = []
+
+    def check(name, ok, detail=""):
+        results.append(bool(ok))
+        print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}")
+
+    # HKDF: RFC 5869 A.1, and A.3 (an empty salt, as K_hello has)
+    ikm = bytes([0x0b]) * 22
+    prk = hkdf_extract(bytes(range(13)), ikm)
+    check("hkdf rfc5869 A.1", prk.hex() == "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5"
+          and hkdf_expand(prk, bytes(range(0xf0, 0xfa)), 42).hex() ==
+          "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
+    check("hkdf rfc5869 A.3", hkdf(ikm, b"", b"", 42).hex() ==
+          "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8")
+    texts = ["open 203.0.113.7 5000", "bind 198.18.1.1 203.0.113.7 7000 svc=1",
+             "scoped 198.18.7.0/24 203.0.113.7 5000", "open 2001:db8:1::7 5000",
+             "bind 2001:db8:9::1 2001:db8:1::7 691200000", "scoped 2001:db8:77::/48 2001:db8:1::7 1"]
+    changes = [parse_change_text(t) for t in texts]
+    check("change encoding round trip", parse_changes(changes_payload(7, bytes(32), changes))[2] == changes
+          and [str(c) for c in changes[:3]] == [t if "svc" in t else t + " svc=0" for t in texts[:3]])
+
+    psk, psk2 = secrets.token_bytes(48), secrets.token_bytes(32)
+    digest = hashlib.sha256(b"selftest services").digest()
+    peers = {b"dns1": b"dns", b"dns2": b"dns", b"gw2": b"gateway"}
+    gw = Gateway(b"gw1", {1: psk, 2: psk2}, peers, digest, services=2, log=lambda line: None)
+    gw_next = Gateway(b"gw1", {1: psk}, peers, digest, services=2, seq_rule="next", log=lambda line: None)
+    opts = argparse.Namespace(host="127.0.0.1", port=gw.listen("127.0.0.1", 0), psk=psk, key_id=1,
+                              name=b"dns1", role=b"dns", peer_name=b"gw1", peer_role=b"gateway",
+                              timeout=2.0, digest=digest, service=0, change="open 203.0.113.7 5000",
+                              stage="data", variant=None, count=70, interval=1.0, duration=8.0)
+    port_next = gw_next.listen("127.0.0.1", 0)
+    for g in (gw, gw_next):
+        threading.Thread(target=g.serve_forever, daemon=True).start()
+
+    def applied(commit):
+        with gw.lock, gw_next.lock:
+            return sum(1 for c, _ in gw.applied + gw_next.applied if c == commit)
+
+    def exchange(label, commit, changes, want, digest=digest, **over):
+        cl = attack_session(opts, **over)
+        try:
+            got = cl.handshake().commit(changes, commit, digest)
+            if commit == 101:
+                cl.ping()
+            check(label, got == want and applied(commit) == (1 if want[0] == 0 else 0),
+                  "ACK result=%d applied=%d" % got)
+        except (Refused, PeerClosed, Quiet, OSError) as e:
+            check(label, False, f"{type(e).__name__}: {e}")
+        cl.close()
+
+    exchange("CHANGES, ACK, PING, PONG", 101, changes, (0, len(changes)))
+    check("the changes applied are the ones sent", gw.applied and gw.applied[-1][1] == changes)
+    exchange("CHANGES with another digest: ESTALE", 102, changes, (ESTALE, 0), digest=bytes(32))
+    exchange("a second DNS node, IPv6 changes", 103, changes[3:], (0, 3), name=b"dns2")
+    exchange("the second key id (rotation)", 104, changes[:1], (0, 1), key_id=2, psk=psk2)
+
+    for name, over, why in SELFTEST_ATTACKS:
+        label = " ".join([f"attack {name}"] + [f"{k}={v if isinstance(v, str) else v.decode()}"
+                                              for k, v in over.items()])
+        g = gw_next if over.get("seq_rule") else gw
+        o = argparse.Namespace(**dict(vars(opts), attack=name, port=g.listen_port,
+                                      **{k: v for k, v in over.items() if k != "seq_rule"}))
+        with g.lock:
+            before = len(g.closed)
+        try:
+            out = attack(o)
+        except (Refused, PeerClosed, Quiet, OSError) as e:
+            check(label, False, f"{type(e).__name__}: {e}")
+            continue
+        time.sleep(0.05)
+        with g.lock:
+            said = g.closed[before:]
+        ok = (out.refused and any(why in x for x in said) and all(applied(c) == 0 for c in out.bad)
+              and all(applied(c) == 1 for c in out.good))
+        check(label, ok, out.line() + f" [gateway: {'; '.join(said)}]")
+
+    time.sleep(0.3)  # the gateway's threads are done with the connections above
+    with gw.lock:
+        pending, before = gw.unauthenticated, len(gw.closed)
+    line, ok = slowloris(opts)
+    with gw.lock:
+        said = gw.closed[before:]
+    timeouts = sum("handshake not completed" in x for x in said)
+    check("attack slowloris", ok and pending == 0 and timeouts == MAX_UNAUTHENTICATED
+          and sum("closed at once" in x for x in said) == opts.count - MAX_UNAUTHENTICATED + 1,
+          line + f" [gateway: {timeouts} handshake timeouts]")
+    exchange("a valid session after the attacks", 105, changes[:2], (0, 2))
+    gw.stop()
+    gw_next.stop()
+    failed = results.count(False)
+    print(f"selftest: {len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+# ---- command line -------------------------------------------------------------------------
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("command", choices=("send", "ping", "serve", "attack", "digest", "selftest"))
+    p.add_argument("args", nargs="*", help="changes (send), attack name, or conf file (digest)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int)
+    p.add_argument("--key-file", help="the PSK file")
+    p.add_argument("--key-id", type=int, default=1)
+    p.add_argument("--name", help="own node name (default dns1, serve: gw1)")
+    p.add_argument("--role", help="own role (default dns, serve: gateway)")
+    p.add_argument("--peer-name", help="the gateway to reach (default gw1); serve: the DNS "
+                   "nodes accepted, NAME or NAME=ROLE, comma-separated (default dns1)")
+    p.add_argument("--peer-role", default="gateway", help="the role configured for the gateway")
+    p.add_argument("--digest", help="config digest, 64 hex digits (default: 32 zero bytes; "
+                   "serve: accept any)")
+    p.add_argument("--config", help="choreo.conf to take the digest and service count from")
+    p.add_argument("--services", type=int, help="serve: services configured (default: unchecked)")
+    p.add_argument("--service", type=int, default=0, help="default service index of a change")
+    p.add_argument("--commit-id", type=int, help="send: commit id (default random)")
+    p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--seq-rule", choices=("gt", "next"), default="gt",
+                   help="serve: sequence must be greater than the last (gt) or last + 1 (next)")
+    p.add_argument("--stage", choices=("hello", "data"), default="data")
+    p.add_argument("--variant")
+    p.add_argument("--change", default="open 203.0.113.7 5000", help="attack: the change carried")
+    p.add_argument("--count", type=int, default=70, help="slowloris: sockets")
+    p.add_argument("--interval", type=float, default=1.0, help="slowloris: s per byte")
+    p.add_argument("--duration", type=float, default=10.0, help="slowloris: s to watch")
+    o = p.parse_intermixed_args(argv)
+    if o.command == "selftest":
+        return selftest(o)
+    try:  # everything that can be a usage error, before any connection
+        if o.command == "digest":
+            if len(o.args) != 1:
+                p.error("digest takes one file")
+            digest, services = config_digest(o.args[0])
+            print(f"digest {digest.hex()} services {services}")
+            return 0
+        if o.port is None or o.key_file is None:
+            p.error(f"{o.command} needs --port and --key-file")
+        if o.command == "attack" and (len(o.args) != 1 or o.args[0] not in ATTACKS):
+            p.error(f"attack takes one of: {' '.join(ATTACKS)}")
+        if o.command == "attack" and o.variant and o.variant not in VARIANTS.get(o.args[0], ()):
+            p.error(f"attack {o.args[0]}: variants: {' '.join(VARIANTS.get(o.args[0], ())) or 'none'}")
+        if o.command == "send" and not o.args:
+            p.error("send needs at least one change")
+        changes = [parse_change_text(t, o.service) for a in o.args for t in a.split(";")
+                   if t.strip()] if o.command == "send" else []
+        parse_change_text(o.change, o.service)
+        serving = o.command == "serve"
+        o.psk = read_psk(o.key_file)
+        o.name = (o.name or ("gw1" if serving else "dns1")).encode()
+        o.role = (o.role or ("gateway" if serving else "dns")).encode()
+        o.peer_role = o.peer_role.encode()
+        digest, services = config_digest(o.config) if o.config else (None, None)
+        if o.digest:
+            digest = bytes.fromhex(o.digest)
+            if len(digest) != 32:
+                p.error("--digest: 32 bytes")
+    except (ValueError, OSError) as e:
+        print(f"peertool: {e}", file=sys.stderr)
+        return 2
+    try:
+        if serving:
+            peers = {}
+            for item in (o.peer_name or "dns1").split(","):
+                n, _, r = item.partition("=")
+                peers[n.encode()] = (r or "dns").encode()
+            services = o.services if o.services is not None else services
+            gw = Gateway(o.name, {o.key_id: o.psk}, peers, digest, services, o.role, o.seq_rule)
+            gw.listen(o.host, o.port)
+            gw.say(f"serve: {o.name.decode()} on {o.host}:{o.port}, key id {o.key_id}, digest "
+                   f"{digest.hex() if digest else 'any'}, services {services or 'unchecked'}")
+            gw.serve_forever()
+            return 0
+        o.peer_name = (o.peer_name or "gw1").encode()
+        o.digest = digest or bytes(32)
+        if o.command == "attack":
+            o.attack = o.args[0]
+            if o.attack == "slowloris":
+                line, ok = slowloris(o)
+                print(line)
+                return 0 if ok else 1
+            out = attack(o)
+            print(out.line())
+            return 0 if out.refused else 1
+        cl = attack_session(o).handshake()
+        if o.command == "ping":
+            t = time.monotonic()
+            cl.ping()
+            print(f"PONG from {o.peer_name.decode()} in {(time.monotonic() - t) * 1000:.1f} ms")
+            return 0
+        commit = o.commit_id if o.commit_id is not None else secrets.randbits(32)
+        result, applied = cl.commit(changes, commit, o.digest)
+        print(f"ACK commit={commit} result={result} applied={applied}")
+        return 0 if result == 0 else 1
+    except (Refused, PeerClosed, Quiet, OSError) as e:
+        print(f"{o.command}: {type(e).__name__}: {e}")
+        return 1
+
+if __name__ == "__main__":
+    sys.exit(main())
