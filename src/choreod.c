@@ -208,7 +208,7 @@ static int check_files(const char *const *paths, size_t n)
 {
 	struct config *cfgs[CHECK_MAX_FILES] = { 0 };
 	struct config_errors errs = { 0 };
-	int rc = 0, ret;
+	int rc = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		struct zone *zone = NULL;
@@ -233,7 +233,8 @@ static int check_files(const char *const *paths, size_t n)
 		zone_free(zone);
 	}
 	if (rc == 0 && n > 1) {
-		ret = config_check_set((const struct config *const *)cfgs, n, &errs);
+		int ret = config_check_set((const struct config *const *)cfgs, n, &errs);
+
 		print_errors(&errs);
 		if (ret < 0)
 			rc = 1;

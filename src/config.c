@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include "conf.h"
+#include "config_values.h"
 #include "fileio.h"
 
 #define TABLE_MAX     31   /* NFT_TABLE_MAXNAMELEN - 1 */
@@ -28,88 +29,11 @@
 #define KEY(f) .off = offsetof(struct config_key, f), \
 	       .size = sizeof(((struct config_key *)0)->f)
 
-static int parse_listen(struct conf *c, const struct conf_key *k, void *obj,
-			char *v);
-static int parse_resolvers(struct conf *c, const struct conf_key *k, void *obj,
-			   char *v);
-static int parse_refresh(struct conf *c, const struct conf_key *k, void *obj,
-			 char *v);
-static int parse_role(struct conf *c, const struct conf_key *k, void *obj,
-		      char *v);
-static int parse_peer_listen(struct conf *c, const struct conf_key *k, void *obj,
-			     char *v);
-static int parse_peer_address(struct conf *c, const struct conf_key *k, void *obj,
-			      char *v);
-static int parse_peer_from(struct conf *c, const struct conf_key *k, void *obj,
-			   char *v);
-static int parse_peer_keys(struct conf *c, const struct conf_key *k, void *obj,
-			   char *v);
 static void *add_peer(void *ctx, const char *name, unsigned line);
 static bool serves_dns(const void *ctx);
 static void *add_key(void *ctx, const char *name, unsigned line);
 /* "prefix, prefix, ..." (IPv4 or IPv6) into cfg->ecs_resolvers. */
-static int parse_resolvers(struct conf *c, const struct conf_key *k, void *obj,
-			   char *v)
-{
-	struct config *cfg = obj;
-	struct addr_prefix p[CONFIG_MAX_ECS_RESOLVERS];
-	char expected[64];
-	char *item = v, *next;
-	size_t n = 0;
-	bool bad = false;
 
-	do {
-		int ret;
-
-		next = strchr(item, ',');
-		if (next)
-			*next++ = '\0';
-		item = conf_trim(item);
-		if (n == CONFIG_MAX_ECS_RESOLVERS) {
-			snprintf(expected, sizeof(expected), "at most %d prefixes",
-				 CONFIG_MAX_ECS_RESOLVERS);
-			conf_bad_value(c, k, item, expected);
-			return 0;
-		}
-		ret = addr_prefix_parse(item, &p[n]);
-		if (ret < 0 && !strchr(item, '/')) {
-			/* a bare address is a prefix of its full length */
-			ret = addr_parse(item, &p[n].family, p[n].bytes);
-			p[n].len = (uint8_t)(addr_family_size(p[n].family) * 8);
-		}
-		if (ret < 0) {
-			conf_bad_value(c, k, item, "IPv4 or IPv6 addresses or "
-				       "prefixes, such as 198.51.100.10 or 2001:db8::/48");
-			bad = true;
-			continue;
-		}
-		n++;
-	} while ((item = next));
-	if (!bad) {
-		memcpy(cfg->ecs_resolvers, p, n * sizeof(p[0]));
-		cfg->n_ecs_resolvers = n;
-	}
-	return 0;
-}
-
-static int parse_refresh(struct conf *c, const struct conf_key *k, void *obj,
-			 char *v)
-{
-	static const char *const names[] = {
-		[CONFIG_REFRESH_AUTO] = "auto", [CONFIG_REFRESH_KERNEL] = "kernel",
-		[CONFIG_REFRESH_READD] = "readd",
-	};
-	struct config *cfg = obj;
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(v, names[i]) == 0) {
-			cfg->refresh = (enum config_refresh)i;
-			return 0;
-		}
-	}
-	conf_bad_value(c, k, v, "auto, kernel or readd");
-	return 0;
-}
 
 static void *add_service(void *ctx, const char *name, unsigned line);
 static int end_service(struct conf *c, void *ctx, void *obj, size_t i);
@@ -128,13 +52,12 @@ static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
 			.max = TABLE_MAX, .def_str = CONFIG_DEFAULT_TABLE,
 			CFG(table) },
 	[K_REFRESH] = { .name = "element_refresh", .type = CONF_CUSTOM,
-			.parse = parse_refresh },
-	[K_ROLE]    = { .name = "role", .type = CONF_CUSTOM, .parse = parse_role,
-			CFG(role) },
+			.parse = config_parse_refresh },
+	[K_ROLE]    = { .name = "role", .type = CONF_CUSTOM, .parse = config_parse_role },
 	[K_NODE_NAME] = { .name = "name", .type = CONF_IDENT, .min = 1,
 			.max = CONFIG_NAME_MAX, CFG(name) },
 	[K_PEER_LISTEN] = { .name = "peer_listen", .type = CONF_CUSTOM,
-			.parse = parse_peer_listen },
+			.parse = config_parse_peer_listen },
 	[K_COMMIT_TIMEOUT] = { .name = "commit_timeout", .type = CONF_UINT,
 			.min = 50, .max = 10000, .def = CONFIG_DEFAULT_COMMIT_TIMEOUT,
 			CFG(commit_timeout) },
@@ -148,7 +71,7 @@ enum {
 static const struct conf_key dns_keys[N_DNS_KEYS] = {
 	[K_LISTEN]      = { .name = "listen", .type = CONF_CUSTOM,
 			    .max = CONFIG_MAX_LISTEN, .required = true,
-			    .parse = parse_listen },
+			    .parse = config_parse_listen },
 	[K_ZONE]        = { .name = "zone", .type = CONF_DNAME, .required = true,
 			    CFG(zone) },
 	[K_ZONEFILE]    = { .name = "zonefile", .type = CONF_FILE, .min = 1,
@@ -168,7 +91,7 @@ static const struct conf_key dns_keys[N_DNS_KEYS] = {
 			    CFG(udp_payload) },
 	[K_ECS_RESOLVERS] = { .name = "ecs_resolvers", .type = CONF_CUSTOM,
 			    .max = CONFIG_MAX_ECS_RESOLVERS,
-			    .parse = parse_resolvers },
+			    .parse = config_parse_resolvers },
 	[K_ECS_PREFIX4] = { .name = "ecs_prefix4", .type = CONF_UINT, .min = 8,
 			    .max = 32, .def = CONFIG_DEFAULT_ECS_PREFIX4,
 			    CFG(ecs_prefix4) },
@@ -231,12 +154,12 @@ enum { P_ROLE, P_ADDRESS, P_KEY, P_FROM, N_PEER_KEYS };
 
 static const struct conf_key peer_keys[N_PEER_KEYS] = {
 	[P_ROLE]    = { .name = "role", .type = CONF_CUSTOM, .required = true,
-			.parse = parse_role, PEER(role) },
+			.parse = config_parse_peer_role },
 	[P_ADDRESS] = { .name = "address", .type = CONF_CUSTOM,
-			.parse = parse_peer_address },
+			.parse = config_parse_peer_address },
 	[P_KEY]     = { .name = "key", .type = CONF_CUSTOM, .required = true,
-			.parse = parse_peer_keys },
-	[P_FROM]    = { .name = "from", .type = CONF_CUSTOM, .parse = parse_peer_from },
+			.parse = config_parse_peer_keys },
+	[P_FROM]    = { .name = "from", .type = CONF_CUSTOM, .parse = config_parse_peer_from },
 };
 
 enum { KEY_FILE, N_KEY_KEYS };
@@ -274,176 +197,15 @@ static unsigned svc_line(const struct conf *c, size_t i, size_t key)
 	return conf_key_line(c, &sections[S_SERVICE], i, key);
 }
 
-static bool is_wildcard(const struct sockaddr_storage *ss)
-{
-	static const uint8_t zero[16];
-	uint8_t a[16];
-	int family;
 
-	return addr_from_sockaddr((const struct sockaddr *)ss, &family, a) == 0 &&
-	       memcmp(a, zero, sizeof(a)) == 0;
-}
 
-/* "addr, addr, ..." into cfg->listen; nothing is set unless all are good. */
-static int parse_listen(struct conf *c, const struct conf_key *k, void *obj,
-			char *v)
-{
-	struct config *cfg = obj;
-	struct sockaddr_storage ss[CONFIG_MAX_LISTEN];
-	socklen_t sl[CONFIG_MAX_LISTEN];
-	size_t max = k->max < CONFIG_MAX_LISTEN ? k->max : CONFIG_MAX_LISTEN;
-	char expected[64];
-	char *item = v, *next;
-	size_t n = 0, i;
-	bool bad = false;
 
-	do {
-		next = strchr(item, ',');
-		if (next)
-			*next++ = '\0';
-		item = conf_trim(item);
-		if (n == max) {
-			snprintf(expected, sizeof(expected),
-				 "at most %zu addresses", max);
-			conf_bad_value(c, k, item, expected);
-			return 0;
-		}
-		/* a bare IPv6 address reads like one with a port: want [] */
-		if (addr_sockaddr_parse(item, 53, &ss[n], &sl[n]) < 0 ||
-		    (ss[n].ss_family == AF_INET6 && item[0] != '[')) {
-			conf_bad_value(c, k, item,
-				       "ipv4[:port], [ipv6]:port or [ipv6]");
-			bad = true;
-			continue;
-		}
-		if (is_wildcard(&ss[n])) {
-			/* answers must leave from the address that was asked */
-			conf_bad_value(c, k, item, "a specific address: the "
-				       "wildcard 0.0.0.0 or [::] is not supported");
-			bad = true;
-			continue;
-		}
-		for (i = 0; i < n; i++) {
-			if (sl[i] == sl[n] && memcmp(&ss[i], &ss[n], sl[n]) == 0)
-				break;
-		}
-		if (i < n) {
-			conf_bad_value(c, k, item, "each address only once");
-			bad = true;
-			continue;
-		}
-		n++;
-	} while ((item = next));
-	if (bad)
-		return 0;
-	memcpy(cfg->listen, ss, n * sizeof(ss[0]));
-	memcpy(cfg->listen_len, sl, n * sizeof(sl[0]));
-	cfg->n_listen = n;
-	return 0;
-}
 
-static const char *const role_names[] = {
-	[CONFIG_ROLE_STANDALONE] = "standalone", [CONFIG_ROLE_DNS] = "dns",
-	[CONFIG_ROLE_GATEWAY] = "gateway",
-};
 
-const char *config_role_name(enum config_role role)
-{
-	return (size_t)role < sizeof(role_names) / sizeof(role_names[0]) ?
-	       role_names[role] : "?";
-}
 
-/* [daemon] role (any), or [peer] role (dns or gateway): at k->off of obj. */
-static int parse_role(struct conf *c, const struct conf_key *k, void *obj,
-		      char *v)
-{
-	enum config_role *dst = (enum config_role *)((char *)obj + k->off);
-	bool peer = k == &peer_keys[P_ROLE];
 
-	for (size_t i = peer ? 1 : 0; i < sizeof(role_names) / sizeof(role_names[0]); i++) {
-		if (strcmp(v, role_names[i]) == 0) {
-			*dst = (enum config_role)i;
-			return 0;
-		}
-	}
-	conf_bad_value(c, k, v, peer ? "dns or gateway" : "standalone, dns or gateway");
-	return 0;
-}
 
-static int parse_one_address(struct conf *c, const struct conf_key *k, char *v,
-			     struct sockaddr_storage *ss, socklen_t *len)
-{
-	if (addr_sockaddr_parse(v, CONFIG_DEFAULT_PEER_PORT, ss, len) < 0 ||
-	    (ss->ss_family == AF_INET6 && v[0] != '[') || is_wildcard(ss)) {
-		*len = 0;
-		conf_bad_value(c, k, v, "ipv4[:port] or [ipv6][:port], not a wildcard");
-	}
-	return 0;
-}
 
-static int parse_peer_listen(struct conf *c, const struct conf_key *k, void *obj,
-			     char *v)
-{
-	struct config *cfg = obj;
-
-	return parse_one_address(c, k, v, &cfg->peer_listen, &cfg->peer_listen_len);
-}
-
-static int parse_peer_address(struct conf *c, const struct conf_key *k, void *obj,
-			      char *v)
-{
-	struct config_peer *p = obj;
-
-	return parse_one_address(c, k, v, &p->address, &p->address_len);
-}
-
-/* An address or a prefix of either family. */
-static int parse_peer_from(struct conf *c, const struct conf_key *k, void *obj,
-			   char *v)
-{
-	struct config_peer *p = obj;
-	int ret = addr_prefix_parse(v, &p->from);
-
-	if (ret < 0 && !strchr(v, '/')) {
-		ret = addr_parse(v, &p->from.family, p->from.bytes);
-		p->from.len = (uint8_t)(addr_family_size(p->from.family) * 8);
-	}
-	if (ret < 0)
-		conf_bad_value(c, k, v, "an address or prefix, such as 198.51.100.0/24");
-	else
-		p->has_from = true;
-	return 0;
-}
-
-/* "1" or "1, 2": the key ids a peer may use (two while a key rotates). */
-static int parse_peer_keys(struct conf *c, const struct conf_key *k, void *obj,
-			   char *v)
-{
-	struct config_peer *p = obj;
-	char *item = v, *next;
-	uint32_t ids[2];
-	size_t n = 0;
-
-	do {
-		uint64_t id = 0;
-		char *d;
-
-		next = strchr(item, ',');
-		if (next)
-			*next++ = '\0';
-		item = conf_trim(item);
-		for (d = item; *d >= '0' && *d <= '9' && id <= 65535; d++)
-			id = id * 10 + (uint64_t)(*d - '0');
-		if (n == 2 || d == item || *d || id < 1 || id > 65535) {
-			conf_bad_value(c, k, v, "one or two key ids 1-65535, such as 1 or 1, 2");
-			return 0;
-		}
-		ids[n++] = (uint32_t)id;
-	} while ((item = next));
-	memcpy(p->key_ids, ids, n * sizeof(ids[0]));
-	p->n_key_ids = n;
-	return 0;
-}
 
 /* One more entry of a named section's array; NULL without memory. */
 static void *grow_one(void **array, size_t *n, size_t size)
@@ -662,13 +424,14 @@ static void check_slice(struct conf *c, const struct config_service *s, size_t i
 			const struct addr_prefix *pool, const struct addr_prefix *slice,
 			size_t key)
 {
-	char a[ADDR_STRLEN], b[ADDR_STRLEN];
-
 	if (pool->family != slice->family || slice->len < pool->len ||
-	    !addr_prefix_contains(pool, slice->family, slice->bytes))
+	    !addr_prefix_contains(pool, slice->family, slice->bytes)) {
+		char a[ADDR_STRLEN], b[ADDR_STRLEN];
+
 		conf_error(c, svc_line(c, i, key), "[service %s]: %s %s is not inside "
 			   "the pool %s", s->section, svc_keys[key].name,
 			   addr_prefix_format(slice, a), addr_prefix_format(pool, b));
+	}
 }
 
 /* The keys of the distributed mode, by role (docs/protocol.md). */
