@@ -20,7 +20,7 @@ diag() { sed 's/^/# /'; }
 tmp=$(mktemp -d /tmp/choreo-static.$$.XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-PKGS="libknot libzscanner libnftnl libmnl"
+PKGS="libknot libzscanner libnftnl libmnl libcrypto"
 pkg_cflags=$(pkg-config --cflags $PKGS) || { echo "Bail out! pkg-config $PKGS"; exit 1; }
 # every C file of the project but the planted defect of the memory gate
 mapfile -t files < <(ls src/*.c tools/*.c tests/unit/*.c tests/fuzz/*.c)
