@@ -74,6 +74,9 @@ build/asan/%.o: src/%.c
 build/asan/test_%: tests/unit/test_%.c $(ASAN_OBJ)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcmocka
 
+# test_keyfile looks into every block freed, for secrets not zeroed first
+build/asan/test_keyfile: LDLIBS += -Wl,--wrap=free
+
 build/asan/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_OBJ)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< tests/fuzz/replay.c $(ASAN_OBJ) $(LDLIBS)
 
