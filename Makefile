@@ -80,6 +80,10 @@ build/asan/test_keyfile: LDLIBS += -Wl,--wrap=free
 build/asan/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(ASAN_OBJ)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< tests/fuzz/replay.c $(ASAN_OBJ) $(LDLIBS)
 
+# writes the seed corpus of fuzz_frame (tests/fuzz/corpus/frame)
+build/asan/gen_frame_corpus: tests/fuzz/gen_frame_corpus.c $(ASAN_OBJ)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(ASAN_OBJ) $(LDLIBS)
+
 # libFuzzer harnesses (clang); run with: make fuzz FUZZ_SECONDS=600
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)
 	@mkdir -p $(@D)
@@ -103,7 +107,8 @@ build/valgrind/choreod-planted: $(OBJ) tests/valgrind/plant.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Wl,--wrap=mnl_socket_sendto -o $@ $(OBJ) tests/valgrind/plant.c $(LDLIBS)
 
-check-build: build/choreod $(TOOLS) $(UNIT) $(REPLAYS) $(FUZZERS) build/valgrind/choreod-planted
+check-build: build/choreod $(TOOLS) $(UNIT) $(REPLAYS) $(FUZZERS) build/valgrind/choreod-planted \
+	build/asan/gen_frame_corpus
 
 test: test-deps
 	@$(MAKE) --no-print-directory check-build

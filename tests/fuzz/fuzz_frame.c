@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer harness for the peer protocol's decoders (src/frame.c): the
+ * first byte selects frame_header_decode with the whole receive path, one
+ * payload decoder, or the sequence/timestamp check (fuzz_frame.h). Every
+ * payload that decodes must encode back to the same bytes: a decoder that
+ * accepts what the encoder would not write is a bug.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "fuzz_frame.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const uint8_t *key = (const uint8_t *)FUZZ_FRAME_KEY;
+
+/* Room to encode any payload again (the largest is a CHANGES). */
+static uint8_t again[FRAME_MAX_PAYLOAD];
+static struct change changes[FRAME_MAX_CHANGES];
+
+static void same(const uint8_t *p, size_t len, const struct wire_out *w, int ret)
+{
+	if (ret != 0 || wire_out_len(w) != len || memcmp(again, p, len) != 0)
+		abort(); /* decoded, but does not encode back to itself */
+}
+
+/* Decode a payload of this type; what decodes must encode back. */
+static void payload(uint8_t type, const uint8_t *p, size_t len)
+{
+	struct wire r = wire_init(p, len);
+	struct wire_out w = wire_out_init(again, sizeof(again));
+	struct frame_welcome welcome;
+	struct frame_hello hello;
+	struct frame_changes ch;
+	struct frame_ack ack;
+	uint8_t digest[FRAME_DIGEST_LEN];
+	uint64_t token;
+	size_t n = 0;
+
+	switch (type) {
+	case FRAME_HELLO:
+		if (frame_hello_decode(&r, &hello) == 0)
+			same(p, len, &w, frame_hello_encode(&w, hello.nonce, hello.role,
+							    hello.name, hello.server));
+		break;
+	case FRAME_WELCOME:
+		if (frame_welcome_decode(&r, &welcome) == 0)
+			same(p, len, &w, frame_welcome_encode(&w, welcome.nonce,
+							      welcome.role, welcome.name));
+		break;
+	case FRAME_PROOF:
+		if (frame_proof_decode(&r, digest) == 0)
+			same(p, len, &w, frame_proof_encode(&w, digest));
+		break;
+	case FRAME_CHANGES:
+		if (frame_changes_decode(&r, FUZZ_FRAME_SERVICES, &ch) < 0)
+			break;
+		while (n < FRAME_MAX_CHANGES && frame_changes_next(&ch, &changes[n]) == 1)
+			n++;
+		if (n != ch.count || frame_changes_next(&ch, &changes[0]) != 0)
+			abort(); /* the iterator gives exactly count changes */
+		same(p, len, &w, frame_changes_encode(&w, ch.commit_id, ch.digest,
+						      changes, n));
+		break;
+	case FRAME_ACK:
+		if (frame_ack_decode(&r, &ack) == 0)
+			same(p, len, &w, frame_ack_encode(&w, &ack));
+		break;
+	case FRAME_PING:
+	case FRAME_PONG:
+		if (frame_ping_decode(&r, &token) == 0)
+			same(p, len, &w, frame_ping_encode(&w, token));
+		break;
+	default:
+		return; /* a type protocol.md does not know: step 5 refuses it */
+	}
+	if (wire_error(&r) == 0 && wire_available(&r) != 0)
+		abort(); /* accepted with bytes left over */
+}
+
+/* The receive path of protocol.md, in its order. */
+static void whole(const uint8_t *p, size_t len)
+{
+	struct frame_rx rx = { 0 };
+	struct frame_header h;
+
+	if (len < FRAME_HEADER_LEN ||
+	    frame_header_decode(p, FRAME_MAX_PAYLOAD, &h) < 0)
+		return;
+	if (h.len > FRAME_MAX_PAYLOAD)
+		abort();
+	if (len != FRAME_HEADER_LEN + (size_t)h.len + FRAME_TAG_LEN ||
+	    frame_verify_tag(p, FRAME_HEADER_LEN + h.len,
+			     p + FRAME_HEADER_LEN + h.len, key) < 0 ||
+	    frame_rx_accept(&rx, &h, h.ts_ms) < 0)
+		return;
+	payload(h.type, p + FRAME_HEADER_LEN, h.len);
+}
+
+/* Whatever frame_rx_accept accepts is above the last and within the fudge. */
+static void order(const uint8_t *p, size_t len)
+{
+	struct frame_rx rx = { 0 };
+
+	for (; len >= 16; p += 16, len -= 16) {
+		struct wire r = wire_init(p, 16);
+		struct frame_header h = { .seq = wire_u64(&r), .ts_ms = wire_u64(&r) };
+		struct frame_rx before = rx;
+		uint64_t off = h.ts_ms > FUZZ_FRAME_NOW ? h.ts_ms - FUZZ_FRAME_NOW
+							: FUZZ_FRAME_NOW - h.ts_ms;
+
+		if (frame_rx_accept(&rx, &h, FUZZ_FRAME_NOW) < 0) {
+			if (memcmp(&before, &rx, sizeof(rx)) != 0)
+				abort();
+			continue;
+		}
+		if ((before.any ? h.seq <= before.last_seq : h.seq != 0) ||
+		    off > FRAME_FUDGE_MS || !rx.any || rx.last_seq != h.seq)
+			abort();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const uint8_t types[] = {
+		[FUZZ_FRAME_HELLO] = FRAME_HELLO, [FUZZ_FRAME_WELCOME] = FRAME_WELCOME,
+		[FUZZ_FRAME_PROOF] = FRAME_PROOF, [FUZZ_FRAME_CHANGES] = FRAME_CHANGES,
+		[FUZZ_FRAME_ACK] = FRAME_ACK, [FUZZ_FRAME_PING] = FRAME_PING,
+	};
+	uint8_t *copy;
+	size_t len;
+
+	if (size < 1)
+		return 0;
+	/* exact size: a read past the end is caught */
+	len = size - 1;
+	copy = malloc(len ? len : 1);
+	if (!copy)
+		return 0;
+	memcpy(copy, data + 1, len);
+	switch (data[0] % FUZZ_FRAME_N_SEL) {
+	case FUZZ_FRAME_WHOLE: whole(copy, len); break;
+	case FUZZ_FRAME_RX: order(copy, len); break;
+	default: payload(types[data[0] % FUZZ_FRAME_N_SEL], copy, len); break;
+	}
+	free(copy);
+	return 0;
+}
