@@ -132,8 +132,10 @@ int frame_rx_accept(struct frame_rx *rx, const struct frame_header *h,
 {
 	uint64_t off;
 
-	/* first 0; then above the last (so UINT64_MAX ends a direction) */
-	if (rx->any ? h->seq <= rx->last_seq : h->seq != 0)
+	/* first 0, then exactly one more: a frame repeated, dropped or
+	 * reordered is refused (and UINT64_MAX ends a direction) */
+	if (rx->any ? rx->last_seq == UINT64_MAX || h->seq != rx->last_seq + 1
+		    : h->seq != 0)
 		return FRAME_ERR_SEQ;
 	off = h->ts_ms > now_ms ? h->ts_ms - now_ms : now_ms - h->ts_ms;
 	if (off > FRAME_FUDGE_MS)
@@ -492,7 +494,7 @@ const char *frame_strerror(int err)
 	case FRAME_ERR_KEY_ID: return "wrong key id";
 	case FRAME_ERR_LENGTH: return "payload over the cap";
 	case FRAME_ERR_TAG: return "bad tag";
-	case FRAME_ERR_SEQ: return "sequence not above the last";
+	case FRAME_ERR_SEQ: return "sequence not the next";
 	case FRAME_ERR_TIME: return "timestamp out of the fudge";
 	case FRAME_ERR_TYPE: return "unexpected type";
 	case FRAME_ERR_SIZE: return "payload size does not match its fields";

@@ -81,7 +81,7 @@ enum frame_type {
 #define FRAME_ERR_KEY_ID  (-ENOKEY)          /* 1. (caller) not the connection's key id */
 #define FRAME_ERR_LENGTH  (-EMSGSIZE)        /* 1. payload longer than the cap */
 #define FRAME_ERR_TAG     (-EKEYREJECTED)    /* 2. the tag does not verify */
-#define FRAME_ERR_SEQ     (-EPROTO)          /* 3. sequence not above the last */
+#define FRAME_ERR_SEQ     (-EPROTO)          /* 3. sequence not the last + 1 */
 #define FRAME_ERR_TIME    (-ETIME)           /* 4. timestamp off by more than 30 s */
 #define FRAME_ERR_TYPE    (-ENOMSG)          /* 5. (caller) type not expected now */
 #define FRAME_ERR_SIZE    (-EBADMSG)         /* 5. payload shorter or longer than its fields */
@@ -154,7 +154,8 @@ int frame_verify_tag(const uint8_t *frame, size_t len,
 
 /*
  * Checks 3 and 4, for a frame whose tag verified: its sequence number is
- * above the last one accepted in this direction (the first must be 0), and
+ * exactly one more than the last one accepted in this direction (the first
+ * must be 0), and
  * its timestamp within FRAME_FUDGE_MS of now_ms (the receiver's clock, ms
  * since 1970 UTC; exactly 30 000 ms off is accepted). On success returns 0
  * and records h->seq in *rx; otherwise returns FRAME_ERR_SEQ or

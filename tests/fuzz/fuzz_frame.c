@@ -100,7 +100,7 @@ static void whole(const uint8_t *p, size_t len)
 	payload(h.type, p + FRAME_HEADER_LEN, h.len);
 }
 
-/* Whatever frame_rx_accept accepts is above the last and within the fudge. */
+/* Whatever frame_rx_accept accepts is the last + 1 and within the fudge. */
 static void order(const uint8_t *p, size_t len)
 {
 	struct frame_rx rx = { 0 };
@@ -117,7 +117,8 @@ static void order(const uint8_t *p, size_t len)
 				abort();
 			continue;
 		}
-		if ((before.any ? h.seq <= before.last_seq : h.seq != 0) ||
+		if ((before.any ? h.seq - 1 != before.last_seq || h.seq == 0
+				: h.seq != 0) ||
 		    off > FRAME_FUDGE_MS || !rx.any || rx.last_seq != h.seq)
 			abort();
 	}

@@ -355,7 +355,7 @@ def config_digest(path):
 # ---- a connection: sequence numbers, keys, and the receiver's checks --------------
 
 class Conn:
-    def __init__(self, sock, key_id, seq_rule="gt"):
+    def __init__(self, sock, key_id, seq_rule="next"):
         self.sock, self.key_id, self.seq_rule = sock, key_id, seq_rule
         self.k_tx = self.k_rx = None
         self.tx_seq, self.rx_last = 0, -1
@@ -516,7 +516,7 @@ class Gateway:
     digest None accepts any; services None leaves the index unchecked."""
 
     def __init__(self, name, keys, peers, digest=None, services=None, role=b"gateway",
-                 seq_rule="gt", handshake_s=HANDSHAKE_S, log=None):
+                 seq_rule="next", handshake_s=HANDSHAKE_S, log=None):
         self.name, self.role, self.keys, self.peers = name, role, keys, peers
         self.hello_keys = {kid: k_hello(psk, kid) for kid, psk in keys.items()}
         self.digest, self.services, self.seq_rule = digest, services, seq_rule
@@ -936,7 +936,7 @@ def slowloris(opts):
 SELFTEST_ATTACKS = [
     ("wrongkey", {}, "bad tag"), ("keyid", {}, "key id 65535 refused"),
     ("replay", {}, "bad tag"), ("duplicate", {}, "sequence 2 after 2"),
-    ("reorder", {}, "sequence 2 after 3"), ("reorder", dict(seq_rule="next"), "sequence 3 after 1"),
+    ("reorder", {}, "sequence 3 after 1"), ("reorder", dict(seq_rule="gt"), "sequence 2 after 3"),
     ("early", {}, "unexpected type CHANGES"),
     ("truncate", dict(stage="hello"), "EOF after"), ("truncate", {}, "EOF after"),
     ("hugelen", dict(stage="hello"), "4294967295 over the cap 1024"),
@@ -982,18 +982,18 @@ def selftest(_opts):
     digest = hashlib.sha256(b"selftest services").digest()
     peers = {b"dns1": b"dns", b"dns2": b"dns", b"gw2": b"gateway"}
     gw = Gateway(b"gw1", {1: psk, 2: psk2}, peers, digest, services=2, log=lambda line: None)
-    gw_next = Gateway(b"gw1", {1: psk}, peers, digest, services=2, seq_rule="next", log=lambda line: None)
+    gw_gt = Gateway(b"gw1", {1: psk}, peers, digest, services=2, seq_rule="gt", log=lambda line: None)
     opts = argparse.Namespace(host="127.0.0.1", port=gw.listen("127.0.0.1", 0), psk=psk, key_id=1,
                               name=b"dns1", role=b"dns", peer_name=b"gw1", peer_role=b"gateway",
                               timeout=2.0, digest=digest, service=0, change="open 203.0.113.7 5000",
                               stage="data", variant=None, count=70, interval=1.0, duration=8.0)
-    port_next = gw_next.listen("127.0.0.1", 0)
-    for g in (gw, gw_next):
+    port_gt = gw_gt.listen("127.0.0.1", 0)
+    for g in (gw, gw_gt):
         threading.Thread(target=g.serve_forever, daemon=True).start()
 
     def applied(commit):
-        with gw.lock, gw_next.lock:
-            return sum(1 for c, _ in gw.applied + gw_next.applied if c == commit)
+        with gw.lock, gw_gt.lock:
+            return sum(1 for c, _ in gw.applied + gw_gt.applied if c == commit)
 
     def exchange(label, commit, changes, want, digest=digest, **over):
         cl = attack_session(opts, **over)
@@ -1016,7 +1016,7 @@ def selftest(_opts):
     for name, over, why in SELFTEST_ATTACKS:
         label = " ".join([f"attack {name}"] + [f"{k}={v if isinstance(v, str) else v.decode()}"
                                               for k, v in over.items()])
-        g = gw_next if over.get("seq_rule") else gw
+        g = gw_gt if over.get("seq_rule") else gw
         o = argparse.Namespace(**dict(vars(opts), attack=name, port=g.listen_port,
                                       **{k: v for k, v in over.items() if k != "seq_rule"}))
         with g.lock:
@@ -1045,7 +1045,7 @@ def selftest(_opts):
           line + f" [gateway: {timeouts} handshake timeouts]")
     exchange("a valid session after the attacks", 105, changes[:2], (0, 2))
     gw.stop()
-    gw_next.stop()
+    gw_gt.stop()
     failed = results.count(False)
     print(f"selftest: {len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

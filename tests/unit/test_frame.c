@@ -229,7 +229,7 @@ static void test_rx_order(void **state)
 	h = at(0, NOW);
 	assert_int_equal(frame_rx_accept(&rx, &h, NOW), 0);
 	assert_true(rx.any);
-	/* then each must be above the last */
+	/* then each must be exactly the last + 1 */
 	assert_int_equal(frame_rx_accept(&rx, &h, NOW), FRAME_ERR_SEQ);
 	h = at(1, NOW);
 	assert_int_equal(frame_rx_accept(&rx, &h, NOW), 0);
@@ -237,9 +237,13 @@ static void test_rx_order(void **state)
 	h = at(0, NOW);
 	assert_int_equal(frame_rx_accept(&rx, &h, NOW), FRAME_ERR_SEQ); /* lower */
 	assert_true(rx.last_seq == 1);
-	/* "greater" (protocol.md, check 3): a gap is accepted */
-	h = at(5, NOW);
-	assert_int_equal(frame_rx_accept(&rx, &h, NOW), 0);
+	/* "exactly one more" (protocol.md, check 3): a gap is refused */
+	h = at(3, NOW);
+	assert_int_equal(frame_rx_accept(&rx, &h, NOW), FRAME_ERR_SEQ);
+	for (uint64_t s = 2; s <= 5; s++) {
+		h = at(s, NOW);
+		assert_int_equal(frame_rx_accept(&rx, &h, NOW), 0);
+	}
 	h = at(4, NOW);
 	assert_int_equal(frame_rx_accept(&rx, &h, NOW), FRAME_ERR_SEQ);
 
@@ -264,9 +268,12 @@ static void test_rx_order(void **state)
 	/* the sequence is checked first */
 	h = at(7, 0);
 	assert_int_equal(frame_rx_accept(&rx, &h, NOW), FRAME_ERR_SEQ);
-	/* the last sequence number ends the direction */
+	/* the last sequence number ends the direction (no wrap to 0) */
+	rx.last_seq = UINT64_MAX - 1;
 	h = at(UINT64_MAX, NOW);
 	assert_int_equal(frame_rx_accept(&rx, &h, NOW), 0);
+	assert_int_equal(frame_rx_accept(&rx, &h, NOW), FRAME_ERR_SEQ);
+	h = at(0, NOW);
 	assert_int_equal(frame_rx_accept(&rx, &h, NOW), FRAME_ERR_SEQ);
 }
 
@@ -418,7 +425,7 @@ static void test_names_of_things(void **state)
 	assert_string_equal(frame_type_name(FRAME_PONG), "PONG");
 	assert_string_equal(frame_type_name(4), "?");
 	assert_string_equal(frame_strerror(FRAME_ERR_TAG), "bad tag");
-	assert_string_equal(frame_strerror(FRAME_ERR_SEQ), "sequence not above the last");
+	assert_string_equal(frame_strerror(FRAME_ERR_SEQ), "sequence not the next");
 	assert_string_equal(frame_strerror(-ENOMEM), "Cannot allocate memory");
 	/* each check has a code of its own */
 	{
