@@ -13,7 +13,9 @@
 #include "dns.h"
 #include "dnsserver.h"
 #include "gateway.h"
+#include "gw_agent.h"
 #include "gw_policy.h"
+#include "gw_remote.h"
 #include "kprobe.h"
 #include "log.h"
 #include "loop.h"
@@ -60,8 +62,9 @@ static void usage(FILE *f)
 }
 
 struct daemon {
-	struct dnsserver *server;
+	struct dnsserver *server;   /* NULL: role gateway */
 	struct gateway *gw;
+	struct gw_agent *agent;     /* role gateway */
 	struct ctl *ctl;
 };
 
@@ -74,8 +77,11 @@ static void tick(void *ctx, uint64_t now_ms)
 		log_warn("SIGHUP: reloading is not supported yet; restart choreod "
 			 "to apply a new configuration (bindings are kept)");
 	}
-	dnsserver_tick(d->server, now_ms);
+	if (d->server)
+		dnsserver_tick(d->server, now_ms);
 	gateway_tick(d->gw, now_ms);
+	if (d->agent)
+		gw_agent_tick(d->agent, now_ms);
 	ctl_tick(d->ctl, now_ms);
 }
 
@@ -128,6 +134,17 @@ static int adopt_windows(const struct config *cfg, struct nat *nat,
 			 "address, another client-subnet length, or past max_open)",
 			 a.kept, dropped);
 	return 0;
+}
+
+/* A gateway keeps what lies in the pools; its DNS nodes count their windows. */
+static bool adopt_in_pool(void *ctx, const struct nat_window *w)
+{
+	const struct config *cfg = ctx;
+	const struct config_service *s = &cfg->services[w->service];
+
+	if (w->family == AF_INET6)
+		return s->has_pool6 && addr_prefix_contains(&s->pool6, AF_INET6, w->addr);
+	return addr_prefix_contains(&s->pool, AF_INET, w->addr);
 }
 
 /* Print what the kernel probe finds. */
@@ -248,18 +265,115 @@ static int check_files(const char *const *paths, size_t n)
 	return rc;
 }
 
+/* Everything a running choreod holds; by role, some stay NULL. */
+struct parts {
+	struct config *cfg;
+	struct zone *zone;
+	struct rotor *rotor;
+	struct dns_ctx *dns;
+	struct loop *loop;
+	struct dnsserver *server;
+	struct nat *nat;
+	struct gw_remote *remote;
+	struct gw_agent *agent;
+	struct ctl *ctl;
+};
+
+static void parts_free(struct parts *p)
+{
+	ctl_free(p->ctl);
+	dnsserver_free(p->server);
+	gw_remote_free(p->remote);
+	gw_agent_free(p->agent);
+	nat_close(p->nat); /* the table stays: bindings keep working */
+	loop_free(p->loop);
+	dns_ctx_free(p->dns);
+	rotor_free(p->rotor);
+	zone_free(p->zone);
+	config_free(p->cfg);
+}
+
+/* Bring up what the role needs, the gateway side first: no answer may go
+ * out before it can be backed. 0, or -1 (logged). */
+static int start(struct parts *p, struct daemon *d)
+{
+	const struct config *cfg = p->cfg;
+	enum config_role role = cfg->role;
+	struct gateway *gw = NULL;
+	struct peers *peers = NULL;
+
+	p->loop = loop_new();
+	if (role != CONFIG_ROLE_GATEWAY) {
+		p->rotor = p->loop ? rotor_new(cfg, NULL, NULL) : NULL;
+		p->dns = p->rotor ? dns_ctx_new(cfg, p->zone, p->rotor) : NULL;
+		if (!p->dns) {
+			log_err("out of memory");
+			return -1;
+		}
+	}
+	if (!p->loop) {
+		log_err("out of memory");
+		return -1;
+	}
+	if (role == CONFIG_ROLE_DNS) {
+		/* the windows the gateways still hold from an earlier run are
+		 * not counted here: see choreod(8), "Distributed mode" */
+		if (gw_remote_new(cfg, p->loop, &p->remote) < 0)
+			return -1;
+		gw = gw_remote_gateway(p->remote);
+		peers = gw_remote_peers(p->remote);
+	} else {
+		if (nat_open(cfg, p->loop, &p->nat) < 0)
+			return -1;
+		gw = nat_gateway(p->nat);
+		if (role == CONFIG_ROLE_STANDALONE &&
+		    adopt_windows(cfg, p->nat, p->rotor) < 0)
+			return -1;
+		if (role == CONFIG_ROLE_GATEWAY) {
+			long dropped = nat_adopt(p->nat, adopt_in_pool, p->cfg);
+
+			if (dropped < 0) {
+				log_err("nftables: cannot adopt the windows of table "
+					"inet %s: %s", cfg->table, strerror((int)-dropped));
+				return -1;
+			}
+			if (gw_agent_new(cfg, p->loop, gw, &p->agent) < 0)
+				return -1;
+			peers = gw_agent_peers(p->agent);
+		}
+	}
+	if (role != CONFIG_ROLE_GATEWAY) {
+		p->server = dnsserver_new(cfg, p->dns, gw, p->loop);
+		if (!p->server)
+			return -1;
+	}
+	p->ctl = ctl_new(&(struct stats_sources){ .cfg = cfg, .rotor = p->rotor,
+			 .dns = p->dns, .server = p->server, .gw = gw,
+			 .remote = p->remote, .agent = p->agent, .peers = peers,
+			 .started_ms = log_now_ms() }, p->loop);
+	if (!p->ctl)
+		return -1;
+	*d = (struct daemon){ .server = p->server, .gw = gw, .agent = p->agent,
+			      .ctl = p->ctl };
+	loop_set_tick(p->loop, tick, d);
+	if (role == CONFIG_ROLE_GATEWAY)
+		log_info("choreod %s: gateway %s, table inet %s, %zu services; "
+			 "control socket %s", CHOREO_VERSION, cfg->name, cfg->table,
+			 cfg->n_services, cfg->control);
+	else
+		log_info("choreod %s%s%s serving zone %s (%zu records, %zu protected "
+			 "names); control socket %s", CHOREO_VERSION,
+			 role == CONFIG_ROLE_DNS ? ": DNS node " : "",
+			 role == CONFIG_ROLE_DNS ? cfg->name : "", cfg->zone,
+			 p->zone->n_records, cfg->n_services, cfg->control);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG, *paths[CHECK_MAX_FILES];
 	size_t n_paths = 0;
-	struct config *cfg = NULL;
-	struct zone *zone = NULL;
-	struct rotor *rotor = NULL;
-	struct dns_ctx *dns = NULL;
-	struct loop *loop = NULL;
-	struct dnsserver *server = NULL;
-	struct nat *nat = NULL;
-	struct ctl *ctl = NULL;
+	struct parts p = { 0 };
 	struct daemon d;
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool check = false, print = false;
@@ -291,18 +405,10 @@ int main(int argc, char **argv)
 	if (check)
 		return check_files(n_paths ? paths : &path, n_paths ? n_paths : 1);
 
-	if (load(path, &cfg, &zone) < 0)
+	if (load(path, &p.cfg, &p.zone) < 0)
 		goto out;
 	if (print) {
-		rc = print_table(cfg) < 0 ? 1 : 0;
-		goto out;
-	}
-
-	rotor = rotor_new(cfg, NULL, NULL);
-	dns = rotor ? dns_ctx_new(cfg, zone, rotor) : NULL;
-	loop = dns ? loop_new() : NULL;
-	if (!loop) {
-		log_err("out of memory");
+		rc = print_table(p.cfg) < 0 ? 1 : 0;
 		goto out;
 	}
 	sigemptyset(&sa.sa_mask);
@@ -310,35 +416,11 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* the gateway first: no answer may go out before it can be backed */
-	if (nat_open(cfg, loop, &nat) < 0)
+	if (start(&p, &d) < 0)
 		goto out;
-	if (adopt_windows(cfg, nat, rotor) < 0)
-		goto out;
-	server = dnsserver_new(cfg, dns, nat_gateway(nat), loop);
-	if (!server)
-		goto out;
-	ctl = ctl_new(&(struct stats_sources){ .cfg = cfg, .rotor = rotor,
-		      .dns = dns, .server = server, .gw = nat_gateway(nat),
-		      .started_ms = log_now_ms() }, loop);
-	if (!ctl)
-		goto out;
-	d = (struct daemon){ .server = server, .gw = nat_gateway(nat), .ctl = ctl };
-	loop_set_tick(loop, tick, &d);
-
-	log_info("choreod %s serving zone %s (%zu records, %zu protected names); "
-		 "control socket %s", CHOREO_VERSION, cfg->zone, zone->n_records,
-		 cfg->n_services, cfg->control);
-	rc = loop_run(loop, &stop) == 0 ? 0 : 1;
+	rc = loop_run(p.loop, &stop) == 0 ? 0 : 1;
 	log_info("stopping");
 out:
-	ctl_free(ctl);
-	dnsserver_free(server);
-	nat_close(nat); /* the table stays: bindings keep working */
-	loop_free(loop);
-	dns_ctx_free(dns);
-	rotor_free(rotor);
-	zone_free(zone);
-	config_free(cfg);
+	parts_free(&p);
 	return rc;
 }

@@ -97,7 +97,24 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 			   struct reply *r)
 {
 	const struct gateway_snapshot *g = &s->gw;
+	const struct gw_remote_stats *m = &s->remote;
 
+	if (g->remote) {
+		/* a DNS node: the commits it sent and how they ended */
+		say(r, "gateways commits %llu failures %llu elements %llu frames %llu "
+		    "latency_us p50 %llu p99 %llu max %llu not_connected %llu "
+		    "timeouts %llu link_lost %llu refused %llu stale %llu busy %llu\n",
+		    (unsigned long long)g->commits, (unsigned long long)g->failures,
+		    (unsigned long long)g->elements, (unsigned long long)m->frames,
+		    (unsigned long long)g->latency.p50_us,
+		    (unsigned long long)g->latency.p99_us,
+		    (unsigned long long)g->latency.max_us,
+		    (unsigned long long)m->not_connected,
+		    (unsigned long long)m->timeouts, (unsigned long long)m->link_lost,
+		    (unsigned long long)m->refused, (unsigned long long)m->stale,
+		    (unsigned long long)m->busy);
+		return;
+	}
 	say(r, "gateway table inet %s commits %llu failures %llu elements %llu "
 	    "latency_us p50 %llu p99 %llu max %llu refresh %s\n", c->src.cfg->table,
 	    (unsigned long long)g->commits, (unsigned long long)g->failures,
@@ -112,6 +129,49 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 		    " NEAR THE LIMIT: raise net.netfilter.nf_conntrack_max" : "");
 	else
 		say(r, "conntrack unavailable (module not loaded)\n");
+	if (c->src.agent)
+		say(r, "changes_received frames %llu applied %llu changes %llu "
+		    "stale %llu failed %llu outside_pool %llu\n",
+		    (unsigned long long)s->agent.frames,
+		    (unsigned long long)s->agent.applied,
+		    (unsigned long long)s->agent.changes,
+		    (unsigned long long)s->agent.stale,
+		    (unsigned long long)s->agent.failed,
+		    (unsigned long long)s->agent.outside);
+}
+
+/* The distributed mode's links: one line for the node, one per peer. */
+static void render_peers(const struct stats_snapshot *s, struct reply *r)
+{
+	const struct peers_stats *p = &s->peers;
+
+	say(r, "peers accepted %llu refused_full %llu refused_source %llu "
+	    "refused_from %llu handshakes_pending %zu",
+	    (unsigned long long)p->accepted, (unsigned long long)p->refused_full,
+	    (unsigned long long)p->refused_source,
+	    (unsigned long long)p->refused_from, p->unauth);
+	for (size_t i = 0; i < PEER_R_COUNT; i++)
+		if (p->ended[i])
+			say(r, " %s %llu", peer_reason_name(i),
+			    (unsigned long long)p->ended[i]);
+	say(r, "\n");
+	for (size_t i = 0; i < p->n_links; i++) {
+		const struct peer_link_stats *l = &p->link[i];
+
+		say(r, "peer %s %s", l->name, l->state);
+		if (l->up)
+			say(r, " for %llu s frames_in %llu frames_out %llu queued %zu "
+			    "rtt_ms %llu", (unsigned long long)(l->up_ms / 1000),
+			    (unsigned long long)l->frames_in,
+			    (unsigned long long)l->frames_out, l->queued,
+			    (unsigned long long)l->rtt_ms);
+		say(r, " connects %llu", (unsigned long long)l->connects);
+		if (l->last_down != PEER_R_COUNT)
+			say(r, " last_down %s", peer_reason_name(l->last_down));
+		if (l->last_errno)
+			say(r, " last_error \"%s\"", strerror(l->last_errno));
+		say(r, "\n");
+	}
 }
 
 static void render_pool(const struct stats_snapshot *s, const struct config_pool *p,
@@ -119,6 +179,8 @@ static void render_pool(const struct stats_snapshot *s, const struct config_pool
 {
 	const struct gateway_pool_counts *k = &s->gw.pool[p->index];
 
+	if (s->gw.remote)
+		return; /* the gateways count: choreoctl status on them */
 	if (!s->gw.counters_known) {
 		say(r, "    gateway: not counted yet\n");
 		return;
@@ -138,14 +200,11 @@ static void render_pool(const struct stats_snapshot *s, const struct config_pool
 	say(r, "\n");
 }
 
-static void render_status(const struct ctl *c, const struct stats_snapshot *s,
-			  bool fresh, struct reply *r)
+static void render_dns(const struct stats_snapshot *s, struct reply *r)
 {
-	const struct config *cfg = c->src.cfg;
 	const struct dns_stats *d = &s->dns;
 	const struct dnsserver_stats *t = &s->server;
 
-	say(r, "uptime %llu s\n", (unsigned long long)(s->uptime_ms / 1000));
 	say(r, "dns queries %llu noerror %llu nxdomain %llu refused %llu "
 	    "formerr %llu servfail %llu notimp %llu badvers %llu dropped %llu "
 	    "rotated %llu truncated %llu\n",
@@ -172,25 +231,49 @@ static void render_status(const struct ctl *c, const struct stats_snapshot *s,
 	say(r, "commits %llu pending %zu failed %llu\n",
 	    (unsigned long long)t->commits, t->commits_pending,
 	    (unsigned long long)t->commit_failures);
+}
+
+static void render_status(const struct ctl *c, const struct stats_snapshot *s,
+			  bool fresh, struct reply *r)
+{
+	const struct config *cfg = c->src.cfg;
+
+	say(r, "uptime %llu s\n", (unsigned long long)(s->uptime_ms / 1000));
+	say(r, "role %s", config_role_name(cfg->role));
+	if (cfg->name)
+		say(r, " node %s", cfg->name);
+	say(r, " services_digest ");
+	for (size_t i = 0; i < 8; i++)
+		say(r, "%02x", s->digest[i]);
+	say(r, "\n");
+	if (s->has_dns)
+		render_dns(s, r);
 	render_gateway(c, s, r);
+	if (s->has_peers)
+		render_peers(s, r);
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct config_service *svc = &cfg->services[i];
 
 		say(r, "service %s name %s max_open %u window %u grace %u binding %u "
-		    "rotate %u window_claims %u\n", svc->section, svc->name,
+		    "rotate %u window_claims %u", svc->section, svc->name,
 		    svc->max_open, svc->window, svc->grace, svc->binding,
 		    svc->rotate, svc->window_claims);
+		if (svc->share)
+			say(r, " share %u", svc->share);
+		say(r, "\n");
 		config_for_each_pool(cfg, p) {
 			const struct rotor_stats *st = &s->rotor[p.index];
 			char buf[ADDR_STRLEN];
 
 			if (p.service != i)
 				continue;
-			say(r, "  pool %s answers %llu opened %llu reused %llu "
-			    "open_now %zu\n", addr_prefix_format(p.pool, buf),
-			    (unsigned long long)st->answers,
-			    (unsigned long long)st->opened,
-			    (unsigned long long)st->reused, st->open_now);
+			say(r, "  pool %s", addr_prefix_format(p.pool, buf));
+			if (s->has_dns)
+				say(r, " answers %llu opened %llu reused %llu open_now %zu",
+				    (unsigned long long)st->answers,
+				    (unsigned long long)st->opened,
+				    (unsigned long long)st->reused, st->open_now);
+			say(r, "\n");
 			render_pool(s, &p, fresh, r);
 		}
 	}
@@ -215,6 +298,11 @@ static void render_open(const struct ctl *c, struct reply *r)
 	const struct config *cfg = c->src.cfg;
 	uint64_t now = log_now_ms();
 
+	if (!c->src.rotor) {
+		say(r, "error: a gateway opens no windows: ask its DNS nodes "
+		    "(choreoctl open there), or list the table's sets with nft\n");
+		return;
+	}
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		say(r, "service %s\n", cfg->services[i].section);
 		config_for_each_pool(cfg, p) {
@@ -358,8 +446,11 @@ static void run_command(struct client *cl)
 		int fd = cl->h.fd;
 
 		/* the gateway streams the listing and owns the socket from here */
+		int ret;
+
 		loop_del(c->loop, &cl->h);
-		if (gateway_list_bindings(c->src.gw, fd) == 0) {
+		ret = gateway_list_bindings(c->src.gw, fd);
+		if (ret == 0) {
 			cl->h.fd = -1;
 			client_close(cl);
 			return;
@@ -370,7 +461,12 @@ static void run_command(struct client *cl)
 			client_close(cl);
 			return;
 		}
-		say(&cl->r, "error: a bindings listing is already running; try again\n");
+		if (ret == -EOPNOTSUPP)
+			say(&cl->r, "error: the bindings are in the gateways' tables: "
+			    "run choreoctl bindings on a gateway\n");
+		else
+			say(&cl->r, "error: a bindings listing is already running; "
+			    "try again\n");
 		client_reply(cl);
 		return;
 	}

@@ -35,6 +35,8 @@ struct gateway_pool_counts {
 
 struct gateway_snapshot {
 	uint64_t commits, failures, elements;
+	bool remote;                     /* the gateways are other nodes: the
+					    counts below are theirs */
 	bool readd;                      /* expiries refreshed by delete + re-add */
 	struct latency_summary latency;  /* of commits, acknowledgement included */
 	long conntrack_count, conntrack_max; /* -1: unknown */

@@ -15,20 +15,33 @@
 #include "dns.h"
 #include "dnsserver.h"
 #include "gateway.h"
+#include "gw_agent.h"
+#include "gw_remote.h"
 #include "latency.h"
+#include "peer.h"
 #include "rotor.h"
 
+/* What there is to count; by role, some are NULL (a gateway has no DNS
+ * service and no rotor; only the distributed roles have peers). */
 struct stats_sources {
 	const struct config *cfg;
-	struct rotor *rotor;
-	struct dns_ctx *dns;
-	struct dnsserver *server;
-	struct gateway *gw;
+	struct rotor *rotor;         /* NULL: role gateway */
+	struct dns_ctx *dns;         /* NULL: role gateway */
+	struct dnsserver *server;    /* NULL: role gateway */
+	struct gateway *gw;          /* the local table, or the remote gateways */
+	struct gw_remote *remote;    /* role dns */
+	struct gw_agent *agent;      /* role gateway */
+	struct peers *peers;         /* roles dns and gateway */
 	uint64_t started_ms;
 };
 
 struct stats_snapshot {
 	uint64_t uptime_ms;
+	uint8_t digest[32];                      /* of the [service] sections */
+	bool has_dns, has_peers;
+	struct gw_remote_stats remote;           /* role dns */
+	struct gw_agent_stats agent;             /* role gateway */
+	struct peers_stats peers;
 	struct dns_stats dns;
 	struct dnsserver_stats server;
 	struct latency_summary answer_latency;   /* UDP batch in -> answers out */

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+#include "gw_agent.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "config.h"
+#include "crypto.h"
+#include "frame.h"
+#include "gateway.h"
+#include "log.h"
+#include "peer.h"
+
+struct gw_agent {
+	const struct config *cfg;
+	struct gateway *local;
+	struct peers *peers;
+	uint8_t digest[FRAME_DIGEST_LEN];
+	struct change *changes;  /* one frame's, reused */
+	size_t cap;
+	struct gw_agent_stats st;
+	struct log_ratelimit rl;
+};
+
+/* The answer to one CHANGES frame, sent when the local commit is done. */
+struct applying {
+	struct gw_agent *a;
+	struct peer_link *l;
+	struct frame_ack ack;
+	size_t n;
+	bool done;
+};
+
+static int fill_ack(void *ctx, struct wire_out *w)
+{
+	return frame_ack_encode(w, ctx);
+}
+
+static int send_ack(struct peer_link *l, uint32_t commit_id, int result,
+		    size_t applied)
+{
+	struct frame_ack ack = { commit_id, result,
+				 (uint16_t)(applied > 65535 ? 65535 : applied) };
+
+	return peer_send(l, FRAME_ACK, FRAME_ACK_LEN, fill_ack, &ack);
+}
+
+static void on_applied(void *ctx, int result)
+{
+	struct applying *ap = ctx;
+	struct gw_agent *a = ap->a;
+
+	ap->done = true;
+	if (result) {
+		a->st.failed++;
+		if (log_ratelimit_ok(&a->rl, log_now_ms()))
+			log_warn("peer %s: cannot apply %zu changes: %s",
+				 a->cfg->peers[peer_link_index(ap->l)].name, ap->n,
+				 strerror(-result));
+	} else {
+		a->st.applied++;
+		a->st.changes += ap->n;
+	}
+	send_ack(ap->l, ap->ack.commit_id, result, result ? 0 : ap->n);
+}
+
+/* The address of a change lies in its service's pool of that family. */
+static bool in_pool(const struct config *cfg, const struct change *c)
+{
+	const struct config_service *s = &cfg->services[c->service];
+
+	if (c->family == AF_INET6)
+		return s->has_pool6 && addr_prefix_contains(&s->pool6, AF_INET6, c->addr);
+	return addr_prefix_contains(&s->pool, AF_INET, c->addr);
+}
+
+static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
+{
+	const struct config *cfg = a->cfg;
+	struct wire head = *w;
+	struct frame_changes fc;
+	struct applying ap = { .a = a, .l = l };
+	uint8_t digest[FRAME_DIGEST_LEN];
+	uint32_t commit_id;
+	size_t count, n = 0;
+	struct change c;
+	int ret;
+
+	/* protocol.md's order: the size, then the digest, then each change */
+	commit_id = wire_u32(&head);
+	wire_read(&head, digest, sizeof(digest));
+	count = wire_u16(&head);
+	if (wire_error(&head) < 0 ||
+	    wire_available(&head) != count * CHANGE_WIRE_LEN)
+		return PEER_R_SIZE;
+	if (count < 1 || count > FRAME_MAX_CHANGES)
+		return PEER_R_FIELD;
+	a->st.frames++;
+	if (!crypto_equal(digest, a->digest, sizeof(digest))) {
+		a->st.stale++;
+		if (log_ratelimit_ok(&a->rl, log_now_ms()))
+			log_warn("peer %s: changes for another configuration (its "
+				 "services digest differs): refused with ESTALE; "
+				 "compare the nodes with choreod -t -c A -c B",
+				 cfg->peers[peer_link_index(l)].name);
+		return send_ack(l, commit_id, -ESTALE, 0) < 0 ? PEER_R_IO : 0;
+	}
+	ret = frame_changes_decode(w, cfg->n_services, &fc);
+	if (ret)
+		return ret == FRAME_ERR_SIZE ? PEER_R_SIZE : PEER_R_FIELD;
+	if (count > a->cap) {
+		struct change *grown = realloc(a->changes, count * sizeof(*grown));
+
+		if (!grown)
+			return send_ack(l, commit_id, -ENOMEM, 0) < 0 ? PEER_R_IO : 0;
+		a->changes = grown;
+		a->cap = count;
+	}
+	while (frame_changes_next(&fc, &c)) {
+		if (!in_pool(cfg, &c)) {
+			char buf[ADDR_STRLEN];
+
+			a->st.outside++;
+			if (log_ratelimit_ok(&a->rl, log_now_ms()))
+				log_warn("peer %s: a change for %s, outside the pool "
+					 "of [service %s]: link closed, nothing applied",
+					 cfg->peers[peer_link_index(l)].name,
+					 addr_format(c.family, c.addr, buf),
+					 cfg->services[c.service].section);
+			return PEER_R_FIELD;
+		}
+		a->changes[n++] = c;
+	}
+	ap.ack.commit_id = commit_id;
+	ap.n = n;
+	gateway_commit(a->local, a->changes, n, on_applied, &ap);
+	if (!ap.done) {
+		/* the local gateway completes before it returns; were it ever
+		 * otherwise, ap would dangle: fail loudly instead */
+		log_err("gw_agent: the local commit did not complete at once");
+		return PEER_R_IO;
+	}
+	return 0;
+}
+
+static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w)
+{
+	if (type != FRAME_CHANGES)
+		return PEER_R_TYPE;
+	return on_changes(ctx, l, w);
+}
+
+int gw_agent_new(const struct config *cfg, struct loop *loop,
+		 struct gateway *local, struct gw_agent **out)
+{
+	struct gw_agent *a = calloc(1, sizeof(*a));
+	struct peer_handlers h = { .frame = on_frame };
+	int ret;
+
+	*out = NULL;
+	if (!a)
+		return -ENOMEM;
+	a->cfg = cfg;
+	a->local = local;
+	a->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(2, 10);
+	ret = config_digest(cfg, a->digest);
+	if (ret == 0) {
+		h.ctx = a;
+		ret = peers_new(cfg, loop, &h, &a->peers);
+	}
+	if (ret < 0) {
+		free(a);
+		return ret;
+	}
+	*out = a;
+	return 0;
+}
+
+void gw_agent_free(struct gw_agent *a)
+{
+	if (!a)
+		return;
+	peers_free(a->peers);
+	free(a->changes);
+	free(a);
+}
+
+void gw_agent_tick(struct gw_agent *a, uint64_t now_ms)
+{
+	peers_tick(a->peers, now_ms);
+}
+
+struct peers *gw_agent_peers(struct gw_agent *a)
+{
+	return a->peers;
+}
+
+void gw_agent_get_stats(const struct gw_agent *a, struct gw_agent_stats *out)
+{
+	*out = a->st;
+}

@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: MIT
+#include "gw_remote.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "frame.h"
+#include "log.h"
+#include "loop.h"
+#include "peer.h"
+
+/* One commit of the DNS service: answers wait for it. */
+struct pending {
+	bool used;
+	bool finished;           /* done() was called */
+	unsigned waiting;        /* CHANGES frames not yet acknowledged */
+	gateway_done_fn done;
+	void *ctx;
+	uint64_t deadline_ms, start_us;
+};
+
+/* A CHANGES frame sent on a link, in the order sent (ACKs come so). */
+struct inflight {
+	uint32_t commit_id;
+	uint16_t slot;           /* in pend[] */
+	uint16_t count;          /* changes in it */
+};
+
+struct glink {
+	uint32_t next_commit_id;
+	struct inflight q[GW_REMOTE_MAX_PENDING];
+	size_t head, n;
+};
+
+struct gw_remote {
+	struct gateway gw;
+	const struct config *cfg;
+	struct loop *loop;
+	struct peers *peers;
+	uint8_t digest[FRAME_DIGEST_LEN];
+	struct loop_handler timer;
+	struct pending pend[GW_REMOTE_MAX_PENDING];
+	struct glink gl[CONFIG_MAX_PEERS];
+	uint64_t carried[CONFIG_MAX_SERVICES]; /* per service: bits of cfg->peers */
+	struct change *sub;                      /* one gateway's part of a commit */
+	size_t sub_cap;
+	uint64_t commits, failures, elements;
+	struct latency latency;
+	struct gw_remote_stats st;
+	struct log_ratelimit rl;
+};
+
+/* ---- completing commits --------------------------------------------------------- */
+
+static void finish(struct gw_remote *r, struct pending *pd, int result)
+{
+	if (pd->finished)
+		return;
+	pd->finished = true;
+	if (result) {
+		r->failures++;
+	} else {
+		latency_record(&r->latency, latency_now_us() - pd->start_us);
+	}
+	pd->done(pd->ctx, result);
+}
+
+/* One acknowledgement (or its loss) of a frame of this commit. */
+static void settle(struct gw_remote *r, struct pending *pd, int result)
+{
+	pd->waiting--;
+	if (result)
+		finish(r, pd, result);
+	else if (pd->waiting == 0)
+		finish(r, pd, 0);
+	if (pd->waiting == 0 && pd->finished)
+		pd->used = false;
+}
+
+static void arm_timer(struct gw_remote *r)
+{
+	uint64_t now = log_now_ms(), next = 0;
+	struct itimerspec its = { 0 };
+
+	for (size_t i = 0; i < GW_REMOTE_MAX_PENDING; i++) {
+		const struct pending *pd = &r->pend[i];
+
+		if (pd->used && !pd->finished && (!next || pd->deadline_ms < next))
+			next = pd->deadline_ms;
+	}
+	if (next) {
+		uint64_t in = next > now ? next - now : 1;
+
+		its.it_value.tv_sec = (time_t)(in / 1000);
+		its.it_value.tv_nsec = (long)(in % 1000) * 1000000;
+	}
+	timerfd_settime(r->timer.fd, 0, &its, NULL);
+}
+
+static void on_timer(struct loop_handler *h, uint32_t events)
+{
+	struct gw_remote *r = container_of(h, struct gw_remote, timer);
+	uint64_t expirations, now = log_now_ms();
+
+	(void)events;
+	if (read(h->fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		log_debug("gw_remote: timerfd read: %m");
+	for (size_t i = 0; i < GW_REMOTE_MAX_PENDING; i++) {
+		struct pending *pd = &r->pend[i];
+
+		if (pd->used && !pd->finished && pd->deadline_ms <= now) {
+			r->st.timeouts++;
+			if (log_ratelimit_ok(&r->rl, now))
+				log_warn("gateway commit: no acknowledgement within "
+					 "commit_timeout %u ms: its answers are SERVFAIL",
+					 r->cfg->commit_timeout);
+			/* the slot stays until the ACK or the link's end */
+			finish(r, pd, -ETIMEDOUT);
+		}
+	}
+	arm_timer(r);
+}
+
+/* ---- the peer links ------------------------------------------------------------- */
+
+static void on_up(void *ctx, struct peer_link *l)
+{
+	struct gw_remote *r = ctx;
+	struct glink *g = &r->gl[peer_link_index(l)];
+
+	g->head = g->n = 0;
+	g->next_commit_id = 0;
+}
+
+static void on_down(void *ctx, struct peer_link *l, enum peer_reason why)
+{
+	struct gw_remote *r = ctx;
+	struct glink *g = &r->gl[peer_link_index(l)];
+
+	(void)why;
+	while (g->n) {
+		struct inflight *f = &g->q[g->head];
+
+		g->head = (g->head + 1) % GW_REMOTE_MAX_PENDING;
+		g->n--;
+		if (!r->pend[f->slot].finished)
+			r->st.link_lost++;
+		settle(r, &r->pend[f->slot], -ECONNRESET);
+	}
+	arm_timer(r);
+}
+
+static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w)
+{
+	struct gw_remote *r = ctx;
+	size_t peer = peer_link_index(l);
+	struct glink *g = &r->gl[peer];
+	struct frame_ack ack;
+	struct inflight f;
+	int ret;
+
+	if (type != FRAME_ACK)
+		return PEER_R_TYPE;
+	ret = frame_ack_decode(w, &ack);
+	if (ret)
+		return ret == FRAME_ERR_SIZE ? PEER_R_SIZE : PEER_R_FIELD;
+	/* acknowledgements come in the order the frames went */
+	if (!g->n || g->q[g->head].commit_id != ack.commit_id)
+		return PEER_R_PROTOCOL;
+	f = g->q[g->head];
+	if (ack.result == 0 && ack.applied != f.count)
+		return PEER_R_PROTOCOL;
+	g->head = (g->head + 1) % GW_REMOTE_MAX_PENDING;
+	g->n--;
+	if (ack.result) {
+		uint64_t now = log_now_ms();
+
+		r->st.refused++;
+		if (ack.result == -ESTALE)
+			r->st.stale++;
+		if (log_ratelimit_ok(&r->rl, now))
+			log_warn("gateway %s refused a commit: %s%s",
+				 r->cfg->peers[peer].name, strerror(-ack.result),
+				 ack.result == -ESTALE ? " (its [service] sections "
+				 "differ from this node's: compare the digests with "
+				 "choreod -t)" : "");
+	}
+	settle(r, &r->pend[f.slot], ack.result);
+	arm_timer(r);
+	return 0;
+}
+
+/* ---- committing ----------------------------------------------------------------- */
+
+struct changes_args {
+	uint32_t commit_id;
+	const uint8_t *digest;
+	const struct change *c;
+	size_t n;
+};
+
+static int fill_changes(void *ctx, struct wire_out *w)
+{
+	const struct changes_args *a = ctx;
+
+	return frame_changes_encode(w, a->commit_id, a->digest, a->c, a->n);
+}
+
+/* The changes of c[0..n) that gateway peer i carries, into r->sub. */
+static size_t subset(struct gw_remote *r, size_t i, const struct change *c, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t j = 0; j < n; j++)
+		if (c[j].service < r->cfg->n_services &&
+		    (r->carried[c[j].service] >> i & 1))
+			r->sub[k++] = c[j];
+	return k;
+}
+
+static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
+			  gateway_done_fn done, void *ctx)
+{
+	struct gw_remote *r = container_of(gw, struct gw_remote, gw);
+	const struct config *cfg = r->cfg;
+	struct pending *pd = NULL;
+	size_t slot = 0;
+	int err = 0;
+
+	if (n == 0) {
+		done(ctx, 0);
+		return;
+	}
+	r->commits++;
+	for (slot = 0; slot < GW_REMOTE_MAX_PENDING && !pd; slot++)
+		if (!r->pend[slot].used)
+			pd = &r->pend[slot];
+	slot--;
+	if (!pd) {
+		r->st.busy++;
+		r->failures++;
+		done(ctx, -EBUSY);
+		return;
+	}
+	if (n > r->sub_cap) {
+		struct change *grown = realloc(r->sub, n * sizeof(*grown));
+
+		if (!grown) {
+			r->failures++;
+			done(ctx, -ENOMEM);
+			return;
+		}
+		r->sub = grown;
+		r->sub_cap = n;
+	}
+	/* every gateway needed must be there before anything is sent */
+	for (size_t i = 0; i < cfg->n_peers && !err; i++) {
+		struct peer_link *l = peers_link(r->peers, i);
+		size_t frames = (subset(r, i, c, n) + FRAME_MAX_CHANGES - 1) / FRAME_MAX_CHANGES;
+
+		if (!frames)
+			continue;
+		if (!l) {
+			err = -ENOTCONN;
+			r->st.not_connected++;
+			if (log_ratelimit_ok(&r->rl, log_now_ms()))
+				log_warn("gateway %s is not connected: answers for its "
+					 "services are SERVFAIL", cfg->peers[i].name);
+		} else if (r->gl[i].n + frames > GW_REMOTE_MAX_PENDING) {
+			err = -EBUSY;
+			r->st.busy++;
+		}
+	}
+	if (err) {
+		r->failures++;
+		done(ctx, err);
+		return;
+	}
+	*pd = (struct pending){ .used = true, .done = done, .ctx = ctx,
+		.deadline_ms = log_now_ms() + cfg->commit_timeout,
+		.start_us = latency_now_us() };
+	for (size_t i = 0; i < cfg->n_peers && !err; i++) {
+		struct peer_link *l = peers_link(r->peers, i);
+		struct glink *g = &r->gl[i];
+		size_t k = subset(r, i, c, n);
+
+		for (size_t off = 0; off < k && !err; off += FRAME_MAX_CHANGES) {
+			size_t part = k - off < FRAME_MAX_CHANGES ? k - off : FRAME_MAX_CHANGES;
+			struct changes_args a = { g->next_commit_id, r->digest,
+						  r->sub + off, part };
+
+			err = peer_send(l, FRAME_CHANGES, FRAME_CHANGES_HEAD +
+					part * CHANGE_WIRE_LEN, fill_changes, &a);
+			if (err)
+				break;
+			g->q[(g->head + g->n) % GW_REMOTE_MAX_PENDING] = (struct inflight){
+				g->next_commit_id++, (uint16_t)slot, (uint16_t)part };
+			g->n++;
+			pd->waiting++;
+			r->st.frames++;
+			r->elements += part;
+		}
+	}
+	if (err)
+		finish(r, pd, err); /* what was sent is still acknowledged */
+	if (pd->waiting == 0)
+		pd->used = false;
+	arm_timer(r);
+}
+
+static void remote_refresh(struct gateway *gw, gateway_done_fn done, void *ctx)
+{
+	(void)gw;
+	done(ctx, 0); /* the counts are the gateways' own */
+}
+
+static void remote_snapshot(struct gateway *gw, struct gateway_snapshot *out)
+{
+	struct gw_remote *r = container_of(gw, struct gw_remote, gw);
+
+	memset(out, 0, sizeof(*out));
+	out->remote = true;
+	out->commits = r->commits;
+	out->failures = r->failures;
+	out->elements = r->elements;
+	latency_summarise(&r->latency, &out->latency);
+	out->conntrack_count = out->conntrack_max = -1;
+}
+
+static int remote_list_bindings(struct gateway *gw, int fd)
+{
+	(void)gw;
+	(void)fd;
+	return -EOPNOTSUPP;
+}
+
+static void remote_tick(struct gateway *gw, uint64_t now_ms)
+{
+	struct gw_remote *r = container_of(gw, struct gw_remote, gw);
+
+	peers_tick(r->peers, now_ms);
+}
+
+static const struct gateway_ops remote_ops = {
+	.commit = remote_commit,
+	.refresh = remote_refresh,
+	.snapshot = remote_snapshot,
+	.list_bindings = remote_list_bindings,
+	.tick = remote_tick,
+};
+
+/* ---- setting up ----------------------------------------------------------------- */
+
+/* The gateways that carry each service: its 'gateways', or every one. */
+static void map_services(struct gw_remote *r)
+{
+	const struct config *cfg = r->cfg;
+	uint64_t all = 0;
+
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (cfg->peers[i].role == CONFIG_ROLE_GATEWAY)
+			all |= 1ull << i;
+	for (size_t s = 0; s < cfg->n_services; s++) {
+		const char *p = cfg->services[s].gateways;
+
+		if (!p) {
+			r->carried[s] = all;
+			continue;
+		}
+		/* "gw1, gw2": names checked against the [peer]s at load */
+		while (*p) {
+			size_t len = strcspn(p, ", \t");
+
+			for (size_t i = 0; i < cfg->n_peers && len; i++)
+				if (strlen(cfg->peers[i].name) == len &&
+				    strncmp(cfg->peers[i].name, p, len) == 0)
+					r->carried[s] |= 1ull << i;
+			p += len;
+			p += strspn(p, ", \t");
+		}
+	}
+}
+
+int gw_remote_new(const struct config *cfg, struct loop *loop, struct gw_remote **out)
+{
+	struct gw_remote *r = calloc(1, sizeof(*r));
+	struct peer_handlers h;
+	int ret;
+
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	r->gw.ops = &remote_ops;
+	r->timer.fd = -1;
+	r->cfg = cfg;
+	r->loop = loop;
+	r->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(2, 10);
+	ret = config_digest(cfg, r->digest);
+	if (ret < 0)
+		goto fail;
+	map_services(r);
+	r->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	r->timer.fn = on_timer;
+	if (r->timer.fd < 0 || loop_add(loop, &r->timer, EPOLLIN) < 0) {
+		ret = -errno;
+		log_err("gw_remote: timerfd: %m");
+		goto fail;
+	}
+	h = (struct peer_handlers){ .ctx = r, .up = on_up, .frame = on_frame,
+				    .down = on_down };
+	ret = peers_new(cfg, loop, &h, &r->peers);
+	if (ret < 0)
+		goto fail;
+	*out = r;
+	return 0;
+fail:
+	gw_remote_free(r);
+	return ret;
+}
+
+void gw_remote_free(struct gw_remote *r)
+{
+	if (!r)
+		return;
+	peers_free(r->peers);
+	if (r->timer.fd >= 0) {
+		loop_del(r->loop, &r->timer);
+		close(r->timer.fd);
+	}
+	free(r->sub);
+	free(r);
+}
+
+struct gateway *gw_remote_gateway(struct gw_remote *r)
+{
+	return &r->gw;
+}
+
+struct peers *gw_remote_peers(struct gw_remote *r)
+{
+	return r->peers;
+}
+
+void gw_remote_get_stats(const struct gw_remote *r, struct gw_remote_stats *out)
+{
+	*out = r->st;
+}

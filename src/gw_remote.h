@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The gateway as a DNS node sees it in the distributed mode: a struct
+ * gateway whose commit sends CHANGES (docs/protocol.md) to every gateway
+ * that carries the services concerned, and completes when each of them has
+ * acknowledged it. Any other result, a lost link, a gateway not connected,
+ * or no acknowledgement within commit_timeout fails the commit: its
+ * answers become SERVFAIL. Nothing is answered on a guess.
+ */
+#ifndef CHOREO_GW_REMOTE_H
+#define CHOREO_GW_REMOTE_H
+
+#include <stdint.h>
+
+#include "gateway.h"
+
+#define GW_REMOTE_MAX_PENDING 256 /* commits awaiting acknowledgements */
+
+struct config;
+struct loop;
+struct peers;
+struct gw_remote;
+
+/* Connect to the gateways of cfg (role dns). 0 and *out, or -errno (logged). */
+int gw_remote_new(const struct config *cfg, struct loop *loop,
+		  struct gw_remote **out);
+/* Pending commits are abandoned (their callbacks are not called). */
+void gw_remote_free(struct gw_remote *r);
+
+struct gateway *gw_remote_gateway(struct gw_remote *r);
+struct peers *gw_remote_peers(struct gw_remote *r);
+
+/* Why remote commits failed, beyond gateway_snapshot's totals. */
+struct gw_remote_stats {
+	uint64_t not_connected;  /* a gateway needed was not connected */
+	uint64_t timeouts;       /* no acknowledgement within commit_timeout */
+	uint64_t link_lost;      /* the link closed before the acknowledgement */
+	uint64_t refused;        /* a gateway acknowledged with an error */
+	uint64_t stale;          /* of those, ESTALE: another configuration */
+	uint64_t busy;           /* GW_REMOTE_MAX_PENDING outstanding */
+	uint64_t frames;         /* CHANGES frames sent */
+};
+
+void gw_remote_get_stats(const struct gw_remote *r, struct gw_remote_stats *out);
+
+#endif

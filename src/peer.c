@@ -1,0 +1,1047 @@
+// SPDX-License-Identifier: MIT
+#include "peer.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "crypto.h"
+#include "frame.h"
+#include "keyfile.h"
+#include "log.h"
+#include "loop.h"
+
+#define IN_START     2048              /* holds any handshake frame */
+#define READ_BUDGET  (4u * 1024 * 1024) /* bytes read per event, then others' turn */
+#define ACCEPT_BURST 64
+
+enum lstate {
+	L_FREE,
+	L_CONNECTING,    /* client: connect() in progress */
+	L_WAIT_HELLO,    /* server: accepted */
+	L_WAIT_WELCOME,  /* client: HELLO sent */
+	L_WAIT_CPROOF,   /* server: WELCOME sent */
+	L_WAIT_SPROOF,   /* client: PROOF sent */
+	L_UP,
+};
+
+struct key {
+	struct psk psk;
+	uint8_t k_hello[FRAME_KEY_LEN];
+};
+
+struct link {
+	struct loop_handler h;   /* h.fd < 0: the slot is free */
+	struct peers *p;
+	enum lstate st;
+	bool client;
+	int peer;                /* index in cfg->peers; -1 before a HELLO */
+	const struct key *key;
+	uint8_t k_tx[FRAME_KEY_LEN], k_rx[FRAME_KEY_LEN];
+	uint64_t tx_seq;
+	struct frame_rx rx;
+	uint8_t nonce[FRAME_NONCE_LEN];
+	uint8_t hello[FRAME_MAX_HANDSHAKE_LEN]; /* for the transcript */
+	size_t hello_len;
+	uint8_t transcript[FRAME_DIGEST_LEN];
+	struct sockaddr_storage addr;            /* the other end */
+	int family;
+	uint8_t addr_bytes[16];
+
+	uint8_t *in;
+	size_t in_len, in_cap;
+	struct frame_header hdr;
+	bool have_hdr;
+
+	uint8_t *out;
+	size_t out_off, out_len, out_cap;
+	uint32_t events;         /* what the loop watches for */
+	int err;                 /* a send failed: close at the next event */
+
+	uint64_t deadline_ms;    /* of the handshake */
+	uint64_t last_rx_ms, ping_sent_ms, up_since_ms;
+	uint64_t ping_token;
+	bool ping_out;
+	uint64_t frames_in, frames_out;
+};
+
+/* What is kept per configured peer across its connections. */
+struct peer_state {
+	struct link *up;         /* its authenticated link */
+	uint64_t connects;
+	enum peer_reason last_down;
+	int last_errno;
+	uint64_t rtt_ms;
+	uint64_t next_try_ms, backoff_ms; /* a DNS node's reconnects */
+	struct link *client;     /* a DNS node's slot for this gateway */
+};
+
+struct peers {
+	const struct config *cfg;
+	struct loop *loop;
+	struct peer_handlers hd;
+	struct key keys[CONFIG_MAX_KEYS];
+	size_t n_keys;
+	struct loop_handler listener;  /* fd -1 on a DNS node */
+	bool from_only;                /* every DNS peer has 'from' */
+	struct link *links;
+	size_t n_links;
+	size_t unauth;
+	struct peer_state ps[CONFIG_MAX_PEERS];
+	uint64_t accepted, refused_full, refused_source, refused_from;
+	uint64_t ended[PEER_R_COUNT];
+	struct log_ratelimit rl_refuse, rl_updown;
+};
+
+static const char *const reason_names[PEER_R_COUNT] = {
+	[PEER_R_MAGIC] = "bad_magic",
+	[PEER_R_VERSION] = "bad_version",
+	[PEER_R_KEY_ID] = "bad_key_id",
+	[PEER_R_LENGTH] = "too_long",
+	[PEER_R_TAG] = "bad_tag",
+	[PEER_R_SEQ] = "bad_sequence",
+	[PEER_R_TIME] = "bad_timestamp",
+	[PEER_R_TYPE] = "unexpected_type",
+	[PEER_R_SIZE] = "bad_size",
+	[PEER_R_FIELD] = "bad_field",
+	[PEER_R_PROOF] = "bad_proof",
+	[PEER_R_HELLO] = "wrong_peer",
+	[PEER_R_FROM] = "wrong_source",
+	[PEER_R_HANDSHAKE_TIMEOUT] = "handshake_timeout",
+	[PEER_R_IDLE] = "idle",
+	[PEER_R_CLOSED] = "closed",
+	[PEER_R_IO] = "io_error",
+	[PEER_R_REPLACED] = "replaced",
+	[PEER_R_STALE] = "stale_config",
+	[PEER_R_PROTOCOL] = "protocol",
+};
+
+const char *peer_reason_name(enum peer_reason r)
+{
+	return r < PEER_R_COUNT ? reason_names[r] : "?";
+}
+
+static enum peer_reason reason_of(int err)
+{
+	switch (err) {
+	case FRAME_ERR_MAGIC: return PEER_R_MAGIC;
+	case FRAME_ERR_VERSION: return PEER_R_VERSION;
+	case FRAME_ERR_KEY_ID: return PEER_R_KEY_ID;
+	case FRAME_ERR_LENGTH: return PEER_R_LENGTH;
+	case FRAME_ERR_TAG: return PEER_R_TAG;
+	case FRAME_ERR_SEQ: return PEER_R_SEQ;
+	case FRAME_ERR_TIME: return PEER_R_TIME;
+	case FRAME_ERR_TYPE: return PEER_R_TYPE;
+	case FRAME_ERR_SIZE: return PEER_R_SIZE;
+	case FRAME_ERR_FIELD: return PEER_R_FIELD;
+	case FRAME_ERR_PROOF: return PEER_R_PROOF;
+	default: return PEER_R_IO;
+	}
+}
+
+/* The frames' clock: wall time, which both ends keep in sync (NTP). */
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *peer_name(const struct link *l)
+{
+	return l->peer >= 0 ? l->p->cfg->peers[l->peer].name : "?";
+}
+
+static const char *link_addr(const struct link *l, char buf[static ADDR_STRLEN])
+{
+	return addr_sockaddr_format((const struct sockaddr *)&l->addr, buf);
+}
+
+/* ---- output ------------------------------------------------------------------- */
+
+static void watch(struct link *l, uint32_t events)
+{
+	if (events != l->events && loop_mod(l->p->loop, &l->h, events) == 0)
+		l->events = events;
+}
+
+static void flush(struct link *l)
+{
+	while (l->out_off < l->out_len && !l->err) {
+		ssize_t n = send(l->h.fd, l->out + l->out_off, l->out_len - l->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				l->err = errno;
+			break;
+		}
+		l->out_off += (size_t)n;
+	}
+	if (l->out_off == l->out_len)
+		l->out_off = l->out_len = 0;
+	/* a failed send is dealt with from the loop, never from inside a
+	 * caller that is in the middle of something (EPOLLOUT fires at once) */
+	if (l->st != L_CONNECTING)
+		watch(l, EPOLLIN | (l->out_len || l->err ? EPOLLOUT : 0));
+}
+
+/*
+ * Build one frame at the end of the output: header, fill's payload, tag.
+ * Nothing is queued when it fails. *at is the frame's offset in l->out
+ * (valid until the next flush).
+ */
+static int append(struct link *l, uint8_t type, const uint8_t *key,
+		  size_t max_payload, int (*fill)(void *ctx, struct wire_out *w),
+		  void *ctx, size_t *at)
+{
+	size_t need = FRAME_OVERHEAD + max_payload, start;
+	struct wire_out w;
+	int ret;
+
+	if (l->out_off) {
+		memmove(l->out, l->out + l->out_off, l->out_len - l->out_off);
+		l->out_len -= l->out_off;
+		l->out_off = 0;
+	}
+	if (l->out_len + need > PEER_OUT_MAX)
+		return -ENOBUFS;
+	if (l->out_len + need > l->out_cap) {
+		size_t cap = l->out_cap ? l->out_cap : 4096;
+		uint8_t *grown;
+
+		while (cap < l->out_len + need)
+			cap *= 2;
+		grown = realloc(l->out, cap);
+		if (!grown)
+			return -ENOMEM;
+		l->out = grown;
+		l->out_cap = cap;
+	}
+	w = wire_out_init(l->out + l->out_len, need);
+	start = frame_begin(&w, type, l->key->psk.id, l->tx_seq, wall_ms());
+	ret = fill ? fill(ctx, &w) : 0;
+	if (!ret)
+		ret = frame_end(&w, start, key);
+	if (ret)
+		return ret;
+	if (at)
+		*at = l->out_len;
+	l->out_len += wire_out_len(&w);
+	l->tx_seq++;
+	l->frames_out++;
+	return 0;
+}
+
+int peer_send(struct peer_link *pl, uint8_t type, size_t max_payload,
+	      int (*fill)(void *ctx, struct wire_out *w), void *ctx)
+{
+	struct link *l = (struct link *)pl;
+	int ret;
+
+	if (l->h.fd < 0 || l->st != L_UP || l->err)
+		return -ENOTCONN;
+	ret = append(l, type, l->k_tx, max_payload, fill, ctx, NULL);
+	if (ret == 0)
+		flush(l);
+	return ret;
+}
+
+/* ---- closing ------------------------------------------------------------------ */
+
+static void close_link(struct link *l, enum peer_reason why)
+{
+	struct peers *p = l->p;
+	bool was_up = l->st == L_UP;
+	char a[ADDR_STRLEN];
+	uint64_t now = log_now_ms();
+
+	if (l->h.fd < 0)
+		return;
+	loop_del(p->loop, &l->h);
+	close(l->h.fd);
+	l->h.fd = -1;
+	p->ended[why]++;
+	if (!l->client && !was_up)
+		p->unauth--;
+	if (l->peer >= 0) {
+		struct peer_state *ps = &p->ps[l->peer];
+
+		if (was_up) {
+			ps->last_down = why;
+			if (ps->up == l)
+				ps->up = NULL;
+		}
+	}
+	if (was_up) {
+		if (log_ratelimit_ok(&p->rl_updown, now))
+			log_warn("peer %s (%s): link down: %s", peer_name(l),
+				 link_addr(l, a), peer_reason_name(why));
+	} else if (why != PEER_R_CLOSED || !l->client) {
+		if (log_ratelimit_ok(&p->rl_refuse, now))
+			log_info("peer %s (%s): connection closed during the "
+				 "handshake: %s", peer_name(l), link_addr(l, a),
+				 peer_reason_name(why));
+	}
+	explicit_bzero(l->k_tx, sizeof(l->k_tx));
+	explicit_bzero(l->k_rx, sizeof(l->k_rx));
+	explicit_bzero(l->hello, sizeof(l->hello));
+	explicit_bzero(l->transcript, sizeof(l->transcript));
+	free(l->in);
+	free(l->out);
+	l->in = l->out = NULL;
+	l->in_cap = l->in_len = l->out_cap = l->out_len = l->out_off = 0;
+	l->st = L_FREE;
+	if (was_up && p->hd.down)
+		p->hd.down(p->hd.ctx, (struct peer_link *)l, why);
+}
+
+/* ---- the handshake ------------------------------------------------------------ */
+
+struct hello_args {
+	const uint8_t *nonce;
+	const char *role, *name, *server;
+};
+
+static int fill_hello(void *ctx, struct wire_out *w)
+{
+	const struct hello_args *a = ctx;
+
+	return frame_hello_encode(w, a->nonce, a->role, a->name, a->server);
+}
+
+static int fill_welcome(void *ctx, struct wire_out *w)
+{
+	const struct hello_args *a = ctx;
+
+	return frame_welcome_encode(w, a->nonce, a->role, a->name);
+}
+
+static int fill_proof(void *ctx, struct wire_out *w)
+{
+	return frame_proof_encode(w, ctx);
+}
+
+static void link_up(struct link *l)
+{
+	struct peers *p = l->p;
+	struct peer_state *ps = &p->ps[l->peer];
+	char a[ADDR_STRLEN];
+
+	if (ps->up && ps->up != (struct link *)l)
+		close_link(ps->up, PEER_R_REPLACED);
+	if (!l->client)
+		p->unauth--;
+	l->st = L_UP;
+	ps->up = l;
+	ps->connects++;
+	ps->backoff_ms = PEER_BACKOFF_MIN_MS;
+	ps->last_errno = 0;
+	l->up_since_ms = log_now_ms();
+	explicit_bzero(l->hello, sizeof(l->hello));
+	if (log_ratelimit_ok(&p->rl_updown, l->up_since_ms))
+		log_info("peer %s (%s): link up, key %u", peer_name(l),
+			 link_addr(l, a), l->key->psk.id);
+	if (p->hd.up)
+		p->hd.up(p->hd.ctx, (struct peer_link *)l);
+}
+
+/* Server: a HELLO that passed checks 1-4. */
+static int on_hello(struct link *l, const uint8_t *f, size_t total, struct wire *w)
+{
+	struct peers *p = l->p;
+	const struct config_peer *cp;
+	struct frame_hello hi;
+	struct hello_args wa;
+	size_t at;
+	uint8_t c2s[FRAME_KEY_LEN], s2c[FRAME_KEY_LEN];
+	bool listed = false;
+	int ret = frame_hello_decode(w, &hi);
+
+	if (ret)
+		return reason_of(ret);
+	cp = config_find_peer(p->cfg, hi.name);
+	if (!cp || cp->role != CONFIG_ROLE_DNS || strcmp(hi.role, FRAME_ROLE_DNS) ||
+	    strcmp(hi.server, p->cfg->name))
+		return PEER_R_HELLO;
+	l->peer = (int)(cp - p->cfg->peers);
+	for (size_t i = 0; i < cp->n_key_ids; i++)
+		listed |= cp->key_ids[i] == l->key->psk.id;
+	if (!listed)
+		return PEER_R_KEY_ID;
+	if (cp->has_from && !addr_prefix_contains(&cp->from, l->family, l->addr_bytes))
+		return PEER_R_FROM;
+	memcpy(l->hello, f, total);
+	l->hello_len = total;
+	if (crypto_random(l->nonce, sizeof(l->nonce)) < 0)
+		return PEER_R_IO;
+	wa = (struct hello_args){ l->nonce, FRAME_ROLE_GATEWAY, p->cfg->name, NULL };
+	if (append(l, FRAME_WELCOME, l->key->k_hello, FRAME_MAX_HANDSHAKE,
+		   fill_welcome, &wa, &at) < 0 ||
+	    frame_transcript(l->hello, l->hello_len, l->out + at,
+			     l->out_len - at, l->transcript) < 0 ||
+	    frame_session_keys(&l->key->psk, hi.nonce, l->nonce, FRAME_ROLE_DNS,
+			       cp->name, FRAME_ROLE_GATEWAY, p->cfg->name,
+			       c2s, s2c) < 0) {
+		explicit_bzero(c2s, sizeof(c2s));
+		explicit_bzero(s2c, sizeof(s2c));
+		return PEER_R_IO;
+	}
+	memcpy(l->k_rx, c2s, sizeof(c2s));
+	memcpy(l->k_tx, s2c, sizeof(s2c));
+	explicit_bzero(c2s, sizeof(c2s));
+	explicit_bzero(s2c, sizeof(s2c));
+	l->st = L_WAIT_CPROOF;
+	flush(l);
+	return 0;
+}
+
+/* Client: the gateway's WELCOME. */
+static int on_welcome(struct link *l, const uint8_t *f, size_t total, struct wire *w)
+{
+	struct peers *p = l->p;
+	const struct config_peer *cp = &p->cfg->peers[l->peer];
+	struct frame_welcome wl;
+	uint8_t c2s[FRAME_KEY_LEN], s2c[FRAME_KEY_LEN];
+	int ret = frame_welcome_decode(w, &wl);
+
+	if (ret)
+		return reason_of(ret);
+	if (strcmp(wl.name, cp->name) || strcmp(wl.role, FRAME_ROLE_GATEWAY))
+		return PEER_R_HELLO;
+	if (frame_transcript(l->hello, l->hello_len, f, total, l->transcript) < 0 ||
+	    frame_session_keys(&l->key->psk, l->nonce, wl.nonce, FRAME_ROLE_DNS,
+			       p->cfg->name, FRAME_ROLE_GATEWAY, cp->name,
+			       c2s, s2c) < 0) {
+		explicit_bzero(c2s, sizeof(c2s));
+		explicit_bzero(s2c, sizeof(s2c));
+		return PEER_R_IO;
+	}
+	memcpy(l->k_tx, c2s, sizeof(c2s));
+	memcpy(l->k_rx, s2c, sizeof(s2c));
+	explicit_bzero(c2s, sizeof(c2s));
+	explicit_bzero(s2c, sizeof(s2c));
+	if (append(l, FRAME_PROOF, l->k_tx, FRAME_PROOF_LEN, fill_proof,
+		   l->transcript, NULL) < 0)
+		return PEER_R_IO;
+	l->st = L_WAIT_SPROOF;
+	flush(l);
+	return 0;
+}
+
+/* Either side: the other's PROOF. */
+static int on_proof(struct link *l, struct wire *w)
+{
+	uint8_t digest[FRAME_DIGEST_LEN];
+	int ret = frame_proof_decode(w, digest);
+
+	if (ret)
+		return reason_of(ret);
+	if (frame_proof_check(digest, l->transcript) < 0)
+		return PEER_R_PROOF;
+	if (!l->client) {
+		if (append(l, FRAME_PROOF, l->k_tx, FRAME_PROOF_LEN, fill_proof,
+			   l->transcript, NULL) < 0)
+			return PEER_R_IO;
+		flush(l);
+	}
+	link_up(l);
+	return 0;
+}
+
+/* ---- input -------------------------------------------------------------------- */
+
+static int fill_token(void *ctx, struct wire_out *w)
+{
+	return frame_ping_encode(w, *(const uint64_t *)ctx);
+}
+
+static int on_data(struct link *l, uint8_t type, struct wire *w)
+{
+	struct peers *p = l->p;
+	uint64_t token;
+	int ret;
+
+	switch (type) {
+	case FRAME_PING:
+		ret = frame_ping_decode(w, &token);
+		if (ret)
+			return reason_of(ret);
+		return peer_send((struct peer_link *)l, FRAME_PONG, FRAME_PING_LEN,
+				 fill_token, &token) < 0 ? PEER_R_IO : 0;
+	case FRAME_PONG:
+		ret = frame_ping_decode(w, &token);
+		if (ret)
+			return reason_of(ret);
+		if (l->ping_out && crypto_equal(&token, &l->ping_token, sizeof(token))) {
+			l->ping_out = false;
+			p->ps[l->peer].rtt_ms = log_now_ms() - l->ping_sent_ms;
+		}
+		return 0; /* a PONG nobody asked for is ignored */
+	case FRAME_HELLO: case FRAME_WELCOME: case FRAME_PROOF:
+		return PEER_R_TYPE;
+	default:
+		return p->hd.frame ? p->hd.frame(p->hd.ctx, (struct peer_link *)l,
+						 type, w) : PEER_R_TYPE;
+	}
+}
+
+/* Checks 2 to 5 on a whole frame, then its meaning. 0 or the reason to close. */
+static int on_frame(struct link *l, const uint8_t *f, size_t total)
+{
+	const struct frame_header *h = &l->hdr;
+	bool hello_phase = l->st == L_WAIT_HELLO || l->st == L_WAIT_WELCOME;
+	struct wire w;
+	int ret;
+
+	ret = frame_verify_tag(f, FRAME_HEADER_LEN + h->len,
+			       f + FRAME_HEADER_LEN + h->len,
+			       hello_phase ? l->key->k_hello : l->k_rx);
+	if (!ret)
+		ret = frame_rx_accept(&l->rx, h, wall_ms());
+	if (ret)
+		return reason_of(ret);
+	l->last_rx_ms = log_now_ms();
+	l->frames_in++;
+	w = wire_init(f + FRAME_HEADER_LEN, h->len);
+	switch (l->st) {
+	case L_WAIT_HELLO:
+		return h->type == FRAME_HELLO ? on_hello(l, f, total, &w) : PEER_R_TYPE;
+	case L_WAIT_WELCOME:
+		return h->type == FRAME_WELCOME ? on_welcome(l, f, total, &w) : PEER_R_TYPE;
+	case L_WAIT_CPROOF:
+	case L_WAIT_SPROOF:
+		return h->type == FRAME_PROOF ? on_proof(l, &w) : PEER_R_TYPE;
+	case L_UP:
+		return on_data(l, h->type, &w);
+	default:
+		return PEER_R_TYPE;
+	}
+}
+
+static const struct key *find_key(const struct peers *p, uint16_t id)
+{
+	for (size_t i = 0; i < p->n_keys; i++)
+		if (p->keys[i].psk.id == id)
+			return &p->keys[i];
+	return NULL;
+}
+
+/* Check 1 on a header: magic, version, length under the cap, key id. */
+static int on_header(struct link *l, const uint8_t *buf)
+{
+	uint32_t cap = l->st == L_UP ? FRAME_MAX_PAYLOAD : FRAME_MAX_HANDSHAKE;
+	int ret = frame_header_decode(buf, cap, &l->hdr);
+
+	if (ret)
+		return reason_of(ret);
+	if (l->st == L_WAIT_HELLO) {
+		/* the HELLO names the key: one this node holds (whether it is
+		 * listed for the peer is checked with the HELLO's name) */
+		l->key = find_key(l->p, l->hdr.key_id);
+		if (!l->key)
+			return PEER_R_KEY_ID;
+	} else if (l->hdr.key_id != l->key->psk.id) {
+		return PEER_R_KEY_ID;
+	}
+	return 0;
+}
+
+/* Every whole frame in the input. 0, or -1 when the link was closed. */
+static int process(struct link *l)
+{
+	size_t off = 0;
+
+	while (l->h.fd >= 0) {
+		size_t total;
+		int r;
+
+		if (!l->have_hdr) {
+			if (l->in_len - off < FRAME_HEADER_LEN)
+				break;
+			r = on_header(l, l->in + off);
+			if (r) {
+				close_link(l, r);
+				return -1;
+			}
+			l->have_hdr = true;
+		}
+		total = FRAME_OVERHEAD + l->hdr.len;
+		if (total > l->in_cap - off) {
+			/* room for the whole frame: the cap was checked above */
+			memmove(l->in, l->in + off, l->in_len - off);
+			l->in_len -= off;
+			off = 0;
+			if (total > l->in_cap) {
+				uint8_t *grown = realloc(l->in, total);
+
+				if (!grown) {
+					close_link(l, PEER_R_IO);
+					return -1;
+				}
+				l->in = grown;
+				l->in_cap = total;
+			}
+		}
+		if (l->in_len - off < total)
+			break;
+		l->have_hdr = false;
+		r = on_frame(l, l->in + off, total);
+		off += total;
+		if (r) {
+			close_link(l, r);
+			return -1;
+		}
+	}
+	if (l->h.fd < 0)
+		return -1;
+	memmove(l->in, l->in + off, l->in_len - off);
+	l->in_len -= off;
+	return 0;
+}
+
+static void on_readable(struct link *l)
+{
+	size_t budget = READ_BUDGET;
+
+	while (budget && l->h.fd >= 0) {
+		ssize_t n = recv(l->h.fd, l->in + l->in_len, l->in_cap - l->in_len,
+				 MSG_DONTWAIT);
+
+		if (n == 0) {
+			close_link(l, PEER_R_CLOSED);
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				close_link(l, errno == ECONNRESET ? PEER_R_CLOSED : PEER_R_IO);
+			return;
+		}
+		l->in_len += (size_t)n;
+		budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+		if (process(l) < 0)
+			return;
+	}
+}
+
+/* ---- connecting (a DNS node) -------------------------------------------------- */
+
+static void start_hello(struct link *l)
+{
+	struct peers *p = l->p;
+	const struct config_peer *cp = &p->cfg->peers[l->peer];
+	struct hello_args ha = { l->nonce, FRAME_ROLE_DNS, p->cfg->name, cp->name };
+	size_t at;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(l->h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		p->ps[l->peer].last_errno = err;
+		close_link(l, PEER_R_IO);
+		return;
+	}
+	if (crypto_random(l->nonce, sizeof(l->nonce)) < 0 ||
+	    append(l, FRAME_HELLO, l->key->k_hello, FRAME_MAX_HANDSHAKE,
+		   fill_hello, &ha, &at) < 0) {
+		close_link(l, PEER_R_IO);
+		return;
+	}
+	memcpy(l->hello, l->out + at, l->out_len - at);
+	l->hello_len = l->out_len - at;
+	l->st = L_WAIT_WELCOME;
+	flush(l);
+}
+
+static void on_link_event(struct loop_handler *h, uint32_t events)
+{
+	struct link *l = container_of(h, struct link, h);
+
+	if (h->fd < 0)
+		return;
+	if (l->st == L_CONNECTING) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			start_hello(l);
+		return;
+	}
+	if (l->err) {
+		close_link(l, l->err == EPIPE || l->err == ECONNRESET ?
+			   PEER_R_CLOSED : PEER_R_IO);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		on_readable(l);
+	if (h->fd >= 0 && (events & EPOLLOUT))
+		flush(l);
+}
+
+/* Set a free slot up for a new connection on fd. */
+static int link_init(struct peers *p, struct link *l, int fd, bool client,
+		     int peer, const struct sockaddr *sa, socklen_t sa_len)
+{
+	uint8_t *in = malloc(IN_START);
+	int one = 1;
+
+	if (!in)
+		return -ENOMEM;
+	memset(l, 0, sizeof(*l));
+	l->p = p;
+	l->in = in;
+	l->in_cap = IN_START;
+	l->client = client;
+	l->peer = peer;
+	memcpy(&l->addr, sa, sa_len < sizeof(l->addr) ? sa_len : sizeof(l->addr));
+	addr_from_sockaddr(sa, &l->family, l->addr_bytes);
+	l->deadline_ms = log_now_ms() + PEER_HANDSHAKE_MS;
+	l->h.fd = fd;
+	l->h.fn = on_link_event;
+	l->st = client ? L_CONNECTING : L_WAIT_HELLO;
+	l->events = client ? EPOLLOUT : EPOLLIN;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (loop_add(p->loop, &l->h, l->events) < 0) {
+		int err = -errno;
+
+		free(in);
+		l->in = NULL;
+		l->h.fd = -1;
+		l->st = L_FREE;
+		return err ? err : -EIO;
+	}
+	return 0;
+}
+
+static void try_connect(struct peers *p, size_t i, uint64_t now)
+{
+	const struct config_peer *cp = &p->cfg->peers[i];
+	struct peer_state *ps = &p->ps[i];
+	struct link *l = ps->client;
+	int fd, ret;
+
+	ps->next_try_ms = now + ps->backoff_ms;
+	ps->backoff_ms = ps->backoff_ms * 2 > PEER_BACKOFF_MAX_MS ?
+			 PEER_BACKOFF_MAX_MS : ps->backoff_ms * 2;
+	fd = socket(cp->address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ps->last_errno = errno;
+		return;
+	}
+	ret = connect(fd, (const struct sockaddr *)&cp->address, cp->address_len);
+	if (ret < 0 && errno != EINPROGRESS) {
+		ps->last_errno = errno;
+		close(fd);
+		return;
+	}
+	if (link_init(p, l, fd, true, (int)i, (const struct sockaddr *)&cp->address,
+		      cp->address_len) < 0) {
+		close(fd);
+		return;
+	}
+	l->key = find_key(p, (uint16_t)cp->key_ids[0]);
+	if (!l->key) /* the configuration check makes this impossible */
+		close_link(l, PEER_R_KEY_ID);
+}
+
+/* ---- accepting (a gateway) ---------------------------------------------------- */
+
+static bool from_a_dns_peer(const struct peers *p, int family, const uint8_t *a)
+{
+	for (size_t i = 0; i < p->cfg->n_peers; i++) {
+		const struct config_peer *cp = &p->cfg->peers[i];
+
+		if (cp->role == CONFIG_ROLE_DNS && cp->has_from &&
+		    addr_prefix_contains(&cp->from, family, a))
+			return true;
+	}
+	return false;
+}
+
+static size_t pending_from(const struct peers *p, int family, const uint8_t *a)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_links; i++) {
+		const struct link *l = &p->links[i];
+
+		n += l->h.fd >= 0 && l->st != L_UP && l->family == family &&
+		     memcmp(l->addr_bytes, a, 16) == 0;
+	}
+	return n;
+}
+
+static void refuse(struct peers *p, int fd, uint64_t *counter, const char *why,
+		   const struct sockaddr *sa)
+{
+	char a[ADDR_STRLEN];
+
+	close(fd);
+	(*counter)++;
+	if (log_ratelimit_ok(&p->rl_refuse, log_now_ms()))
+		log_info("peer: connection from %s refused at accept: %s",
+			 addr_sockaddr_format(sa, a), why);
+}
+
+static void on_accept(struct loop_handler *h, uint32_t events)
+{
+	struct peers *p = container_of(h, struct peers, listener);
+
+	(void)events;
+	for (int burst = 0; burst < ACCEPT_BURST; burst++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(h->fd, (struct sockaddr *)&ss, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		const struct sockaddr *sa = (const struct sockaddr *)&ss;
+		uint8_t a[16] = { 0 };
+		struct link *slot = NULL;
+		int family = 0;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return; /* EAGAIN, or out of descriptors: retried next event */
+		}
+		p->accepted++;
+		addr_from_sockaddr(sa, &family, a);
+		if (p->from_only && !from_a_dns_peer(p, family, a)) {
+			refuse(p, fd, &p->refused_from, "from no DNS node's 'from'", sa);
+			continue;
+		}
+		if (p->unauth >= PEER_MAX_UNAUTH) {
+			refuse(p, fd, &p->refused_full, "64 handshakes pending", sa);
+			continue;
+		}
+		if (pending_from(p, family, a) >= PEER_MAX_PER_SOURCE) {
+			refuse(p, fd, &p->refused_source,
+			       "4 handshakes pending from this address", sa);
+			continue;
+		}
+		for (size_t i = 0; i < p->n_links && !slot; i++)
+			if (p->links[i].h.fd < 0)
+				slot = &p->links[i];
+		if (!slot || link_init(p, slot, fd, false, -1, sa, len) < 0) {
+			refuse(p, fd, &p->refused_full, "no free slot", sa);
+			continue;
+		}
+		p->unauth++;
+	}
+}
+
+static int listen_on(struct peers *p)
+{
+	const struct config *cfg = p->cfg;
+	const struct sockaddr *sa = (const struct sockaddr *)&cfg->peer_listen;
+	char a[ADDR_STRLEN];
+	int one = 1, fd;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, sa, cfg->peer_listen_len) < 0 || listen(fd, 128) < 0)
+		goto fail;
+	p->listener.fd = fd;
+	p->listener.fn = on_accept;
+	if (loop_add(p->loop, &p->listener, EPOLLIN) < 0)
+		goto fail;
+	log_info("peer: listening on %s for DNS nodes", addr_sockaddr_format(sa, a));
+	return 0;
+fail:
+	log_err("peer: cannot listen on %s: %m", addr_sockaddr_format(sa, a));
+	if (fd >= 0)
+		close(fd);
+	p->listener.fd = -1;
+	return -errno;
+}
+
+/* ---- the whole ---------------------------------------------------------------- */
+
+static int load_keys(struct peers *p)
+{
+	const struct config *cfg = p->cfg;
+
+	for (size_t i = 0; i < cfg->n_keys && i < CONFIG_MAX_KEYS; i++) {
+		struct key *k = &p->keys[p->n_keys];
+		char *msg = NULL;
+		int ret = keyfile_load(cfg->keys[i].file, (uint16_t)cfg->keys[i].id,
+				       &k->psk, &msg);
+
+		if (ret < 0) {
+			log_err("[key %u]: %s", cfg->keys[i].id,
+				msg ? msg : "out of memory");
+			free(msg);
+			return ret;
+		}
+		p->n_keys++;
+		ret = frame_hello_key(&k->psk, k->k_hello);
+		if (ret < 0) {
+			log_err("[key %u]: cannot derive its keys: %s",
+				cfg->keys[i].id, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int peers_new(const struct config *cfg, struct loop *loop,
+	      const struct peer_handlers *h, struct peers **out)
+{
+	struct peers *p = calloc(1, sizeof(*p));
+	bool gateway = cfg->role == CONFIG_ROLE_GATEWAY;
+	size_t n_dns = 0, n_from = 0;
+	int ret;
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	p->cfg = cfg;
+	p->loop = loop;
+	p->hd = *h;
+	p->listener.fd = -1;
+	p->rl_refuse = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 20);
+	p->rl_updown = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 50);
+	p->n_links = gateway ? PEER_MAX_UNAUTH + cfg->n_peers : cfg->n_peers;
+	p->links = calloc(p->n_links ? p->n_links : 1, sizeof(*p->links));
+	if (!p->links) {
+		free(p);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < p->n_links; i++)
+		p->links[i].h.fd = -1;
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		p->ps[i].last_down = PEER_R_COUNT;
+		p->ps[i].backoff_ms = PEER_BACKOFF_MIN_MS;
+		p->ps[i].client = &p->links[i];
+		n_dns += cfg->peers[i].role == CONFIG_ROLE_DNS;
+		n_from += cfg->peers[i].role == CONFIG_ROLE_DNS && cfg->peers[i].has_from;
+	}
+	p->from_only = n_dns && n_from == n_dns;
+	ret = load_keys(p);
+	if (!ret && gateway)
+		ret = listen_on(p);
+	if (ret < 0) {
+		peers_free(p);
+		return ret;
+	}
+	if (!gateway)
+		peers_tick(p, log_now_ms());
+	*out = p;
+	return 0;
+}
+
+void peers_free(struct peers *p)
+{
+	if (!p)
+		return;
+	p->hd.down = NULL;
+	for (size_t i = 0; i < p->n_links; i++)
+		close_link(&p->links[i], PEER_R_CLOSED);
+	if (p->listener.fd >= 0) {
+		loop_del(p->loop, &p->listener);
+		close(p->listener.fd);
+	}
+	for (size_t i = 0; i < p->n_keys; i++)
+		psk_wipe(&p->keys[i].psk);
+	explicit_bzero(p->keys, sizeof(p->keys));
+	free(p->links);
+	free(p);
+}
+
+static void keepalive(struct link *l, uint64_t now)
+{
+	if (now - l->last_rx_ms >= PEER_IDLE_MS) {
+		close_link(l, PEER_R_IDLE);
+		return;
+	}
+	if (now - l->last_rx_ms >= PEER_PING_MS &&
+	    (!l->ping_out || now - l->ping_sent_ms >= PEER_PING_MS)) {
+		if (crypto_random(&l->ping_token, sizeof(l->ping_token)) < 0)
+			return;
+		if (peer_send((struct peer_link *)l, FRAME_PING, FRAME_PING_LEN,
+			      fill_token, &l->ping_token) == 0) {
+			l->ping_out = true;
+			l->ping_sent_ms = now;
+		}
+	}
+}
+
+void peers_tick(struct peers *p, uint64_t now)
+{
+	for (size_t i = 0; i < p->n_links; i++) {
+		struct link *l = &p->links[i];
+
+		if (l->h.fd < 0)
+			continue;
+		if (l->st == L_UP)
+			keepalive(l, now);
+		else if (now >= l->deadline_ms)
+			close_link(l, PEER_R_HANDSHAKE_TIMEOUT);
+	}
+	if (p->cfg->role != CONFIG_ROLE_DNS)
+		return;
+	for (size_t i = 0; i < p->cfg->n_peers; i++)
+		if (p->cfg->peers[i].role == CONFIG_ROLE_GATEWAY &&
+		    p->ps[i].client->h.fd < 0 && now >= p->ps[i].next_try_ms)
+			try_connect(p, i, now);
+}
+
+struct peer_link *peers_link(struct peers *p, size_t peer_index)
+{
+	if (peer_index >= p->cfg->n_peers)
+		return NULL;
+	return (struct peer_link *)p->ps[peer_index].up;
+}
+
+size_t peer_link_index(const struct peer_link *pl)
+{
+	return (size_t)((const struct link *)pl)->peer;
+}
+
+void peers_get_stats(const struct peers *p, uint64_t now, struct peers_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->accepted = p->accepted;
+	out->refused_full = p->refused_full;
+	out->refused_source = p->refused_source;
+	out->refused_from = p->refused_from;
+	memcpy(out->ended, p->ended, sizeof(out->ended));
+	out->unauth = p->unauth;
+	out->n_links = p->cfg->n_peers;
+	for (size_t i = 0; i < p->cfg->n_peers; i++) {
+		const struct peer_state *ps = &p->ps[i];
+		const struct link *l = ps->up;
+		struct peer_link_stats *s = &out->link[i];
+
+		s->name = p->cfg->peers[i].name;
+		s->connects = ps->connects;
+		s->last_down = ps->last_down;
+		s->last_errno = ps->last_errno;
+		s->rtt_ms = ps->rtt_ms;
+		s->up = l != NULL;
+		if (l) {
+			s->state = "up";
+			s->up_ms = now - l->up_since_ms;
+			s->frames_in = l->frames_in;
+			s->frames_out = l->frames_out;
+			s->queued = l->out_len - l->out_off;
+		} else if (p->cfg->role == CONFIG_ROLE_DNS && ps->client->h.fd >= 0) {
+			s->state = ps->client->st == L_CONNECTING ? "connecting" : "handshake";
+		} else {
+			s->state = "down";
+		}
+	}
+}
