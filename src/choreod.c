@@ -44,7 +44,8 @@ static void usage(FILE *f)
 		"Usage: choreod [-c FILE] [-t | -p | -k] [-v] [-h] [-V]\n"
 		"       choreod -t -c FILE [-c FILE ...]\n"
 		"Moving-target defence: authoritative DNS whose answers for protected\n"
-		"names rotate through an address pool.\n\n"
+		"names rotate through an address pool. [daemon] role = dns or gateway\n"
+		"makes this process one node of the distributed mode (choreod(8)).\n\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -t       check the configuration and the zone file, then exit:\n"
 		"           0 if valid, 1 with every error listed; applies nothing.\n"
@@ -198,6 +199,7 @@ static int print_table(const struct config *cfg)
 
 static void print_errors(struct config_errors *errs)
 {
+	fflush(stdout); /* what was said before comes before */
 	for (size_t i = 0; i < errs->n; i++)
 		fprintf(stderr, "%s\n", errs->msg[i]);
 	config_errors_free(errs);
