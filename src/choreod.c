@@ -50,7 +50,8 @@ static void usage(FILE *f)
 		"  -t       check the configuration and the zone file, then exit:\n"
 		"           0 if valid, 1 with every error listed; applies nothing.\n"
 		"           With several -c, also that the nodes make one deployment\n"
-		"           (same services, disjoint slices, shares adding up)\n"
+		"           (same services, disjoint slices, shares adding up, each\n"
+		"           gateway knowing its DNS nodes and their keys)\n"
 		"  -p       print the nftables table the configuration makes (sets,\n"
 		"           counters, chains, rules), one per line; applies nothing\n"
 		"  -k       probe the kernel's nf_tables for what choreod relies on\n"
@@ -260,7 +261,8 @@ static int check_files(const char *const *paths, size_t n)
 		else
 			printf("the %zu configurations make one deployment: the same "
 			       "services, the DNS nodes' slices disjoint, their shares "
-			       "adding up to max_open\n", n);
+			       "adding up to max_open, each gateway accepting its DNS "
+			       "nodes\n", n);
 	}
 	for (size_t i = 0; i < n; i++)
 		config_free(cfgs[i]);

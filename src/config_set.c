@@ -94,6 +94,67 @@ static int check_family(const struct config *const *cfgs, size_t n, size_t i,
 	return ret;
 }
 
+static const struct config *find_node(const struct config *const *cfgs, size_t n,
+				      const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cfgs[i]->name && strcmp(cfgs[i]->name, name) == 0)
+			return cfgs[i];
+	return NULL;
+}
+
+/*
+ * Each link a DNS node configures to a gateway among the files: the gateway
+ * must know the DNS node ([peer NAME] with role dns) and accept the key id
+ * the DNS node will use, or every handshake would be refused.
+ */
+static int check_links(const struct config *const *cfgs, size_t n,
+		       struct config_errors *errs, int *bad)
+{
+	int ret = 0;
+
+	for (size_t a = 0; a < n && !ret; a++) {
+		const struct config *d = cfgs[a];
+
+		if (d->role != CONFIG_ROLE_DNS)
+			continue;
+		for (size_t i = 0; i < d->n_peers && !ret; i++) {
+			const struct config_peer *to = &d->peers[i];
+			const struct config *g = find_node(cfgs, n, to->name);
+			const struct config_peer *back;
+			bool accepted = false;
+
+			if (!g || to->role != CONFIG_ROLE_GATEWAY)
+				continue;
+			if (g->role != CONFIG_ROLE_GATEWAY) {
+				*bad = 1;
+				ret = add(errs, "%s: [peer %s] has role gateway, but %s "
+					  "gives node %s role %s", d->path, to->name,
+					  g->path, g->name, config_role_name(g->role));
+				continue;
+			}
+			back = config_find_peer(g, d->name);
+			if (!back || back->role != CONFIG_ROLE_DNS) {
+				*bad = 1;
+				ret = add(errs, "%s: gateway %s has no [peer %s] with role "
+					  "dns: it would refuse the links of DNS node %s "
+					  "(%s)", g->path, g->name, d->name, d->name, d->path);
+				continue;
+			}
+			for (size_t k = 0; k < back->n_key_ids; k++)
+				accepted |= back->key_ids[k] == to->key_ids[0];
+			if (!accepted) {
+				*bad = 1;
+				ret = add(errs, "%s: [peer %s] key does not list key %u, "
+					  "the one DNS node %s uses with it (%s, [peer %s])",
+					  g->path, d->name, to->key_ids[0], d->name,
+					  d->path, to->name);
+			}
+		}
+	}
+	return ret;
+}
+
 int config_check_set(const struct config *const *cfgs, size_t n,
 		     struct config_errors *errs)
 {
@@ -123,6 +184,7 @@ int config_check_set(const struct config *const *cfgs, size_t n,
 	}
 	if (bad || ret)
 		return ret ? ret : -EINVAL;
+	ret = check_links(cfgs, n, errs, &bad);
 	for (size_t i = 0; i < cfgs[0]->n_services && !ret; i++) {
 		ret = check_family(cfgs, n, i, AF_INET, errs, &bad);
 		if (!ret && cfgs[0]->services[i].has_pool6)

@@ -188,6 +188,16 @@ static void test_role_errors(void **state)
 	}
 }
 
+/* dst = src with its first old replaced by new (which must be there). */
+static void replace(char *dst, size_t size, const char *src, const char *old,
+		    const char *new)
+{
+	const char *at = strstr(src, old);
+
+	assert_non_null(at);
+	snprintf(dst, size, "%.*s%s%s", (int)(at - src), src, new, at + strlen(old));
+}
+
 static void check_set(const char *const *texts, size_t n, int want_ret,
 		      const char *want_msg)
 {
@@ -233,6 +243,21 @@ static void test_deployment(void **state)
 	check_set(overlap, 2, -EINVAL, "slice 203.0.113.32/27 of node dns2 overlaps slice 203.0.113.0/26 of node dns1");
 	check_set(shares, 3, -EINVAL, "shares of pool add up to 17, not max_open 16");
 	check_set(names, 2, -EINVAL, "node name 'dns1' is also the name in n0.conf");
+	/* the links: a gateway that does not know a DNS node, or not its key */
+	{
+		char gw_no_dns2[2048], gw_key2[2048];
+		const char *unknown[] = { gw_no_dns2, DNS_NODE("dns1", "203.0.113.0/26", "8"),
+					  DNS_NODE("dns2", "203.0.113.64/26", "8") };
+		const char *key[] = { gw_key2, DNS_NODE("dns1", "203.0.113.0/26", "16") };
+
+		replace(gw_no_dns2, sizeof(gw_no_dns2), gw1, "[peer dns2]\nrole = dns\nkey = 1\n", "");
+		check_set(unknown, 3, -EINVAL, "n0.conf: gateway gw1 has no [peer dns2] "
+			  "with role dns: it would refuse the links of DNS node dns2 (n2.conf)");
+		replace(gw_key2, sizeof(gw_key2), gw1, "[peer dns1]\nrole = dns\nkey = 1\n",
+			"[key 2]\nfile = /k2\n[peer dns1]\nrole = dns\nkey = 2\n");
+		check_set(key, 2, -EINVAL, "n0.conf: [peer dns1] key does not list key 1, "
+			  "the one DNS node dns1 uses with it (n1.conf, [peer gw1])");
+	}
 	/* a gateway whose services differ: window 6 instead of the default */
 	snprintf(other, sizeof(other), "%swindow = 6\n", gw1);
 	services[0] = DNS_NODE("dns1", "203.0.113.0/26", "16");
