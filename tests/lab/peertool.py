@@ -1074,7 +1074,7 @@ def main(argv=None):
     p.add_argument("--service", type=int, default=0, help="default service index of a change")
     p.add_argument("--commit-id", type=int, help="send: commit id (default random)")
     p.add_argument("--timeout", type=float, default=5.0)
-    p.add_argument("--seq-rule", choices=("gt", "next"), default="gt",
+    p.add_argument("--seq-rule", choices=("gt", "next"), default="next",
                    help="serve: sequence must be greater than the last (gt) or last + 1 (next)")
     p.add_argument("--stage", choices=("hello", "data"), default="data")
     p.add_argument("--variant")

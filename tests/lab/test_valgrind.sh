@@ -155,6 +155,118 @@ vg_summary "$LAB_TMP/vg-ctl-good.log"
 [ "$SC_CTL_RC" -eq 0 ] && vg_clean "$LAB_TMP/vg-ctl-good.log" "$SC_CTL_RC"
 tap_check $? "choreoctl status under memcheck: exit 0, no error, no leak"
 
+# ---- the distributed mode: a gateway and a DNS node ---------------------------------
+# Both under memcheck in one namespace, joined by a peer link on loopback
+# addresses: the workload's rotated answers are committed through the link;
+# peertool.py (a second implementation of docs/protocol.md) adds a valid
+# session and attacks that end connections at each stage; both nodes
+# answer the control commands, then stop on SIGTERM.
+GW_PEER=198.51.100.54
+DNS4=198.51.100.55
+lab_addr "$SRV" lo $GW_PEER/32
+lab_addr "$SRV" lo $DNS4/32
+head -c 48 /dev/urandom | base64 >"$LAB_TMP/key1"
+chmod 600 "$LAB_TMP/key1"
+services=$(sed -n '/^\[service www\]/,$p' "$LAB_TMP/choreo.conf")
+cat >"$LAB_TMP/gw.conf" <<CONF
+[daemon]
+role = gateway
+name = gw1
+control = $LAB_TMP/run/gw.sock
+table = ${TABLE}_g
+peer_listen = $GW_PEER:5300
+[key 1]
+file = $LAB_TMP/key1
+[peer dns1]
+role = dns
+key = 1
+[peer tool]
+role = dns
+key = 1
+$services
+window = 5
+CONF
+cat >"$LAB_TMP/dns.conf" <<CONF
+[daemon]
+role = dns
+name = dns1
+control = $LAB_TMP/run/dns.sock
+commit_timeout = 10000
+[dns]
+listen = $DNS4:53
+zone = example.test
+zonefile = example.test.zone
+ttl = 5
+[key 1]
+file = $LAB_TMP/key1
+[peer gw1]
+role = gateway
+address = $GW_PEER:5300
+key = 1
+$services
+slice = 203.0.113.0/26
+slice6 = 2001:db8:1::/65
+share = 8
+CONF
+dist_rc=0
+lab_spawn "$SRV" "$LAB_TMP/choreod-gw.log" valgrind "${VG_OPTS[@]}" \
+	--log-file="$LAB_TMP/vg-gw.log" "$CHOREOD" -c "$LAB_TMP/gw.conf"
+gw_pid=$LAB_LAST_PID
+lab_wait_tcp "$SRV" $GW_PEER 5300 120 || dist_rc=1
+lab_spawn "$SRV" "$LAB_TMP/choreod-dns.log" valgrind "${VG_OPTS[@]}" \
+	--log-file="$LAB_TMP/vg-dns.log" "$CHOREOD" -c "$LAB_TMP/dns.conf"
+dns_pid=$LAB_LAST_PID
+lab_wait_dns "$CLI" $DNS4 53 120 "$dns_pid" || dist_rc=1
+for i in $(seq 1 300); do
+	timeout 20 "$CHOREOCTL" -s "$LAB_TMP/run/dns.sock" status 2>/dev/null |
+		grep -q '^peer gw1 up' && break
+	sleep 0.1
+done
+mix=$(lab_in "$CLI" timeout 600 python3 "$here/querymix.py" $DNS4 53 150 30 150 13)
+tap_diag "distributed: $mix"
+pt=(lab_in "$SRV" timeout 60 python3 "$here/peertool.py" --host $GW_PEER --port 5300
+	--key-file "$LAB_TMP/key1" --name tool --peer-name gw1 --timeout 20)
+"${pt[@]}" --config "$LAB_TMP/gw.conf" send "open 203.0.113.77 5000" >"$LAB_TMP/pt.out" 2>&1
+pt_rc=$?
+for a in "wrongkey" "hugelen --stage hello" "hugelen" "bitflip --variant tag" \
+	"oldtime" "early" "bigcount --variant short" "badchange --variant kind"; do
+	# shellcheck disable=SC2086
+	"${pt[@]}" --config "$LAB_TMP/gw.conf" attack $a >>"$LAB_TMP/pt.out" 2>&1
+done
+tap_diag <"$LAB_TMP/pt.out"
+n_ctl=0
+for sock in gw dns; do
+	for cmd in status open bindings; do
+		# answered: a reply, or an error the node gives for its role
+		# (a gateway opens no windows, a DNS node holds no bindings)
+		timeout 60 "$CHOREOCTL" -s "$LAB_TMP/run/$sock.sock" "$cmd" \
+			>"$LAB_TMP/ctl-$sock-$cmd.out" 2>&1 ||
+			grep -q '^error: a gateway opens no windows\|^error: the bindings are in the gateways' \
+				"$LAB_TMP/ctl-$sock-$cmd.out" && n_ctl=$((n_ctl + 1))
+	done
+done
+grep -E '^(gateways|changes_received|peer |peers )' "$LAB_TMP"/ctl-*-status.out | tap_diag
+for pid in "$dns_pid" "$gw_pid"; do
+	kill -TERM "$pid"
+	for i in $(seq 1 600); do lab_alive "$pid" || break; sleep 0.1; done
+	lab_alive "$pid" && { dist_rc=1; lab_stop "$pid"; }
+done
+wait "$dns_pid" 2>/dev/null
+dns_rc=$?
+wait "$gw_pid" 2>/dev/null
+gw_rc=$?
+[ $dist_rc -eq 0 ] && echo "$mix" | grep -q '^querymix: udp 150/150 tcp 30/30 ' &&
+	grep -q '^commits [1-9][0-9]* pending 0 failed 0$' "$LAB_TMP/ctl-dns-status.out" &&
+	grep -q '^changes_received frames [1-9]' "$LAB_TMP/ctl-gw-status.out" && [ $pt_rc -eq 0 ] &&
+	[ "$(grep -c '; refused$' "$LAB_TMP/pt.out")" -eq 8 ] && [ $n_ctl -eq 6 ]
+tap_check $? "the distributed mode under memcheck: every query answered, every commit acknowledged, a peertool session applied, 8 attacks refused, 6 control commands answered"
+vg_summary "$LAB_TMP/vg-gw.log"
+vg_clean "$LAB_TMP/vg-gw.log" "$gw_rc" && grep -q stopping "$LAB_TMP/choreod-gw.log"
+tap_check $? "a gateway (role gateway) through links, attacks and SIGTERM: no memcheck error, no definite or indirect leak"
+vg_summary "$LAB_TMP/vg-dns.log"
+vg_clean "$LAB_TMP/vg-dns.log" "$dns_rc" && grep -q stopping "$LAB_TMP/choreod-dns.log"
+tap_check $? "a DNS node (role dns) through the workload and SIGTERM: no memcheck error, no definite or indirect leak"
+
 # ---- the gate bites ------------------------------------------------------------------
 run_scenario "$PLANTED" planted
 vg_summary "$SC_LOG"
