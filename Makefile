@@ -27,6 +27,7 @@ REPLAYS  := $(patsubst tests/fuzz/fuzz_%.c,build/asan/replay_%,$(FUZZ_SRC))
 TOOLS    := build/choreoctl build/choreo-load
 
 .PHONY: all build deps test-deps check-build test demo bench bench-seed bench-scale fuzz clean \
+	bench-distributed \
 	property test-kernels
 # User-facing targets install their packages first, then build in a second
 # make: pkg-config above is only right once the -dev packages are there.
@@ -137,6 +138,13 @@ bench:
 	@tests/lab/bench-dns.sh
 	@tests/lab/bench-gateway.sh
 	@tests/lab/bench-control.sh
+
+# Two gateways and a DNS node against standalone choreod, same run
+# (BENCH_SECONDS, BENCH_RATE, BENCH_CLIENTS, BENCH_OUTSTANDING).
+bench-distributed:
+	@scripts/install-deps.sh bench
+	@$(MAKE) --no-print-directory build
+	@tests/lab/bench-distributed.sh
 
 # The 2014 evaluation's experiment (issue 4): SECONDS_PER_RUN, SCALE_SECONDS.
 bench-seed:
