@@ -76,6 +76,15 @@ static bool in_pool(const struct config *cfg, const struct change *c)
 	return addr_prefix_contains(&s->pool, AF_INET, c->addr);
 }
 
+/* No element outlives what an answer can ask for: window + grace (the
+ * asker's entry and the windows alike; window >= ttl). */
+static bool in_time(const struct config *cfg, const struct change *c)
+{
+	const struct config_service *s = &cfg->services[c->service];
+
+	return c->ms <= ((uint64_t)s->window + s->grace) * 1000;
+}
+
 static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 {
 	const struct config *cfg = a->cfg;
@@ -119,6 +128,15 @@ static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 		a->cap = count;
 	}
 	while (frame_changes_next(&fc, &c)) {
+		if (!in_time(cfg, &c)) {
+			a->st.too_long++;
+			if (log_ratelimit_ok(&a->rl, log_now_ms()))
+				log_warn("peer %s: a change of %u ms for [service %s], "
+					 "longer than its window + grace: link closed, "
+					 "nothing applied", cfg->peers[peer_link_index(l)].name,
+					 c.ms, cfg->services[c.service].section);
+			return PEER_R_FIELD;
+		}
 		if (!in_pool(cfg, &c)) {
 			char buf[ADDR_STRLEN];
 

@@ -6,8 +6,8 @@
  * then answers ACK, in the order the frames came. It checks what
  * docs/protocol.md says a gateway checks, in that order: the size, the
  * configuration digest (else ACK -ESTALE, nothing applied), then every
- * change, the address inside its service's pool included (else the link is
- * closed, nothing applied).
+ * change, the address inside its service's pool and a lifetime of at most
+ * its window + grace included (else the link is closed, nothing applied).
  */
 #ifndef CHOREO_GW_AGENT_H
 #define CHOREO_GW_AGENT_H
@@ -36,6 +36,7 @@ struct gw_agent_stats {
 	uint64_t stale;          /* answered ESTALE: another configuration */
 	uint64_t failed;         /* the local commit failed (ACK with its error) */
 	uint64_t outside;        /* links closed: an address outside its pool */
+	uint64_t too_long;       /* links closed: a lifetime over window + grace */
 };
 
 void gw_agent_get_stats(const struct gw_agent *a, struct gw_agent_stats *out);
