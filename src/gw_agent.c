@@ -138,15 +138,16 @@ static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 			return PEER_R_FIELD;
 		}
 		if (!in_pool(cfg, &c)) {
-			char buf[ADDR_STRLEN];
-
 			a->st.outside++;
-			if (log_ratelimit_ok(&a->rl, log_now_ms()))
+			if (log_ratelimit_ok(&a->rl, log_now_ms())) {
+				char buf[ADDR_STRLEN];
+
 				log_warn("peer %s: a change for %s, outside the pool "
 					 "of [service %s]: link closed, nothing applied",
 					 cfg->peers[peer_link_index(l)].name,
 					 addr_format(c.family, c.addr, buf),
 					 cfg->services[c.service].section);
+			}
 			return PEER_R_FIELD;
 		}
 		a->changes[n++] = c;

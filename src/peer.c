@@ -336,7 +336,6 @@ static void link_up(struct link *l)
 {
 	struct peers *p = l->p;
 	struct peer_state *ps = &p->ps[l->peer];
-	char a[ADDR_STRLEN];
 
 	if (ps->up && ps->up != (struct link *)l)
 		close_link(ps->up, PEER_R_REPLACED);
@@ -349,9 +348,12 @@ static void link_up(struct link *l)
 	ps->last_errno = 0;
 	l->up_since_ms = log_now_ms();
 	explicit_bzero(l->hello, sizeof(l->hello));
-	if (log_ratelimit_ok(&p->rl_updown, l->up_since_ms))
+	if (log_ratelimit_ok(&p->rl_updown, l->up_since_ms)) {
+		char a[ADDR_STRLEN];
+
 		log_info("peer %s (%s): link up, key %u", peer_name(l),
 			 link_addr(l, a), l->key->psk.id);
+	}
 	if (p->hd.up)
 		p->hd.up(p->hd.ctx, (struct peer_link *)l);
 }
@@ -693,7 +695,7 @@ static int link_init(struct peers *p, struct link *l, int fd, bool client,
 		     int peer, const struct sockaddr *sa, socklen_t sa_len)
 {
 	uint8_t *in = malloc(IN_START);
-	int one = 1;
+	int one = 1, ret;
 
 	if (!in)
 		return -ENOMEM;
@@ -711,16 +713,14 @@ static int link_init(struct peers *p, struct link *l, int fd, bool client,
 	l->st = client ? L_CONNECTING : L_WAIT_HELLO;
 	l->events = client ? EPOLLOUT : EPOLLIN;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (loop_add(p->loop, &l->h, l->events) < 0) {
-		int err = -errno;
-
+	ret = loop_add(p->loop, &l->h, l->events);
+	if (ret < 0) {
 		free(in);
 		l->in = NULL;
 		l->h.fd = -1;
 		l->st = L_FREE;
-		return err ? err : -EIO;
 	}
-	return 0;
+	return ret;
 }
 
 static void try_connect(struct peers *p, size_t i, uint64_t now)
@@ -784,13 +784,14 @@ static size_t pending_from(const struct peers *p, int family, const uint8_t *a)
 static void refuse(struct peers *p, int fd, uint64_t *counter, const char *why,
 		   const struct sockaddr *sa)
 {
-	char a[ADDR_STRLEN];
-
 	close(fd);
 	(*counter)++;
-	if (log_ratelimit_ok(&p->rl_refuse, log_now_ms()))
+	if (log_ratelimit_ok(&p->rl_refuse, log_now_ms())) {
+		char a[ADDR_STRLEN];
+
 		log_info("peer: connection from %s refused at accept: %s",
 			 addr_sockaddr_format(sa, a), why);
+	}
 }
 
 static void on_accept(struct loop_handler *h, uint32_t events)
