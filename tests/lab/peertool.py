@@ -34,9 +34,13 @@ after a valid handshake; --variant picks a flavour, default the first):
   bigcount   CHANGES counts    [--variant over|short|zero]: 24001 changes,
              more than the length holds, none
   badchange  one change out of range [--variant kind|family|reserved|srclen|
-             bindlen|opensrc|addrbits|hostbits|ms0|mslong|service]
+             bindlen|opensrc|addrbits|hostbits|ms0|mslong|service|given]
+             (given: the --change as written, e.g. an address outside the
+             pool, or svc=N past the last service)
   slowloris  --count sockets sending a HELLO one byte per --interval s, and
              meanwhile one valid handshake (locked out while 64 are pending?)
+             from --probe-source; --source A,B,... spreads the sockets over
+             those local addresses in turn
 Each prints "ATTACK: what it did -> what came back; refused|ACCEPTED".
 
 The PSK file's bytes are the secret, trailing newlines stripped. Exit status:
@@ -442,14 +446,16 @@ class Conn:
 
 class Client:
     def __init__(self, host, port, psk, key_id=1, name=b"dns1", role=b"dns",
-                 peer_name=b"gw1", peer_role=b"gateway", timeout=5.0):
+                 peer_name=b"gw1", peer_role=b"gateway", timeout=5.0, source=None):
         self.host, self.port, self.psk, self.key_id = host, port, psk, key_id
+        self.source = source  # local address to connect from (None: the kernel's choice)
         self.name, self.role, self.peer_name, self.peer_role = name, role, peer_name, peer_role
         self.timeout = timeout
         self.conn = None
 
     def connect(self):
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout,
+                                        source_address=(self.source, 0) if self.source else None)
         self.conn = Conn(sock, self.key_id)
         return self
 
@@ -685,7 +691,7 @@ VARIANTS = {  # the first is the default
     "role": ("gateway", "controller", "name", "server", "given"),
     "bigcount": ("over", "short", "zero"),
     "badchange": ("kind", "family", "reserved", "srclen", "bindlen", "opensrc", "addrbits",
-                  "hostbits", "ms0", "mslong", "service"),
+                  "hostbits", "ms0", "mslong", "service", "given"),
 }
 STAGED = ("truncate", "hugelen", "bitflip", "oldtime")
 ATTACKS = ("wrongkey", "keyid", "replay", "duplicate", "reorder", "early", "role", "bigcount",
@@ -717,7 +723,8 @@ class Outcome:
 
 def attack_session(opts, **over):
     kw = dict(key_id=opts.key_id, name=opts.name, role=opts.role, peer_name=opts.peer_name,
-              peer_role=opts.peer_role, timeout=opts.timeout)
+              peer_role=opts.peer_role, timeout=opts.timeout,
+              source=(getattr(opts, "source", None) or "").split(",")[0] or None)
     psk = over.pop("psk", opts.psk)
     kw.update(over)
     return Client(opts.host, opts.port, psk, **kw).connect()
@@ -859,6 +866,10 @@ def attack(opts):
         out.did = (f"CHANGES ({v}): count {len(changes) if count is None else count}, "
                    f"{len(frame) - HEADER.size - TAG_LEN} bytes of payload")
         return finish(out, cl, [frame])
+    if name == "badchange" and v == "given":
+        bad = parse_change_text(opts.change, opts.service)
+        out.did = f"CHANGES with a bad change (given): {bad}"
+        return finish(out, cl, [changes_frame(opts, cl, out, [bad])[0]])
     if name == "badchange":
         change = parse_change_text("open 203.0.113.7 5000", opts.service)
         scoped = dict(kind=OPEN_SCOPED, src_len=24, src=bytes([198, 18, 7, 0]) + bytes(12))
@@ -879,12 +890,14 @@ def slowloris(opts):
     """--count sockets, each sending a valid HELLO one byte per --interval s;
     when and after how many bytes the gateway closes each."""
     socks, start = [], time.monotonic()
-    for _ in range(opts.count):
-        cl = attack_session(opts)
+    sources = (getattr(opts, "source", None) or "").split(",")
+    for i in range(opts.count):
+        cl = attack_session(opts, source=sources[i % len(sources)] or None)
         cl.conn.sock.setblocking(False)
         socks.append(dict(sock=cl.conn.sock, data=cl.hello_frame(), t0=time.monotonic(),
                           sent=0, closed=None, answered=False))
-    probe = attack_session(opts)  # meanwhile, a DNS node with the right key: does it get in?
+    # meanwhile, a DNS node with the right key: does it get in?
+    probe = attack_session(opts, source=getattr(opts, "probe_source", None))
     try:
         probe.handshake()
         legit = "completed"
@@ -953,7 +966,8 @@ SELFTEST_ATTACKS = [
     ("bigcount", dict(variant="zero"), "count 0"),
 ] + [("badchange", dict(variant=v), why) for v, why in zip(VARIANTS["badchange"], (
     "kind 9", "family 5", "reserved", "src_len 33", "bind with src_len 24", "open with a source",
-    "past the address", "host bits", "ms 0", "ms 691200001", "service 65535"))]
+    "past the address", "host bits", "ms 0", "ms 691200001", "service 65535"))] + [
+    ("badchange", dict(variant="given", change="open 203.0.113.7 5000 svc=2"), "service 2 past")]
 
 
 def selftest(_opts):
@@ -1082,6 +1096,8 @@ def main(argv=None):
     p.add_argument("--count", type=int, default=70, help="slowloris: sockets")
     p.add_argument("--interval", type=float, default=1.0, help="slowloris: s per byte")
     p.add_argument("--duration", type=float, default=10.0, help="slowloris: s to watch")
+    p.add_argument("--source", help="local address to connect from (slowloris: A,B,... in turn)")
+    p.add_argument("--probe-source", help="slowloris: local address of the valid handshake")
     o = p.parse_intermixed_args(argv)
     if o.command == "selftest":
         return selftest(o)
