@@ -131,14 +131,14 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 		say(r, "conntrack unavailable (module not loaded)\n");
 	if (c->src.agent)
 		say(r, "changes_received frames %llu applied %llu changes %llu "
-		    "stale %llu failed %llu outside_pool %llu too_long %llu\n",
+		    "stale %llu failed %llu outside_pool %llu over_window %llu\n",
 		    (unsigned long long)s->agent.frames,
 		    (unsigned long long)s->agent.applied,
 		    (unsigned long long)s->agent.changes,
 		    (unsigned long long)s->agent.stale,
 		    (unsigned long long)s->agent.failed,
 		    (unsigned long long)s->agent.outside,
-		    (unsigned long long)s->agent.too_long);
+		    (unsigned long long)s->agent.over_window);
 }
 
 /* The distributed mode's links: one line for the node, one per peer. */

@@ -129,7 +129,7 @@ static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 	}
 	while (frame_changes_next(&fc, &c)) {
 		if (!in_time(cfg, &c)) {
-			a->st.too_long++;
+			a->st.over_window++;
 			if (log_ratelimit_ok(&a->rl, log_now_ms()))
 				log_warn("peer %s: a change of %u ms for [service %s], "
 					 "longer than its window + grace: link closed, "

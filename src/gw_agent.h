@@ -36,7 +36,7 @@ struct gw_agent_stats {
 	uint64_t stale;          /* answered ESTALE: another configuration */
 	uint64_t failed;         /* the local commit failed (ACK with its error) */
 	uint64_t outside;        /* links closed: an address outside its pool */
-	uint64_t too_long;       /* links closed: a lifetime over window + grace */
+	uint64_t over_window;    /* links closed: a lifetime over window + grace */
 };
 
 void gw_agent_get_stats(const struct gw_agent *a, struct gw_agent_stats *out);

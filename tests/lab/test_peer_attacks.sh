@@ -94,11 +94,13 @@ honeypot = 192.0.2.20
 server6 = 2001:db8:10::10
 honeypot6 = 2001:db8:10::20
 max_open = 8
+window = 600
 [service mail]
 name = mail.example.test
 pool = 198.51.100.0/25
 server = 192.0.2.11
 honeypot = 192.0.2.21
+window = 600
 [peer dns1]
 role = dns
 key = 1, 2
@@ -347,6 +349,15 @@ for c in "open 192.0.2.99 600000" "open 203.0.113.200 600000" \
 	attack "badchange: outside the pool ($c)" bad_field 0 "" badchange --variant given --change "$c"
 	[ "$(counter outside_pool)" -eq $((n0 + 1)) ]
 	tap_check $? "  ... counted in outside_pool"
+done
+
+# a lifetime past window + grace (600 + 2 s): no answer asks for it
+for c in "open 203.0.113.99 602001" "bind 198.18.1.1 198.51.100.99 604800000 svc=1"; do
+	n0=$(counter over_window)
+	attack "badchange: longer than window + grace ($c)" bad_field 0 "" badchange \
+		--variant given --change "$c"
+	[ "$(counter over_window)" -eq $((n0 + 1)) ]
+	tap_check $? "  ... counted in over_window"
 done
 
 # ---- c: ESTALE ------------------------------------------------------------------
