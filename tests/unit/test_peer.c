@@ -1217,17 +1217,18 @@ static void test_reconnect_backoff(void **state)
 
 /* ---- who may connect ------------------------------------------------------------- */
 
-static void test_wrong_psk_is_bad_tag(void **state)
+/* The two ends hold different secrets under key id 1: the gateway finds
+ * the HELLO's tag wrong and closes; no link comes up. */
+static void wrong_psk(struct fx *f, const char *dns_key, const char *gw_key)
 {
-	struct fx *f = *state;
 	struct done_rec d = { 0 };
 	struct change c = chg(CHANGE_OPEN, AF_INET, SVC_WWW, 3);
 	struct dns_peer p;
 	struct peers_stats gs;
 
-	gw_start(f, 0, "gw1", f->key_good, 7, "dns1");
+	gw_start(f, 0, "gw1", gw_key, 7, "dns1");
 	p = (struct dns_peer){ "gw1", f->g[0].port };
-	dns_start(f, "dns1", f->key_bad, &p, 1, NULL, 1000);
+	dns_start(f, "dns1", dns_key, &p, 1, NULL, 1000);
 	assert_true(RUN_UNTIL(f, gw_pstats(f, 0).ended[PEER_R_TAG] == 1, 2000));
 	spin(f, 30);
 	gs = gw_pstats(f, 0);
@@ -1240,8 +1241,54 @@ static void test_wrong_psk_is_bad_tag(void **state)
 	assert_false(dns_up(f, 0));
 	assert_int_equal(dns_pstats(f).link[0].connects, 0);
 	gateway_commit(remote_gw(f), &c, 1, on_done, &d);
+	assert_int_equal(d.calls, 1);
 	assert_int_equal(d.result, -ENOTCONN);
 	assert_int_equal(f->g[0].rec.commits, 0);
+}
+
+static void test_wrong_psk_at_the_dns_node(void **state)
+{
+	struct fx *f = *state;
+
+	wrong_psk(f, f->key_bad, f->key_good);
+}
+
+static void test_wrong_psk_at_the_gateway(void **state)
+{
+	struct fx *f = *state;
+
+	wrong_psk(f, f->key_good, f->key_bad);
+}
+
+/* Silence: a PING after PEER_PING_MS, answered (the link stays); the
+ * gateway closes a link silent for PEER_IDLE_MS. */
+static void test_keepalive(void **state)
+{
+	struct fx *f = *state;
+	struct done_rec d = { 0 };
+	struct change c = chg(CHANGE_OPEN, AF_INET, SVC_WWW, 3);
+	struct peers_stats before;
+
+	one_gateway(f, 2000);
+	before = dns_pstats(f);
+	gateway_tick(remote_gw(f), log_now_ms() + PEER_PING_MS - 500);
+	spin(f, 20);
+	assert_int_equal(dns_pstats(f).link[0].frames_out, before.link[0].frames_out);
+	gateway_tick(remote_gw(f), log_now_ms() + PEER_PING_MS);
+	/* the PING went and its PONG came back */
+	assert_true(RUN_UNTIL(f, dns_pstats(f).link[0].frames_in ==
+			      before.link[0].frames_in + 1, 2000));
+	assert_int_equal(dns_pstats(f).link[0].frames_out, before.link[0].frames_out + 1);
+	assert_true(dns_up(f, 0));
+	/* the gateway side: silent too long, closed; in flight fails */
+	gateway_commit(remote_gw(f), &c, 1, on_done, &d);
+	gw_agent_tick(f->g[0].agent, log_now_ms() + PEER_IDLE_MS);
+	assert_false(gw_up(f, 0));
+	assert_int_equal(gw_pstats(f, 0).ended[PEER_R_IDLE], 1);
+	assert_true(RUN_UNTIL(f, d.calls > 0, 2000));
+	assert_int_equal(d.result, -ECONNRESET);
+	assert_int_equal(f->g[0].rec.commits, 0);
+	assert_int_equal(dns_pstats(f).link[0].last_down, PEER_R_CLOSED);
 }
 
 static void test_unknown_peer_is_wrong_peer(void **state)
@@ -1799,7 +1846,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_loss_fails_commits_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_backoff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_psk_is_bad_tag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_psk_at_the_dns_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_psk_at_the_gateway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_peer_is_wrong_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hello_for_another_gateway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_welcome_from_another_gateway, setup, teardown),
