@@ -1582,6 +1582,7 @@ static uint32_t prop_rand(struct prop *p)
 static void prop_submit(struct prop *p);
 
 static int results[N_GW];
+static int cur_sequence;
 
 /* What the sequences went through, to show they went there. */
 static struct {
@@ -1607,7 +1608,8 @@ static void prop_check(struct pcommit *pc, int result)
 	if (!any)
 		ok = result == 0;
 	if (!ok)
-		fail_msg("commit %zu (needs %x, dropped %x): done(%d), gateways %d %d",
+		fail_msg("sequence %d, commit %zu (needs %x, dropped %x): done(%d), "
+			 "gateways %d %d", cur_sequence,
 			 (size_t)(pc - pc->p->c), pc->needs, pc->dropped, result,
 			 results[0], results[1]);
 }
@@ -1623,8 +1625,8 @@ static void prop_done(void *ctx, int result)
 	seen.refused += result == -EIO || result == -ENOSPC;
 	seen.ok += result == 0;
 	if (pc->d.calls != 1)
-		fail_msg("commit %zu: done called %d times", (size_t)(pc - p->c),
-			 pc->d.calls);
+		fail_msg("sequence %d, commit %zu: done called %d times",
+			 cur_sequence, (size_t)(pc - p->c), pc->d.calls);
 	if (pc->immediate)
 		assert_int_equal(result, -ENOTCONN);
 	else
@@ -1803,6 +1805,8 @@ static void test_property_done_once_no_leak(void **state)
 
 	assert_non_null(p);
 	memset(&seen, 0, sizeof(seen));
+	print_message("# seed 0x%llx (CHOREO_PEER_SEED), %d sequences of %d steps\n",
+		      (unsigned long long)seed, PROP_SEQUENCES, PROP_STEPS);
 	for (int s = 0; s < PROP_SEQUENCES; s++) {
 		/* each sequence with a DNS node and gateways of its own */
 		if (s) {
@@ -1816,8 +1820,7 @@ static void test_property_done_once_no_leak(void **state)
 		p->drops_left = 3;
 		p->reentrant = true;
 		results[0] = results[1] = 0;
-		print_message("# sequence %d, seed 0x%llx\n", s,
-			      (unsigned long long)(seed + (uint64_t)s * 0x9e3779b97f4a7c15ull));
+		cur_sequence = s;
 		prop_sequence(f, p);
 	}
 	free(p);
