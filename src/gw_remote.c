@@ -237,6 +237,15 @@ static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 		return;
 	}
 	r->commits++;
+	/* a service this configuration does not have: the whole commit fails
+	 * (as the local gateway's does), never some changes dropped */
+	for (size_t j = 0; j < n; j++) {
+		if (c[j].service >= cfg->n_services) {
+			r->failures++;
+			done(ctx, -EINVAL);
+			return;
+		}
+	}
 	for (slot = 0; slot < GW_REMOTE_MAX_PENDING && !pd; slot++)
 		if (!r->pend[slot].used)
 			pd = &r->pend[slot];
