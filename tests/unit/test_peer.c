@@ -130,7 +130,7 @@ static struct change chg(uint8_t kind, int family, uint16_t svc, uint8_t x)
 	c.kind = kind;
 	c.family = (uint8_t)family;
 	c.service = svc;
-	c.ms = 7000 + x;
+	c.ms = 6000 + x; /* within window + grace (the gateways have window 5 or 7, grace 2 s): longer is refused */
 	if (family == AF_INET6) {
 		static const uint8_t p6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1 };
 
@@ -1012,6 +1012,26 @@ static void test_outside_the_pool_closes_the_link(void **state)
 	assert_int_equal(g.result, -ECONNRESET);
 	assert_int_equal(astats(f, 0).outside, 2);
 	assert_int_equal(f->g[0].rec.commits, 0);
+	/* a lifetime past window + grace (7 + 2 s) is refused alike; exactly
+	 * window + grace is what an answer asks for, and goes through */
+	{
+		struct done_rec h = { 0 }, k = { 0 };
+		struct change ok = chg(CHANGE_OPEN, AF_INET, SVC_WWW, 2);
+		struct change longer = ok;
+
+		ok.ms = 9000;
+		longer.ms = 9001;
+		dns_tick_ahead(f, 2 * PEER_BACKOFF_MIN_MS);
+		assert_true(RUN_UNTIL(f, dns_up(f, 0) && gw_up(f, 0), 2000));
+		gateway_commit(remote_gw(f), &ok, 1, on_done, &k);
+		assert_true(RUN_UNTIL(f, k.calls > 0, 2000));
+		assert_int_equal(k.result, 0);
+		gateway_commit(remote_gw(f), &longer, 1, on_done, &h);
+		assert_true(RUN_UNTIL(f, h.calls > 0, 2000));
+		assert_int_equal(h.result, -ECONNRESET);
+		assert_int_equal(astats(f, 0).over_window, 1);
+		assert_int_equal(f->g[0].rec.commits, 1);
+	}
 	spin(f, 20);
 	assert_int_equal(d.calls, 1);
 	assert_int_equal(g.calls, 1);
