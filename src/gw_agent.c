@@ -31,6 +31,7 @@ struct applying {
 	struct frame_ack ack;
 	size_t n;
 	bool done;
+	bool acked;        /* the ACK is queued */
 };
 
 static int fill_ack(void *ctx, struct wire_out *w)
@@ -63,7 +64,7 @@ static void on_applied(void *ctx, int result)
 		a->st.applied++;
 		a->st.changes += ap->n;
 	}
-	send_ack(ap->l, ap->ack.commit_id, result, result ? 0 : ap->n);
+	ap->acked = send_ack(ap->l, ap->ack.commit_id, result, result ? 0 : ap->n) == 0;
 }
 
 /* The address of a change lies in its service's pool of that family. */
@@ -161,7 +162,9 @@ static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 		log_err("gw_agent: the local commit did not complete at once");
 		return PEER_R_IO;
 	}
-	return 0;
+	/* an ACK that cannot be queued (the DNS node reads nothing) would
+	 * leave it waiting, then out of order: end the link instead */
+	return ap.acked ? 0 : PEER_R_IO;
 }
 
 static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w)
