@@ -270,6 +270,9 @@ static int check_files(const char *const *paths, size_t n)
 }
 
 /* Everything a running choreod holds; by role, some stay NULL. */
+struct parts;
+static int seed_window(void *ctx, const struct change *c);
+
 struct parts {
 	struct config *cfg;
 	struct zone *zone;
@@ -282,6 +285,22 @@ struct parts {
 	struct gw_agent *agent;
 	struct ctl *ctl;
 };
+
+/*
+ * A DNS node: a window a gateway holds that lies in this node's slice (and
+ * is of its client-subnet length) was opened by its earlier run; it counts
+ * against the share until it expires. Others' windows are refused here.
+ */
+static int seed_window(void *ctx, const struct change *c)
+{
+	const struct parts *p = ctx;
+	unsigned prefix = c->family == AF_INET ? p->cfg->ecs_prefix4 : p->cfg->ecs_prefix6;
+
+	if (c->kind == CHANGE_OPEN_SCOPED && c->src_len != prefix)
+		return -EINVAL;
+	return rotor_seed_open(p->rotor, c->service, c->family, c->addr,
+			       log_now_ms() + c->ms);
+}
 
 static void parts_free(struct parts *p)
 {
@@ -320,9 +339,9 @@ static int start(struct parts *p, struct daemon *d)
 		return -1;
 	}
 	if (role == CONFIG_ROLE_DNS) {
-		/* the windows the gateways still hold from an earlier run are
-		 * not counted here: see choreod(8), "Distributed mode" */
-		if (gw_remote_new(cfg, p->loop, &p->remote) < 0)
+		/* the windows the gateways still hold from an earlier run
+		 * count against the share: seed_window */
+		if (gw_remote_new(cfg, p->loop, seed_window, p, &p->remote) < 0)
 			return -1;
 		gw = gw_remote_gateway(p->remote);
 		peers = gw_remote_peers(p->remote);

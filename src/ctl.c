@@ -103,7 +103,8 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 		/* a DNS node: the commits it sent and how they ended */
 		say(r, "gateways commits %llu failures %llu elements %llu frames %llu "
 		    "latency_us p50 %llu p99 %llu max %llu not_connected %llu "
-		    "timeouts %llu link_lost %llu refused %llu stale %llu busy %llu\n",
+		    "timeouts %llu link_lost %llu refused %llu stale %llu busy %llu "
+		    "windows_counted %llu windows_others %llu\n",
 		    (unsigned long long)g->commits, (unsigned long long)g->failures,
 		    (unsigned long long)g->elements, (unsigned long long)m->frames,
 		    (unsigned long long)g->latency.p50_us,
@@ -112,7 +113,9 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 		    (unsigned long long)m->not_connected,
 		    (unsigned long long)m->timeouts, (unsigned long long)m->link_lost,
 		    (unsigned long long)m->refused, (unsigned long long)m->stale,
-		    (unsigned long long)m->busy);
+		    (unsigned long long)m->busy,
+		    (unsigned long long)m->windows_counted,
+		    (unsigned long long)m->windows_others);
 		return;
 	}
 	say(r, "gateway table inet %s commits %llu failures %llu elements %llu "

@@ -423,6 +423,62 @@ int frame_changes_next(struct frame_changes *it, struct change *c)
 	return change_decode(&it->rest, it->n_services, c) == 0;
 }
 
+int frame_windows_encode(struct wire_out *w,
+			 const uint8_t digest[static FRAME_DIGEST_LEN], bool more,
+			 const struct change *windows, size_t n)
+{
+	if ((n && !windows) || n > FRAME_MAX_CHANGES)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (windows[i].kind != CHANGE_OPEN && windows[i].kind != CHANGE_OPEN_SCOPED)
+			return -EINVAL;
+	wire_write(w, digest, FRAME_DIGEST_LEN);
+	wire_put_u8(w, more ? 1 : 0);
+	wire_put_u16(w, (uint16_t)n);
+	for (size_t i = 0; i < n && !wire_out_error(w); i++)
+		change_encode(w, &windows[i]);
+	return wire_out_error(w);
+}
+
+int frame_windows_decode(struct wire *w, size_t n_services,
+			 struct frame_windows *out)
+{
+	struct wire check;
+	struct change c;
+	uint8_t more;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	wire_read(w, out->digest, FRAME_DIGEST_LEN);
+	more = wire_u8(w);
+	out->count = wire_u16(w);
+	if ((ret = wire_error(w)) < 0)
+		return ret;
+	if (more > 1 || out->count > FRAME_MAX_CHANGES)
+		return finish(w, FRAME_ERR_FIELD);
+	if (wire_available(w) != (size_t)out->count * CHANGE_WIRE_LEN)
+		return finish(w, FRAME_ERR_SIZE);
+	out->more = more;
+	out->rest = *w;
+	out->n_services = n_services;
+	check = *w;
+	for (unsigned i = 0; i < out->count; i++) {
+		if ((ret = change_decode(&check, n_services, &c)) < 0)
+			return finish(w, ret);
+		if (c.kind != CHANGE_OPEN && c.kind != CHANGE_OPEN_SCOPED)
+			return finish(w, FRAME_ERR_FIELD);
+	}
+	wire_skip(w, wire_available(w));
+	return finish(w, 0);
+}
+
+int frame_windows_next(struct frame_windows *it, struct change *c)
+{
+	if (!wire_available(&it->rest))
+		return 0;
+	return change_decode(&it->rest, it->n_services, c) == 0;
+}
+
 /* The errno range of Linux (MAX_ERRNO in the kernel). */
 #define ACK_MIN_RESULT (-4095)
 
@@ -481,6 +537,7 @@ const char *frame_type_name(uint8_t type)
 	case FRAME_ACK: return "ACK";
 	case FRAME_PING: return "PING";
 	case FRAME_PONG: return "PONG";
+	case FRAME_WINDOWS: return "WINDOWS";
 	}
 	return "?";
 }

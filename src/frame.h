@@ -55,6 +55,7 @@
 /* Payload sizes. */
 #define FRAME_PROOF_LEN     FRAME_DIGEST_LEN
 #define FRAME_CHANGES_HEAD  (4 + FRAME_DIGEST_LEN + 2) /* before the changes */
+#define FRAME_WINDOWS_HEAD  (FRAME_DIGEST_LEN + 1 + 2)  /* before the windows */
 #define FRAME_ACK_LEN       10
 #define FRAME_PING_LEN      8
 
@@ -66,6 +67,7 @@ enum frame_type {
 	FRAME_ACK = 17,      /* gateway -> DNS node */
 	FRAME_PING = 18,     /* either way */
 	FRAME_PONG = 19,     /* the answer to a PING */
+	FRAME_WINDOWS = 20,  /* gateway -> DNS node, after the handshake */
 };
 
 #define FRAME_ROLE_DNS        "dns"
@@ -286,6 +288,31 @@ int frame_changes_decode(struct wire *w, size_t n_services,
 /* The next change of a decoded CHANGES: returns 1 and fills *c, or 0 after
  * the last one. (It cannot fail: frame_changes_decode checked them all.) */
 int frame_changes_next(struct frame_changes *it, struct change *c);
+
+/*
+ * WINDOWS: 32 config_digest || u8 more (0 or 1) || u16 count (0 ..
+ * FRAME_MAX_CHANGES) || count x change, each of kind open or open_scoped,
+ * its ms the time the window has left. A gateway sends them right after
+ * the handshake, more = 1 on all but the last.
+ */
+int frame_windows_encode(struct wire_out *w,
+			 const uint8_t digest[static FRAME_DIGEST_LEN], bool more,
+			 const struct change *windows, size_t n);
+
+struct frame_windows {
+	uint8_t digest[FRAME_DIGEST_LEN];
+	bool more;
+	uint16_t count;                    /* 0 .. FRAME_MAX_CHANGES */
+	/* private */
+	struct wire rest;
+	size_t n_services;
+};
+
+/* Decode and check the whole payload (as frame_changes_decode; a kind
+ * other than open or open_scoped is FRAME_ERR_FIELD, and so is more > 1). */
+int frame_windows_decode(struct wire *w, size_t n_services,
+			 struct frame_windows *out);
+int frame_windows_next(struct frame_windows *it, struct change *c);
 
 /* ACK: u32 commit_id || i32 result || u16 applied. Result must be 0 or a
  * negative errno (-4095 .. 0), applied at most FRAME_MAX_CHANGES. */

@@ -23,6 +23,10 @@
 /* result: 0 when done, a negative errno when it failed (nothing applied). */
 typedef void (*gateway_done_fn)(void *ctx, int result);
 
+/* One window the gateway holds: a change of kind open or open_scoped whose
+ * ms is the time it has left. */
+typedef void gateway_window_fn(void *ctx, const struct change *c);
+
 /* What the kernel counts for one pool. */
 struct gateway_pool_counts {
 	uint64_t server;      /* new connections sent to the server */
@@ -62,6 +66,9 @@ struct gateway_ops {
 	int (*list_bindings)(struct gateway *gw, int fd);
 	/* Housekeeping, about once a second. */
 	void (*tick)(struct gateway *gw, uint64_t now_ms);
+	/* Every open and client-subnet window held now, one call each,
+	 * before it returns (a small dump). 0 or -errno; NULL: none known. */
+	int (*windows)(struct gateway *gw, gateway_window_fn *fn, void *ctx);
 };
 
 struct gateway {

@@ -167,6 +167,81 @@ static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 	return ap.acked ? 0 : PEER_R_IO;
 }
 
+/* ---- the windows, for a DNS node that (re)connects ------------------------------ */
+
+struct windows {
+	struct change *v;
+	size_t n, cap;
+	int err;
+};
+
+static void collect(void *ctx, const struct change *c)
+{
+	struct windows *ws = ctx;
+
+	if (ws->err)
+		return;
+	if (ws->n == ws->cap) {
+		size_t cap = ws->cap ? 2 * ws->cap : 64;
+		struct change *grown = realloc(ws->v, cap * sizeof(*grown));
+
+		if (!grown) {
+			ws->err = -ENOMEM;
+			return;
+		}
+		ws->v = grown;
+		ws->cap = cap;
+	}
+	ws->v[ws->n++] = *c;
+}
+
+struct windows_args {
+	const uint8_t *digest;
+	bool more;
+	const struct change *v;
+	size_t n;
+};
+
+static int fill_windows(void *ctx, struct wire_out *w)
+{
+	const struct windows_args *wa = ctx;
+
+	return frame_windows_encode(w, wa->digest, wa->more, wa->v, wa->n);
+}
+
+/*
+ * A DNS node that restarted does not know which windows its earlier run
+ * opened: the table's open and client-subnet windows go to it first, so
+ * that it counts its own against its share (docs/protocol.md, WINDOWS).
+ */
+static int on_up(void *ctx, struct peer_link *l)
+{
+	struct gw_agent *a = ctx;
+	struct windows ws = { 0 };
+	size_t off = 0;
+	int ret = a->local->ops->windows ?
+		  a->local->ops->windows(a->local, collect, &ws) : 0;
+
+	if (!ret)
+		ret = ws.err;
+	do {
+		size_t k = ws.n - off < FRAME_MAX_CHANGES ? ws.n - off : FRAME_MAX_CHANGES;
+		struct windows_args wa = { a->digest, off + k < ws.n, ws.v + off, k };
+
+		if (!ret)
+			ret = peer_send(l, FRAME_WINDOWS, FRAME_WINDOWS_HEAD +
+					k * CHANGE_WIRE_LEN, fill_windows, &wa);
+		off += k;
+	} while (!ret && off < ws.n);
+	free(ws.v);
+	if (ret) {
+		log_err("peer %s: cannot send the table's windows: %s",
+			a->cfg->peers[peer_link_index(l)].name, strerror(-ret));
+		return PEER_R_IO;
+	}
+	return 0;
+}
+
 static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w)
 {
 	if (type != FRAME_CHANGES)
@@ -178,7 +253,7 @@ int gw_agent_new(const struct config *cfg, struct loop *loop,
 		 struct gateway *local, struct gw_agent **out)
 {
 	struct gw_agent *a = calloc(1, sizeof(*a));
-	struct peer_handlers h = { .frame = on_frame };
+	struct peer_handlers h = { .up = on_up, .frame = on_frame };
 	int ret;
 
 	*out = NULL;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "frame.h"
 #include "log.h"
 #include "loop.h"
@@ -32,6 +33,7 @@ struct inflight {
 };
 
 struct glink {
+	bool ready;              /* the gateway's WINDOWS have all come */
 	uint32_t next_commit_id;
 	struct inflight q[GW_REMOTE_MAX_PENDING];
 	size_t head, n;
@@ -53,6 +55,8 @@ struct gw_remote {
 	struct latency latency;
 	struct gw_remote_stats st;
 	struct log_ratelimit rl;
+	gw_remote_seed_fn *seed;
+	void *seed_ctx;
 };
 
 /* ---- completing commits --------------------------------------------------------- */
@@ -128,13 +132,46 @@ static void on_timer(struct loop_handler *h, uint32_t events)
 
 /* ---- the peer links ------------------------------------------------------------- */
 
-static void on_up(void *ctx, struct peer_link *l)
+static int on_up(void *ctx, struct peer_link *l)
 {
 	struct gw_remote *r = ctx;
 	struct glink *g = &r->gl[peer_link_index(l)];
 
 	g->head = g->n = 0;
 	g->next_commit_id = 0;
+	g->ready = false;  /* until its windows are counted */
+	return 0;
+}
+
+/*
+ * The windows a gateway holds, sent once after the handshake: the ones in
+ * this node's slices were opened by its earlier run (a restart) and count
+ * against its share until they expire. Commits wait for the last frame.
+ */
+static int on_windows(struct gw_remote *r, size_t peer, struct wire *w)
+{
+	struct glink *g = &r->gl[peer];
+	struct frame_windows fw;
+	struct change c;
+	int ret;
+
+	if (g->ready)
+		return PEER_R_TYPE;
+	ret = frame_windows_decode(w, r->cfg->n_services, &fw);
+	if (ret)
+		return ret == FRAME_ERR_SIZE ? PEER_R_SIZE : PEER_R_FIELD;
+	/* another configuration: its service indexes mean other services
+	 * (its commits are refused with ESTALE anyway) */
+	if (crypto_equal(fw.digest, r->digest, sizeof(r->digest))) {
+		while (frame_windows_next(&fw, &c)) {
+			if (r->seed && r->seed(r->seed_ctx, &c) == 0)
+				r->st.windows_counted++;
+			else
+				r->st.windows_others++;
+		}
+	}
+	g->ready = !fw.more;
+	return 0;
 }
 
 static void on_down(void *ctx, struct peer_link *l, enum peer_reason why)
@@ -164,6 +201,8 @@ static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w
 	struct inflight f;
 	int ret;
 
+	if (type == FRAME_WINDOWS)
+		return on_windows(r, peer, w);
 	if (type != FRAME_ACK)
 		return PEER_R_TYPE;
 	ret = frame_ack_decode(w, &ack);
@@ -274,7 +313,7 @@ static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 
 		if (!frames)
 			continue;
-		if (!l) {
+		if (!l || !r->gl[i].ready) {
 			err = -ENOTCONN;
 			r->st.not_connected++;
 			if (log_ratelimit_ok(&r->rl, log_now_ms()))
@@ -395,7 +434,8 @@ static void map_services(struct gw_remote *r)
 	}
 }
 
-int gw_remote_new(const struct config *cfg, struct loop *loop, struct gw_remote **out)
+int gw_remote_new(const struct config *cfg, struct loop *loop,
+		  gw_remote_seed_fn *seed, void *seed_ctx, struct gw_remote **out)
 {
 	struct gw_remote *r = calloc(1, sizeof(*r));
 	struct peer_handlers h;
@@ -407,6 +447,8 @@ int gw_remote_new(const struct config *cfg, struct loop *loop, struct gw_remote 
 	r->gw.ops = &remote_ops;
 	r->timer.fd = -1;
 	r->cfg = cfg;
+	r->seed = seed;
+	r->seed_ctx = seed_ctx;
 	r->loop = loop;
 	r->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(2, 10);
 	ret = config_digest(cfg, r->digest);
@@ -458,4 +500,10 @@ struct peers *gw_remote_peers(struct gw_remote *r)
 void gw_remote_get_stats(const struct gw_remote *r, struct gw_remote_stats *out)
 {
 	*out = r->st;
+}
+
+bool gw_remote_ready(const struct gw_remote *r, size_t peer_index)
+{
+	return peer_index < r->cfg->n_peers && r->gl[peer_index].ready &&
+	       peers_link(r->peers, peer_index);
 }

@@ -10,6 +10,8 @@
 #ifndef CHOREO_GW_REMOTE_H
 #define CHOREO_GW_REMOTE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "gateway.h"
@@ -21,9 +23,18 @@ struct loop;
 struct peers;
 struct gw_remote;
 
-/* Connect to the gateways of cfg (role dns). 0 and *out, or -errno (logged). */
+/*
+ * A window a gateway holds (a change of kind open or open_scoped, ms its
+ * time left), offered when its link comes up: one this node opened before
+ * a restart counts against its share until it expires. Return 0 when it
+ * is counted, or a negative errno (another node's, or past the share).
+ */
+typedef int gw_remote_seed_fn(void *ctx, const struct change *c);
+
+/* Connect to the gateways of cfg (role dns); seed may be NULL. A gateway
+ * takes commits once its windows have come. 0 and *out, or -errno (logged). */
 int gw_remote_new(const struct config *cfg, struct loop *loop,
-		  struct gw_remote **out);
+		  gw_remote_seed_fn *seed, void *seed_ctx, struct gw_remote **out);
 /* Pending commits are abandoned (their callbacks are not called). */
 void gw_remote_free(struct gw_remote *r);
 
@@ -39,8 +50,13 @@ struct gw_remote_stats {
 	uint64_t stale;          /* of those, ESTALE: another configuration */
 	uint64_t busy;           /* GW_REMOTE_MAX_PENDING outstanding */
 	uint64_t frames;         /* CHANGES frames sent */
+	uint64_t windows_counted; /* gateways' windows counted at (re)connect */
+	uint64_t windows_others;  /* ... not this node's (or past its share) */
 };
 
 void gw_remote_get_stats(const struct gw_remote *r, struct gw_remote_stats *out);
+
+/* The link to the [peer] at index i of cfg->peers is up and takes commits. */
+bool gw_remote_ready(const struct gw_remote *r, size_t peer_index);
 
 #endif

@@ -365,8 +365,11 @@ static void nat_tick(struct gateway *gw, uint64_t now_ms)
 	free(s);
 }
 
+static int nat_windows(struct gateway *gw, gateway_window_fn *fn, void *ctx);
+
 static const struct gateway_ops nat_ops = {
 	.commit = nat_commit,
+	.windows = nat_windows,
 	.refresh = nat_refresh,
 	.snapshot = nat_snapshot,
 	.list_bindings = nat_list_bindings,
@@ -546,14 +549,15 @@ static void adopt_one(void *ctx, const uint8_t *key, uint32_t key_len,
 	e->timeout_ms = 1000;
 }
 
-long nat_adopt(struct nat *n, nat_keep_fn *keep, void *ctx)
+/* Offer the elements of these sets of every pool to keep; delete the rest. */
+static long walk(struct nat *n, const enum gw_pool_obj *objs, size_t n_objs,
+		 nat_keep_fn *keep, void *ctx)
 {
-	static const enum gw_pool_obj objs[] = { GW_OPEN, GW_SCOPED, GW_ASKED };
 	struct adoption a = { .n = n, .keep = keep, .ctx = ctx };
 	long ret = 0;
 
 	config_for_each_pool(n->cfg, p) {
-		for (size_t i = 0; i < 3 && !a.err; i++) {
+		for (size_t i = 0; i < n_objs && !a.err; i++) {
 			char name[GW_NAME_MAX];
 			long got;
 
@@ -576,6 +580,48 @@ long nat_adopt(struct nat *n, nat_keep_fn *keep, void *ctx)
 	ret = a.err ? a.err : (long)a.n_drop;
 	free(a.drop);
 	return ret;
+}
+
+long nat_adopt(struct nat *n, nat_keep_fn *keep, void *ctx)
+{
+	static const enum gw_pool_obj objs[] = { GW_OPEN, GW_SCOPED, GW_ASKED };
+
+	return walk(n, objs, 3, keep, ctx);
+}
+
+struct window_walk {
+	gateway_window_fn *fn;
+	void *ctx;
+};
+
+/* Every window is kept; each is passed on as a change with its time left. */
+static bool pass_window(void *ctx, const struct nat_window *w)
+{
+	const struct window_walk *ww = ctx;
+	struct change c = {
+		.kind = w->obj == GW_OPEN ? CHANGE_OPEN : CHANGE_OPEN_SCOPED,
+		.family = (uint8_t)w->family,
+		.src_len = w->obj == GW_OPEN ? 0 : (uint8_t)w->src_len,
+		.service = (uint16_t)w->service,
+		.ms = w->ms_left > CHANGE_MAX_MS ? CHANGE_MAX_MS :
+		      w->ms_left ? (uint32_t)w->ms_left : 1,
+	};
+
+	memcpy(c.addr, w->addr, 16);
+	if (w->obj != GW_OPEN)
+		memcpy(c.src, w->src, 16);
+	ww->fn(ww->ctx, &c);
+	return true;
+}
+
+static int nat_windows(struct gateway *gw, gateway_window_fn *fn, void *ctx)
+{
+	static const enum gw_pool_obj objs[] = { GW_OPEN, GW_SCOPED };
+	struct nat *n = container_of(gw, struct nat, gw);
+	struct window_walk ww = { fn, ctx };
+	long ret = walk(n, objs, 2, pass_window, &ww);
+
+	return ret < 0 ? (int)ret : 0;
 }
 
 int nat_remove_table(const char *table)

@@ -354,8 +354,12 @@ static void link_up(struct link *l)
 		log_info("peer %s (%s): link up, key %u", peer_name(l),
 			 link_addr(l, a), l->key->psk.id);
 	}
-	if (p->hd.up)
-		p->hd.up(p->hd.ctx, (struct peer_link *)l);
+	if (p->hd.up) {
+		int why = p->hd.up(p->hd.ctx, (struct peer_link *)l);
+
+		if (why)
+			close_link(l, why);
+	}
 }
 
 /* Server: a HELLO that passed checks 1-4. */

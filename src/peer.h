@@ -60,8 +60,9 @@ const char *peer_reason_name(enum peer_reason r);
 
 struct peer_handlers {
 	void *ctx;
-	/* A link authenticated (both PROOFs checked). */
-	void (*up)(void *ctx, struct peer_link *l);
+	/* A link authenticated (both PROOFs checked). Return 0, or the
+	 * reason to close it. It may call peer_send on it. */
+	int (*up)(void *ctx, struct peer_link *l);
 	/*
 	 * A data frame of an authenticated link, every check of protocol.md
 	 * passed (tag, sequence, timestamp); PING and PONG are not passed on.

@@ -64,9 +64,10 @@ import time
 
 MAGIC = b"chor"
 VERSION = 1
-HELLO, WELCOME, PROOF, CHANGES, ACK, PING, PONG = 1, 2, 3, 16, 17, 18, 19
+HELLO, WELCOME, PROOF, CHANGES, ACK, PING, PONG, WINDOWS = 1, 2, 3, 16, 17, 18, 19, 20
 TYPE_NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", PROOF: "PROOF",
-              CHANGES: "CHANGES", ACK: "ACK", PING: "PING", PONG: "PONG"}
+              CHANGES: "CHANGES", ACK: "ACK", PING: "PING", PONG: "PONG",
+              WINDOWS: "WINDOWS"}
 HEADER = struct.Struct(">4sBBHIQQ")  # magic version type key_id N seq timestamp
 TAG_LEN = 32
 MAX_PAYLOAD = 1048576
@@ -310,6 +311,26 @@ def changes_payload(commit_id, digest, changes, count=None):
             + struct.pack(">H", len(changes) if count is None else count) + body)
 
 
+def windows_payload(digest, windows=(), more=False):
+    body = b"".join(c if isinstance(c, bytes) else c.encode() for c in windows)
+    return digest + bytes([1 if more else 0]) + struct.pack(">H", len(windows)) + body
+
+
+def parse_windows(payload):
+    """A WINDOWS payload: (digest, more, [Change]); every change open or open_scoped."""
+    r = Reader(payload)
+    digest, more, count = r.take(32), r.u8(), r.unpack(">H")
+    if more > 1 or count > MAX_CHANGES:
+        raise Refused(f"WINDOWS more {more} count {count}")
+    if len(payload) != 32 + 1 + 2 + CHANGE_LEN * count:
+        raise Refused(f"WINDOWS count {count} does not match its {len(payload)} bytes")
+    windows = [decode_change(r) for _ in range(count)]
+    r.end()
+    if any(w.kind not in (OPEN, OPEN_SCOPED) for w in windows):
+        raise Refused("WINDOWS with a change that is not a window")
+    return digest, more == 1, windows
+
+
 def parse_changes(payload):
     r = Reader(payload)
     commit_id, digest, count = r.unpack(">I"), r.take(32), r.unpack(">H")
@@ -489,6 +510,12 @@ class Client:
         p = self.conn.recv({PROOF}, MAX_HANDSHAKE_PAYLOAD, timeout=self.timeout)
         if not hmac.compare_digest(parse(p.payload, "32s")[0], transcript):
             raise Refused("the server's PROOF does not match the transcript")
+        # the gateway's windows, before anything else (protocol.md, WINDOWS)
+        self.windows, more = [], True
+        while more:
+            f = self.conn.recv({WINDOWS}, MAX_PAYLOAD, timeout=self.timeout)
+            _, more, got = parse_windows(f.payload)
+            self.windows += got
         return self
 
     def next_data_frame(self, expect):
@@ -616,6 +643,7 @@ class Gateway:
         if not hmac.compare_digest(parse(proof.payload, "32s")[0], transcript):
             raise Refused("the client's PROOF does not match the transcript")
         c.send(PROOF, transcript)
+        c.send(WINDOWS, windows_payload(self.digest or bytes(32)))  # holds none
         return cname
 
     def session(self, c, who):

@@ -116,7 +116,20 @@ static void rec_commit(struct gateway *gw, const struct change *c, size_t n,
 	done(ctx, r->result);
 }
 
-static const struct gateway_ops rec_ops = { .commit = rec_commit };
+/* The windows the double's table "holds": what a DNS node gets at connect. */
+static struct change rec_windows[4];
+static size_t n_rec_windows;
+
+static int rec_windows_op(struct gateway *gw, gateway_window_fn *fn, void *ctx)
+{
+	(void)gw;
+	for (size_t i = 0; i < n_rec_windows; i++)
+		fn(ctx, &rec_windows[i]);
+	return 0;
+}
+
+static const struct gateway_ops rec_ops = { .commit = rec_commit,
+					    .windows = rec_windows_op };
 
 /* ---- changes ------------------------------------------------------------------ */
 
@@ -195,6 +208,7 @@ struct fake {
 	uint8_t in[65536];
 	size_t in_len;
 	size_t accepts;
+	bool no_windows;         /* the handshake sends no WINDOWS after it */
 };
 
 struct fx {
@@ -206,7 +220,24 @@ struct fx {
 	struct gw_node g[N_GW];
 	struct fake *fake;
 	uint64_t clock;          /* the last time given to a DNS node's tick */
+	struct change seeded[16]; /* windows offered to the DNS node's seed */
+	size_t n_seeded;
 };
+
+/* The DNS node's seed: records the window; counts it when it lies in
+ * dns1's slices (203.0.113.0/26, 198.51.100.0/27; IPv6 not counted). */
+static int seed_rec(void *ctx, const struct change *c)
+{
+	struct fx *f = ctx;
+
+	if (f->n_seeded < 16)
+		f->seeded[f->n_seeded++] = *c;
+	if (c->family == AF_INET && c->service == SVC_WWW && c->addr[3] < 64)
+		return 0;
+	if (c->family == AF_INET && c->service == SVC_MAIL && c->addr[3] < 32)
+		return 0;
+	return -EINVAL;
+}
 
 static void write_key(const char *path, const char *secret)
 {
@@ -420,7 +451,7 @@ static void dns_start(struct fx *f, const char *name, const char *key,
 	services(text, sizeof(text), true, 7, www_gateways);
 	f->dcfg = parse(text);
 	f->clock = log_now_ms();
-	assert_int_equal(gw_remote_new(f->dcfg, f->loop, &f->remote), 0);
+	assert_int_equal(gw_remote_new(f->dcfg, f->loop, seed_rec, f, &f->remote), 0);
 }
 
 static struct gateway *remote_gw(struct fx *f)
@@ -460,9 +491,11 @@ static struct peers_stats gw_pstats(struct fx *f, size_t i)
 	return st;
 }
 
+/* The DNS node's link to its peer is up and takes commits (the gateway's
+ * windows have come). */
 static bool dns_up(struct fx *f, size_t peer)
 {
-	return dns_pstats(f).link[peer].up;
+	return dns_pstats(f).link[peer].up && gw_remote_ready(f->remote, peer);
 }
 
 /* Gateway i's link to its DNS node (its peer 0) is up. */
@@ -643,6 +676,18 @@ static void fake_send(struct fake *fk, uint8_t type, const uint8_t *key,
 	}
 }
 
+/* A WINDOWS frame with the DNS node's digest (so its windows count). */
+static void fake_windows(struct fx *f, struct fake *fk, bool more,
+			 const struct change *v, size_t n)
+{
+	uint8_t pl[FRAME_MAX_HANDSHAKE], digest[32];
+	struct wire_out o = wire_out_init(pl, sizeof(pl));
+
+	assert_int_equal(config_digest(f->dcfg, digest), 0);
+	assert_int_equal(frame_windows_encode(&o, digest, more, v, n), 0);
+	fake_send(fk, FRAME_WINDOWS, fk->k_tx, pl, wire_out_len(&o), NULL, NULL);
+}
+
 /*
  * The server's side of the handshake with the DNS node "dns1", the WELCOME
  * naming welcome_name. Returns whether the client's PROOF came (and the
@@ -686,6 +731,8 @@ static bool fake_handshake(struct fx *f, struct fake *fk, const char *welcome_na
 	o = wire_out_init(pl, sizeof(pl));
 	assert_int_equal(frame_proof_encode(&o, transcript), 0);
 	fake_send(fk, FRAME_PROOF, fk->k_tx, pl, wire_out_len(&o), NULL, NULL);
+	if (!fk->no_windows)
+		fake_windows(f, fk, false, NULL, 0);
 	return true;
 }
 
