@@ -437,10 +437,11 @@ dl_field() {
 		index($0, s " ") == 1 { for (i = 1; i < NF; i++) if ($i == f) { print $(i + 1); exit } }'
 }
 
-# dl_tool NS ARGS...: disttool.py (run from the root namespace: it enters
-# the namespaces it names itself).
+# dl_tool ARGS...: disttool.py (run from the root namespace: it enters
+# the namespaces it names itself); stopped after DL_TOOL_LIMIT seconds.
+DL_TOOL_LIMIT=${DL_TOOL_LIMIT:-150}
 dl_tool() {
-	"$GW_PY" "$DL_TOOL" "$@"
+	timeout "$DL_TOOL_LIMIT" "$GW_PY" "$DL_TOOL" "$@"
 }
 
 # distlab_write_tool: $LAB_TMP/disttool.py, clients that act from several

@@ -85,10 +85,10 @@ tries() {
 	dl_tool tries --resolver "$1" --ns "$2" --src "$3" --cross-ns "$4" \
 		--cross-src "$5" --count "$6" --slices "$7"
 }
-# gtool NS ARGS...: gwtool.py in a namespace
+# gtool NS ARGS...: gwtool.py in a namespace (at most 60 s)
 gtool() {
 	local ns=$1; shift
-	ip netns exec "$ns" "$GW_PY" "$GWLAB_DIR/gwtool.py" "$@"
+	timeout 60 ip netns exec "$ns" "$GW_PY" "$GWLAB_DIR/gwtool.py" "$@"
 }
 # sweep NS SRC PORT: every pool address from SRC; prints the summary line
 sweep() {
@@ -167,6 +167,9 @@ run_tries 4 A
 run_tries 4 B
 run_tries 6 A
 run_tries 6 B
+for n in dns1 dns2; do
+	tap_diag "3: $n after the clients: $(dl_ctl "$n" status | grep '^gateways' | cut -d' ' -f2-16)"
+done
 [ "${by_node[dns1]}" -ge 40 ] && [ "${by_node[dns2]}" -ge 40 ]
 tap_check $? "3: Unbound spread the 400 questions over both DNS nodes (answers from dns1's slices ${by_node[dns1]}, from dns2's ${by_node[dns2]})"
 
@@ -177,10 +180,8 @@ tap_check $? "3: Unbound spread the 400 questions over both DNS nodes (answers f
 A0=198.18.40.1 A06=2001:db8:18::40:1
 poll_until 10 opens_empty
 t4=$(now)
-X=$(ip netns exec "$CLIA" "$GW_PY" "$GWLAB_DIR/gwtool.py" ask --src "$A0" \
-	--server "$DL_RES4" --rd --type A | awk '$1 == "NOERROR" { print $2 }')
-X6=$(ip netns exec "$CLIA" "$GW_PY" "$GWLAB_DIR/gwtool.py" ask --src "$A06" \
-	--server "$DL_RES6" --rd --type AAAA | awk '$1 == "NOERROR" { print $2 }')
+X=$(gtool "$CLIA" ask --src "$A0" --server "$DL_RES4" --rd --type A | awk '$1 == "NOERROR" { print $2 }')
+X6=$(gtool "$CLIA" ask --src "$A06" --server "$DL_RES6" --rd --type AAAA | awk '$1 == "NOERROR" { print $2 }')
 c0=$(gtool "$CLIA" connect --src "$A0" --dst "${X:-none}" --port 22)
 c06=$(gtool "$CLIA" connect --src "$A06" --dst "${X6:-none}" --port 22)
 in1=0; in_set gw1 www_open4 "$X" && in_set gw2 www_open4 "$X" && in1=1
@@ -338,6 +339,8 @@ flowing() {
 		[ "$(dl_field dns2 dns queries)" -ge $((q0_2 + 40)) ]
 }
 poll_until 5 flowing
+# (a stopped process ignores the cleanup's SIGTERM: continue it first)
+trap 'st_=$?; kill -CONT "$gw1pid" 2>/dev/null; (exit "$st_"); lab_cleanup' EXIT
 kill -STOP "$gw1pid"
 t_stop=$(now)
 poll_until 2 stopped "$gw1pid"
@@ -377,6 +380,7 @@ tap_check $? "6: gw1 stopped (SIGSTOP) in a stream to both nodes: the answers tu
 # too); the answers resume; its open set is watched while they do
 kill -CONT "$gw1pid"
 t_cont=$(now)
+trap lab_cleanup EXIT
 resumed() {
 	local a b
 	a=$(dl_tool ask --server "${DL_ADDR4[dns1]}" --ns "$CLIB" --src 198.19.64.1 --count 1)
@@ -411,8 +415,7 @@ tap_check $? "6: after SIGCONT the changes gw1 applies late do not open more tha
 
 # SIGTERM gw2: links down, SERVFAIL at once; its kernel still serves bindings
 B0=198.19.67.1
-Y=$(ip netns exec "$CLIB" "$GW_PY" "$GWLAB_DIR/gwtool.py" ask --src "$B0" \
-	--server "$DL_RES4" --rd --type A | awk '$1 == "NOERROR" { print $2 }')
+Y=$(gtool "$CLIB" ask --src "$B0" --server "$DL_RES4" --rd --type A | awk '$1 == "NOERROR" { print $2 }')
 yb=$(gtool "$CLIB" connect --src "$B0" --dst "${Y:-none}" --port 22)
 t_term=$(now)
 dl_stop gw2
