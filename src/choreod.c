@@ -316,6 +316,12 @@ static void parts_free(struct parts *p)
 	config_free(p->cfg);
 }
 
+/* A DNS node: changes sent may land late on a gateway (gw_remote_on_unsure). */
+static void hold_open(void *ctx, uint64_t now_ms, uint64_t hold_ms)
+{
+	rotor_hold(ctx, now_ms, hold_ms);
+}
+
 /* Bring up what the role needs, the gateway side first: no answer may go
  * out before it can be backed. 0, or -1 (logged). */
 static int start(struct parts *p, struct daemon *d)
@@ -343,6 +349,7 @@ static int start(struct parts *p, struct daemon *d)
 		 * count against the share: seed_window */
 		if (gw_remote_new(cfg, p->loop, seed_window, p, &p->remote) < 0)
 			return -1;
+		gw_remote_on_unsure(p->remote, hold_open, p->rotor);
 		gw = gw_remote_gateway(p->remote);
 		peers = gw_remote_peers(p->remote);
 	} else {

@@ -554,7 +554,8 @@ static int check_all(struct conf *c, void *ctx)
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct config_service *s = &cfg->services[i];
 
-		if (s->window < cfg->ttl &&
+		/* a gateway hands out no TTL: its DNS nodes check their own */
+		if (cfg->role != CONFIG_ROLE_GATEWAY && s->window < cfg->ttl &&
 		    conf_key_ok(c, &sections[S_SERVICE], i, K_WINDOW) &&
 		    conf_key_ok(c, &sections[S_DNS], 0, K_TTL))
 			conf_error(c, svc_line(c, i, K_WINDOW),

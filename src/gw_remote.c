@@ -57,9 +57,18 @@ struct gw_remote {
 	struct log_ratelimit rl;
 	gw_remote_seed_fn *seed;
 	void *seed_ctx;
+	void (*unsure)(void *ctx, uint64_t now_ms, uint64_t hold_ms);
+	void *unsure_ctx;
 };
 
 /* ---- completing commits --------------------------------------------------------- */
+
+/* Changes went out whose landing is now unknown: gw_remote_on_unsure. */
+static void unsure(struct gw_remote *r)
+{
+	if (r->unsure)
+		r->unsure(r->unsure_ctx, log_now_ms(), FRAME_FUDGE_MS);
+}
 
 static void finish(struct gw_remote *r, struct pending *pd, int result)
 {
@@ -110,6 +119,7 @@ static void on_timer(struct loop_handler *h, uint32_t events)
 {
 	struct gw_remote *r = container_of(h, struct gw_remote, timer);
 	uint64_t expirations, now = log_now_ms();
+	bool late = false;
 
 	(void)events;
 	if (read(h->fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
@@ -125,8 +135,11 @@ static void on_timer(struct loop_handler *h, uint32_t events)
 					 r->cfg->commit_timeout);
 			/* the slot stays until the ACK or the link's end */
 			finish(r, pd, -ETIMEDOUT);
+			late = true;
 		}
 	}
+	if (late)
+		unsure(r);
 	arm_timer(r);
 }
 
@@ -180,6 +193,8 @@ static void on_down(void *ctx, struct peer_link *l, enum peer_reason why)
 	struct glink *g = &r->gl[peer_link_index(l)];
 
 	(void)why;
+	if (g->n)
+		unsure(r); /* the gateway may still read what it was sent */
 	while (g->n) {
 		struct inflight *f = &g->q[g->head];
 
@@ -354,8 +369,11 @@ static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 			r->elements += part;
 		}
 	}
-	if (err)
+	if (err) {
 		finish(r, pd, err); /* what was sent is still acknowledged */
+		if (pd->waiting)
+			unsure(r);
+	}
 	if (pd->waiting == 0)
 		pd->used = false;
 	arm_timer(r);
@@ -485,6 +503,14 @@ void gw_remote_free(struct gw_remote *r)
 	}
 	free(r->sub);
 	free(r);
+}
+
+void gw_remote_on_unsure(struct gw_remote *r,
+			 void (*fn)(void *ctx, uint64_t now_ms, uint64_t hold_ms),
+			 void *ctx)
+{
+	r->unsure = fn;
+	r->unsure_ctx = ctx;
 }
 
 struct gateway *gw_remote_gateway(struct gw_remote *r)

@@ -38,6 +38,18 @@ int gw_remote_new(const struct config *cfg, struct loop *loop,
 /* Pending commits are abandoned (their callbacks are not called). */
 void gw_remote_free(struct gw_remote *r);
 
+/*
+ * Called when changes sent to a gateway have an unknown fate: no
+ * acknowledgement within commit_timeout, or the link lost (or a send
+ * failed) with them in flight. The gateway may still apply them, until a
+ * frame is too old for it to accept (FRAME_FUDGE_MS after it was sent):
+ * fn(ctx, now_ms, hold_ms) with hold_ms that long, for the rotor to keep
+ * counting what they may open (rotor_hold).
+ */
+void gw_remote_on_unsure(struct gw_remote *r,
+			 void (*fn)(void *ctx, uint64_t now_ms, uint64_t hold_ms),
+			 void *ctx);
+
 struct gateway *gw_remote_gateway(struct gw_remote *r);
 struct peers *gw_remote_peers(struct gw_remote *r);
 

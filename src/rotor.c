@@ -17,7 +17,7 @@
 struct rotor_slot {
 	uint8_t addr[16];
 	uint64_t expiry_ms;        /* end of the window; counted open until
-				      expiry_ms + ROTOR_EXPIRY_SLACK_MS */
+				      expiry_ms + the rotor's slack_ms */
 };
 
 struct rotor_pool {
@@ -50,6 +50,8 @@ struct rotor {
 	void *rnd_ctx;
 	size_t n_services;
 	struct rotor_service *svc;
+	uint64_t slack_ms;         /* counted past a window's end: how late
+				      its commit may land on a gateway */
 	size_t rnd_pos;            /* bytes of rnd_buf already handed out */
 	uint8_t rnd_buf[ROTOR_RND_BUF];
 };
@@ -198,17 +200,18 @@ static bool pool_has(const struct rotor *r, const struct rotor_pool *p,
 }
 
 
-static bool slot_counted(const struct rotor_slot *s, uint64_t now_ms)
+static bool slot_counted(const struct rotor *r, const struct rotor_slot *s,
+			 uint64_t now_ms)
 {
-	return now_ms < s->expiry_ms + ROTOR_EXPIRY_SLACK_MS;
+	return now_ms < s->expiry_ms + r->slack_ms;
 }
 
-static void pool_expire(struct rotor_pool *p, uint64_t now_ms)
+static void pool_expire(const struct rotor *r, struct rotor_pool *p, uint64_t now_ms)
 {
 	size_t i = 0;
 
 	while (i < p->n_open) {
-		if (slot_counted(&p->open[i], now_ms))
+		if (slot_counted(r, &p->open[i], now_ms))
 			i++;
 		else
 			p->open[i] = p->open[--p->n_open];
@@ -283,6 +286,11 @@ struct rotor *rotor_new(const struct config *cfg, rotor_random_fn rnd,
 	r->rnd = rnd;
 	r->rnd_ctx = rnd_ctx;
 	r->rnd_pos = sizeof(r->rnd_buf); /* first use fills it */
+	/* a DNS node's commit is acknowledged up to commit_timeout after the
+	 * decision: a gateway may start the window that much later */
+	r->slack_ms = ROTOR_EXPIRY_SLACK_MS;
+	if (cfg->role == CONFIG_ROLE_DNS && cfg->commit_timeout > r->slack_ms)
+		r->slack_ms = cfg->commit_timeout;
 	r->svc = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*r->svc));
 	if (!r->svc)
 		goto fail;
@@ -391,7 +399,7 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 	s = &r->cfg->services[service];
 	scope = ecs_scope(r, q, family);
 
-	pool_expire(p, now_ms);
+	pool_expire(r, p, now_ms);
 	if (s->rotate && p->has_current && now_ms >= p->current_ms &&
 	    now_ms - p->current_ms < (uint64_t)s->rotate * 1000) {
 		/* keeping it must not open one address too many */
@@ -423,11 +431,14 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 	if (idx < 0) {
 		idx = (ssize_t)p->n_open++;
 		memcpy(p->open[idx].addr, addr, 16);
+		p->open[idx].expiry_ms = 0;
 		p->opened++;
 	}
 	/* a full window after this answer, even for a re-used address: the
-	 * client may connect only when its resolver's answer arrives */
-	p->open[idx].expiry_ms = now_ms + window_ms(s);
+	 * client may connect only when its resolver's answer arrives (and
+	 * never less than a hold, rotor_hold, already counts) */
+	if (p->open[idx].expiry_ms < now_ms + window_ms(s))
+		p->open[idx].expiry_ms = now_ms + window_ms(s);
 	p->answers++;
 
 	memset(out, 0, sizeof(*out));
@@ -484,6 +495,25 @@ int rotor_seed_open(struct rotor *r, size_t service, int family,
 	return 0;
 }
 
+void rotor_hold(struct rotor *r, uint64_t now_ms, uint64_t hold_ms)
+{
+	for (size_t i = 0; i < r->n_services; i++) {
+		uint64_t until = now_ms + hold_ms + window_ms(&r->cfg->services[i]);
+		struct rotor_pool *pools[2] = { &r->svc[i].v4, &r->svc[i].v6 };
+
+		for (size_t k = 0; k < 2; k++) {
+			struct rotor_pool *p = pools[k];
+
+			if (!p->enabled || !p->valid)
+				continue;
+			pool_expire(r, p, now_ms);
+			for (size_t j = 0; j < p->n_open; j++)
+				if (p->open[j].expiry_ms < until)
+					p->open[j].expiry_ms = until;
+		}
+	}
+}
+
 int rotor_get_stats(const struct rotor *r, size_t service, int family,
 		    uint64_t now_ms, struct rotor_stats *st)
 {
@@ -498,7 +528,7 @@ int rotor_get_stats(const struct rotor *r, size_t service, int family,
 	st->opened = p->opened;
 	st->reused = p->reused;
 	for (size_t i = 0; i < p->n_open; i++)
-		if (slot_counted(&p->open[i], now_ms))
+		if (slot_counted(r, &p->open[i], now_ms))
 			st->open_now++;
 	return 0;
 }
@@ -517,7 +547,7 @@ size_t rotor_foreach_open(const struct rotor *r, size_t service, int family,
 	for (size_t i = 0; i < p->n_open; i++) {
 		const struct rotor_slot *s = &p->open[i];
 
-		if (!slot_counted(s, now_ms))
+		if (!slot_counted(r, s, now_ms))
 			continue;
 		if (fn)
 			fn(ctx, s->addr,

@@ -22,7 +22,10 @@ struct config;
 /*
  * An open address stays counted against max_open this long after its window
  * ends, so that the kernel (whose element timeout starts a little after the
- * rotor's decision) never holds more than max_open open addresses.
+ * rotor's decision) never holds more than max_open open addresses. On a DNS
+ * node of the distributed mode, commit_timeout if that is longer: a gateway
+ * may apply a commit (and start its windows) until its acknowledgement is
+ * due.
  */
 #define ROTOR_EXPIRY_SLACK_MS 250
 
@@ -78,6 +81,18 @@ int rotor_answer(struct rotor *r, size_t service, int family,
  */
 int rotor_seed_open(struct rotor *r, size_t service, int family,
 		    const uint8_t addr[static 16], uint64_t expiry_ms);
+
+/*
+ * Changes already sent may still be applied by a gateway up to hold_ms
+ * after now_ms (a commit not acknowledged in time, or its link lost: the
+ * gateway may be slow, or stopped, and apply them when it goes on), and
+ * each opens a window from there. So every address counted open now stays
+ * counted until now_ms + hold_ms + its window and grace (longer if it was
+ * already): those changes can only name addresses counted now, and the
+ * exposure bound then holds whenever they land. New answers re-use these
+ * addresses meanwhile, as at max_open.
+ */
+void rotor_hold(struct rotor *r, uint64_t now_ms, uint64_t hold_ms);
 
 /* Whether addr is an address the pool of service/family hands out. */
 bool rotor_pool_has(const struct rotor *r, size_t service, int family,

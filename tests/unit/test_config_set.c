@@ -128,6 +128,18 @@ static void test_roles_parse(void **state)
 	assert_int_equal(config_rotor_max_open(&g->services[0]), 16);
 	config_free(g);
 	config_free(d);
+	/* a gateway has no [dns] ttl (it hands out none): a window shorter
+	 * than the default ttl is its DNS nodes' to check, not refused here */
+	{
+		static const char text[] =
+			"[daemon]\nrole = gateway\nname = gw1\n"
+			"peer_listen = 192.0.2.1:5300\n[key 1]\nfile = /k\n"
+			"[peer dns1]\nrole = dns\nkey = 1\n" SERVICES "window = 2\n";
+
+		g = parse_ok("gw1.conf", text);
+		assert_int_equal(g->services[0].window, 2);
+		config_free(g);
+	}
 }
 
 static void test_role_errors(void **state)

@@ -1058,6 +1058,70 @@ static void test_seed(void **state)
 	rotor_free(r);
 }
 
+/*
+ * A DNS node of the distributed mode: a gateway may apply a commit until its
+ * acknowledgement is due (commit_timeout), so an address stays counted that
+ * long past its window; and changes whose fate is unknown may land until a
+ * gateway stops accepting their frame, so rotor_hold keeps every address
+ * counted now until then plus a window, and no new address opens meanwhile.
+ */
+static void test_dns_node_late_commits(void **state)
+{
+	struct fixture f;
+	struct rotor *r;
+	struct rotor_query q = query("198.18.0.1");
+	struct rotor_answer a;
+	struct rotor_stats st;
+	struct seen seen = { 0 };
+	uint8_t first[16];
+	uint64_t t = 1000;
+
+	(void)state;
+	fixture_init(&f, "203.0.113.0/24", NULL, 5, 2, 0, 5);
+	f.cfg.role = CONFIG_ROLE_DNS;
+	f.cfg.commit_timeout = 1000;
+	r = rotor_new(&f.cfg, NULL, NULL);
+	assert_non_null(r);
+	answer_ok(r, 0, AF_INET, &q, t, &a);
+	memcpy(first, a.addr, 16);
+	/* counted until the window's end + commit_timeout, not + 250 ms */
+	assert_int_equal(rotor_get_stats(r, 0, AF_INET, t + 5000 + 999, &st), 0);
+	assert_int_equal(st.open_now, 1);
+	assert_int_equal(rotor_get_stats(r, 0, AF_INET, t + 5000 + 1000, &st), 0);
+	assert_int_equal(st.open_now, 0);
+
+	/* a second address; then a commit's fate becomes unknown at t + 1300 */
+	answer_ok(r, 0, AF_INET, &q, t + 100, &a);
+	assert_memory_not_equal(a.addr, first, 16);
+	rotor_hold(r, t + 1300, 30000);
+	/* both stay counted until t + 1300 + 30 s + the window (+ slack) */
+	assert_int_equal(rotor_get_stats(r, 0, AF_INET, t + 1300 + 35000 + 999, &st), 0);
+	assert_int_equal(st.open_now, 2);
+	assert_int_equal(rotor_foreach_open(r, 0, AF_INET, t + 1300 + 35000 - 1, seen_fn,
+					    &seen), 2);
+	assert_int_equal(seen.ms_left, 1);
+	/* at max_open 2 every answer meanwhile re-uses one of them, and never
+	 * shortens what the hold counts */
+	for (uint64_t u = t + 2000; u < t + 1300 + 35000; u += 500) {
+		answer_ok(r, 0, AF_INET, &q, u, &a);
+		assert_int_equal(rotor_get_stats(r, 0, AF_INET, u, &st), 0);
+		assert_int_equal(st.open_now, 2);
+	}
+	assert_int_equal(rotor_get_stats(r, 0, AF_INET, 0, &st), 0);
+	assert_int_equal(st.opened, 2);
+	rotor_free(r);
+
+	/* a standalone node keeps the 250 ms slack */
+	fixture_init(&f, "203.0.113.0/24", NULL, 5, 2, 0, 5);
+	f.cfg.commit_timeout = 1000;
+	r = rotor_new(&f.cfg, NULL, NULL);
+	assert_non_null(r);
+	answer_ok(r, 0, AF_INET, &q, t, &a);
+	assert_int_equal(rotor_get_stats(r, 0, AF_INET, t + 5000 + ROTOR_EXPIRY_SLACK_MS, &st), 0);
+	assert_int_equal(st.open_now, 0);
+	rotor_free(r);
+}
+
 static void test_bad_args(void **state)
 {
 	struct fixture f;
@@ -1125,6 +1189,7 @@ int main(void)
 		cmocka_unit_test(test_scoped_at_cap),
 		cmocka_unit_test(test_grace),
 		cmocka_unit_test(test_seed),
+		cmocka_unit_test(test_dns_node_late_commits),
 		cmocka_unit_test(test_bad_args),
 	};
 
