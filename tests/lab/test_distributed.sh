@@ -67,6 +67,7 @@ link_up() { [ "$(dl_link_state "$1" "$2")" = up ]; }
 link_not_up() { ! link_up "$@"; }
 links_to_up() { link_up dns1 "$1" && link_up dns2 "$1"; }
 links_to_down() { link_not_up dns1 "$1" && link_not_up dns2 "$1"; }
+links_up_dns1() { link_up dns1 gw1 && link_up dns1 gw2; }
 quiet() {
 	[ "$(dl_field dns1 commits pending)" = 0 ] && [ "$(dl_field dns2 commits pending)" = 0 ]
 }
@@ -449,6 +450,47 @@ grep -E 'adopted|link up' "${DL_LOG[gw2]}" | tap_diag
 [ "$start_rc" = 0 ] && [ "$up_rc" = 0 ] && [ "$(field server <<<"$sum")" = 20 ] &&
 	[ "$(field cross_server <<<"$sum")" = 20 ]
 tap_check $? "6: gw2 restarted: both DNS nodes reconnect within $el_up s, answers resume: 20 of 20 clients of net B reach the server at once, and through gw1 too"
+
+# ---- 8: a DNS node restarts while its windows are open -------------------------------
+# Its earlier run's windows are still open in the gateways; the gateways
+# report them (WINDOWS) when the links come up, and the new run counts
+# those in its slice against its share: its slice never holds more than
+# its share of open windows in a gateway's table, across the restart.
+in_slice1() { dl_set_elems "$1" www_open4 | awk -F. '$4 < 64' | grep -c .; }
+gtool "$CLIA" flood --server "${DL_ADDR4[dns1]}" --srcs 198.18.80.1+32 --count 200 --duration 1 \
+	>"$LAB_TMP/flood8a.out" 2>&1
+before=$(in_slice1 gw1)
+t_r=$(now)
+dl_stop dns1
+dl_start dns1
+restart_rc=$?
+poll_until 10 links_up_dns1
+links_rc=$?
+el_r=$(since "$t_r")
+gw_line=$(dl_ctl dns1 status | grep '^gateways')
+counted=$(field windows_counted <<<"$gw_line")
+open_after=$(dl_pool_field dns1 "$DL_POOL4" open_now)
+gtool "$CLIA" flood --server "${DL_ADDR4[dns1]}" --srcs 198.18.81.1+32 --count 600 --duration 2 \
+	>"$LAB_TMP/flood8b.out" 2>&1 &
+pf=$!
+LAB_PIDS+=("$pf")
+max8=0 max8g2=0 n8=0
+deadline=$((SECONDS + 10))
+while kill -0 "$pf" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+	a=$(in_slice1 gw1); b=$(in_slice1 gw2)
+	[ "$a" -gt "$max8" ] && max8=$a
+	[ "$b" -gt "$max8g2" ] && max8g2=$b
+	n8=$((n8 + 1))
+done
+wait "$pf"
+fl8=$(head -n 1 "$LAB_TMP/flood8b.out")
+tap_diag "8: dns1's slice held $before open windows in gw1 when dns1 was stopped; restarted and linked in $el_r s; it counted $counted of the gateways' windows (open_now $open_after); $gw_line"
+tap_diag "8: the flood after the restart: $fl8; $n8 samples: dns1's slice in gw1's open set at most $max8, in gw2's $max8g2 (share ${DL_SHARE[dns1]})"
+[ "$restart_rc" = 0 ] && [ "$links_rc" = 0 ] && [ "$before" -ge 1 ] &&
+	[ "${counted:-0}" -ge 1 ] && [ "$n8" -ge 5 ] &&
+	[ "$max8" -le "${DL_SHARE[dns1]}" ] && [ "$max8g2" -le "${DL_SHARE[dns1]}" ] &&
+	[ "$(field noerror <<<"$fl8")" = 600 ]
+tap_check $? "8: dns1 restarted with $before windows of its slice open: it counted the gateways' windows ($counted) and its slice never held more than its share ${DL_SHARE[dns1]} in either gateway (gw1 $max8, gw2 $max8g2) under a flood right after"
 
 # after all that, the links still agree frame for frame, and all run
 poll_until 5 quiet
