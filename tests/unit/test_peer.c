@@ -1156,6 +1156,71 @@ static void test_not_connected_fails_at_once(void **state)
 
 #define TIMEOUT_MS 150
 
+/* A gateway's windows reach the DNS node's seed when the link comes up:
+ * those of its slices are counted, the others not. */
+static void test_windows_are_counted_at_connect(void **state)
+{
+	struct fx *f = *state;
+	struct change scoped = chg(CHANGE_OPEN_SCOPED, AF_INET, SVC_MAIL, 3);
+
+	scoped.src_len = 24;
+	scoped.src[0] = 198, scoped.src[1] = 18, scoped.src[2] = 7;
+	rec_windows[0] = chg(CHANGE_OPEN, AF_INET, SVC_WWW, 5);    /* dns1's slice */
+	rec_windows[1] = chg(CHANGE_OPEN, AF_INET, SVC_WWW, 100);  /* another node's */
+	rec_windows[2] = scoped;                                    /* dns1's */
+	n_rec_windows = 3;
+	one_gateway(f, 1000);
+	n_rec_windows = 0;
+	assert_int_equal(f->n_seeded, 3);
+	assert_memory_equal(&f->seeded[0], &rec_windows[0], sizeof(struct change));
+	assert_memory_equal(&f->seeded[2], &scoped, sizeof(struct change));
+	assert_int_equal(rstats(f).windows_counted, 2);
+	assert_int_equal(rstats(f).windows_others, 1);
+}
+
+/* No change goes to a gateway before its last WINDOWS frame; the windows
+ * of several frames all count; WINDOWS after that ends the link. */
+static void test_no_commit_before_the_windows(void **state)
+{
+	struct fx *f = *state;
+	struct done_rec d = { 0 }, e = { 0 }, g = { 0 };
+	struct change c = chg(CHANGE_OPEN, AF_INET, SVC_WWW, 3), got[2];
+	struct change w1 = chg(CHANGE_OPEN, AF_INET, SVC_WWW, 7);
+	struct dns_peer p;
+	struct fake *fk;
+	uint32_t id;
+	size_t n;
+
+	fk = fake_new(f, "gw1", KEY_GOOD);
+	fk->no_windows = true;
+	p = (struct dns_peer){ "gw1", fk->port };
+	dns_start(f, "dns1", f->key_good, &p, 1, NULL, 1000);
+	assert_true(fake_handshake(f, fk, "gw1"));
+	assert_true(RUN_UNTIL(f, dns_pstats(f).link[0].up, 2000));
+	gateway_commit(remote_gw(f), &c, 1, on_done, &d);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.result, -ENOTCONN);
+	fake_windows(f, fk, true, &w1, 1);
+	spin(f, 20);
+	assert_false(dns_up(f, 0));
+	fake_windows(f, fk, false, NULL, 0);
+	assert_true(RUN_UNTIL(f, dns_up(f, 0), 2000));
+	assert_int_equal(f->n_seeded, 1);
+	assert_int_equal(rstats(f).windows_counted, 1);
+	gateway_commit(remote_gw(f), &c, 1, on_done, &e);
+	id = fake_changes(f, fk, got, 2, &n);
+	assert_int_equal(n, 1);
+	fake_ack(fk, id, 0, 1);
+	assert_true(RUN_UNTIL(f, e.calls > 0, 2000));
+	assert_int_equal(e.result, 0);
+	/* WINDOWS once more: not expected now */
+	fake_windows(f, fk, false, NULL, 0);
+	assert_true(RUN_UNTIL(f, !dns_pstats(f).link[0].up, 2000));
+	assert_int_equal(dns_pstats(f).ended[PEER_R_TYPE], 1);
+	gateway_commit(remote_gw(f), &c, 1, on_done, &g);
+	assert_int_equal(g.result, -ENOTCONN);
+}
+
 static void test_commit_timeout(void **state)
 {
 	struct fx *f = *state;
@@ -1913,6 +1978,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outside_the_pool_closes_the_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_service_fails_the_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_connected_fails_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_windows_are_counted_at_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_commit_before_the_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_loss_fails_commits_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_backoff, setup, teardown),
