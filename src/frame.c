@@ -386,11 +386,9 @@ int frame_changes_encode(struct wire_out *w, uint32_t commit_id,
 	return wire_out_error(w);
 }
 
-int frame_changes_decode(struct wire *w, size_t n_services,
-			 struct frame_changes *out)
+/* The head, count and size of a CHANGES, read from w. */
+static int changes_head(struct wire *w, struct frame_changes *out)
 {
-	struct wire check;
-	struct change c;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -401,9 +399,31 @@ int frame_changes_decode(struct wire *w, size_t n_services,
 		return ret;
 	if (out->count < 1 || out->count > FRAME_MAX_CHANGES)
 		return finish(w, FRAME_ERR_FIELD);
-	/* the size first: count is the sender's word, the bytes are here */
+	/* count is the sender's word; the bytes are what is here */
 	if (wire_available(w) != (size_t)out->count * CHANGE_WIRE_LEN)
 		return finish(w, FRAME_ERR_SIZE);
+	return 0;
+}
+
+int frame_changes_peek(const struct wire *w, struct frame_changes *out)
+{
+	struct wire head = *w;
+	int ret = changes_head(&head, out);
+
+	if (ret < 0)
+		memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+int frame_changes_decode(struct wire *w, size_t n_services,
+			 struct frame_changes *out)
+{
+	struct wire check;
+	struct change c;
+	int ret;
+
+	if ((ret = changes_head(w, out)) < 0)
+		return ret;
 	out->rest = *w;
 	out->n_services = n_services;
 	check = *w;
@@ -482,10 +502,16 @@ int frame_windows_next(struct frame_windows *it, struct change *c)
 /* The errno range of Linux (MAX_ERRNO in the kernel). */
 #define ACK_MIN_RESULT (-4095)
 
+/* result 0 or an errno; applied up to a CHANGES' count, and 0 on an error */
+static bool ack_valid(int32_t result, uint16_t applied)
+{
+	return result <= 0 && result >= ACK_MIN_RESULT &&
+	       applied <= (result == 0 ? FRAME_MAX_CHANGES : 0);
+}
+
 int frame_ack_encode(struct wire_out *w, const struct frame_ack *a)
 {
-	if (a->result > 0 || a->result < ACK_MIN_RESULT ||
-	    a->applied > FRAME_MAX_CHANGES)
+	if (!ack_valid(a->result, a->applied))
 		return -EINVAL;
 	wire_put_u32(w, a->commit_id);
 	wire_put_u32(w, (uint32_t)a->result);
@@ -508,7 +534,7 @@ int frame_ack_decode(struct wire *w, struct frame_ack *out)
 	if (result != 0 && result < UINT32_MAX - (uint32_t)-ACK_MIN_RESULT + 1)
 		return finish(w, FRAME_ERR_FIELD);
 	out->result = result ? -(int32_t)(UINT32_MAX - result) - 1 : 0;
-	if (out->applied > FRAME_MAX_CHANGES)
+	if (!ack_valid(out->result, out->applied))
 		return finish(w, FRAME_ERR_FIELD);
 	return finish(w, 0);
 }

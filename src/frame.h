@@ -234,7 +234,7 @@ struct frame_welcome {
 struct frame_ack {
 	uint32_t commit_id;
 	int32_t result;    /* 0, or a negative errno (-4095 .. -1) */
-	uint16_t applied;  /* 0 .. FRAME_MAX_CHANGES */
+	uint16_t applied;  /* the CHANGES' count on success, else 0 */
 };
 
 /* HELLO: nonce || u8 len || role || u8 len || name || u8 len || server. */
@@ -276,6 +276,17 @@ struct frame_changes {
 };
 
 /*
+ * Step 1 of a gateway's checks (protocol.md, "Data frames": the size, then
+ * the digest, then each change) alone: the head of the CHANGES payload at
+ * w's position, without moving w. Count in 1 .. FRAME_MAX_CHANGES
+ * (FRAME_ERR_FIELD) and exactly count changes' bytes after the head
+ * (FRAME_ERR_SIZE); the changes are not looked at. Fills commit_id, digest
+ * and count of *out, whose iterator is not usable: compare the digest
+ * (ACK -ESTALE when it is not the gateway's own), then frame_changes_decode.
+ */
+int frame_changes_peek(const struct wire *w, struct frame_changes *out);
+
+/*
  * Decode and check the whole payload: count in 1 .. FRAME_MAX_CHANGES
  * (FRAME_ERR_FIELD), exactly count changes follow (FRAME_ERR_SIZE), and
  * every change passes change_decode(n_services) (its error). Only then is
@@ -315,7 +326,9 @@ int frame_windows_decode(struct wire *w, size_t n_services,
 int frame_windows_next(struct frame_windows *it, struct change *c);
 
 /* ACK: u32 commit_id || i32 result || u16 applied. Result must be 0 or a
- * negative errno (-4095 .. 0), applied at most FRAME_MAX_CHANGES. */
+ * negative errno (-4095 .. -1); applied is the count of the CHANGES on
+ * success (at most FRAME_MAX_CHANGES) and 0 otherwise (whether it equals
+ * the commit's count is the caller's to check). */
 int frame_ack_encode(struct wire_out *w, const struct frame_ack *a);
 int frame_ack_decode(struct wire *w, struct frame_ack *out);
 

@@ -6,6 +6,7 @@
  * payload that decodes must encode back to the same bytes: a decoder that
  * accepts what the encoder would not write is a bug.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +35,12 @@ static void payload(uint8_t type, const uint8_t *p, size_t len)
 	struct wire_out w = wire_out_init(again, sizeof(again));
 	struct frame_welcome welcome;
 	struct frame_hello hello;
-	struct frame_changes ch;
+	struct frame_changes ch, head;
 	struct frame_ack ack;
 	uint8_t digest[FRAME_DIGEST_LEN];
 	uint64_t token;
 	size_t n = 0;
+	int peek, ret;
 
 	switch (type) {
 	case FRAME_HELLO:
@@ -56,7 +58,16 @@ static void payload(uint8_t type, const uint8_t *p, size_t len)
 			same(p, len, &w, frame_proof_encode(&w, digest));
 		break;
 	case FRAME_CHANGES:
-		if (frame_changes_decode(&r, FUZZ_FRAME_SERVICES, &ch) < 0)
+		/* the head alone: refused for the same reason, or the same head */
+		peek = frame_changes_peek(&r, &head);
+		if (wire_offset(&r) != 0)
+			abort();
+		ret = frame_changes_decode(&r, FUZZ_FRAME_SERVICES, &ch);
+		if (peek < 0 ? ret != peek
+			     : head.commit_id != ch.commit_id || head.count != ch.count ||
+			       memcmp(head.digest, ch.digest, sizeof(head.digest)) != 0)
+			abort();
+		if (ret < 0)
 			break;
 		while (n < FRAME_MAX_CHANGES && frame_changes_next(&ch, &changes[n]) == 1)
 			n++;
@@ -100,7 +111,8 @@ static void whole(const uint8_t *p, size_t len)
 	payload(h.type, p + FRAME_HEADER_LEN, h.len);
 }
 
-/* Whatever frame_rx_accept accepts is the last + 1 and within the fudge. */
+/* frame_rx_accept accepts exactly the next sequence number within the
+ * fudge, and a refusal leaves no trace. */
 static void order(const uint8_t *p, size_t len)
 {
 	struct frame_rx rx = { 0 };
@@ -111,15 +123,15 @@ static void order(const uint8_t *p, size_t len)
 		struct frame_rx before = rx;
 		uint64_t off = h.ts_ms > FUZZ_FRAME_NOW ? h.ts_ms - FUZZ_FRAME_NOW
 							: FUZZ_FRAME_NOW - h.ts_ms;
+		bool next = before.any ? before.last_seq != UINT64_MAX &&
+					 h.seq == before.last_seq + 1
+				       : h.seq == 0;
+		int ret = frame_rx_accept(&rx, &h, FUZZ_FRAME_NOW);
 
-		if (frame_rx_accept(&rx, &h, FUZZ_FRAME_NOW) < 0) {
-			if (memcmp(&before, &rx, sizeof(rx)) != 0)
-				abort();
-			continue;
-		}
-		if ((before.any ? h.seq - 1 != before.last_seq || h.seq == 0
-				: h.seq != 0) ||
-		    off > FRAME_FUDGE_MS || !rx.any || rx.last_seq != h.seq)
+		if ((ret == 0) != (next && off <= FRAME_FUDGE_MS))
+			abort();
+		if (ret == 0 ? !rx.any || rx.last_seq != h.seq
+			     : memcmp(&before, &rx, sizeof(rx)) != 0)
 			abort();
 	}
 }

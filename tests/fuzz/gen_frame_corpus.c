@@ -75,11 +75,12 @@ int main(int argc, char **argv)
 		{ FRAME_PING, FUZZ_FRAME_PING, "ping" },
 		{ FRAME_PONG, FUZZ_FRAME_PING, "pong" },
 	};
-	/* seq 0 1 2 2 1 5 then a time 31 s off, 30 s off */
+	/* seq 0 1 2, 2 repeated, 1 reordered, 5 after a gap, 3 31 s early,
+	 * 3 30 s late (accepted) */
 	static const uint64_t rx[][2] = {
 		{ 0, FUZZ_FRAME_NOW }, { 1, FUZZ_FRAME_NOW }, { 2, FUZZ_FRAME_NOW },
 		{ 2, FUZZ_FRAME_NOW }, { 1, FUZZ_FRAME_NOW }, { 5, FUZZ_FRAME_NOW },
-		{ 6, FUZZ_FRAME_NOW + 31000 }, { 6, FUZZ_FRAME_NOW - 30000 },
+		{ 3, FUZZ_FRAME_NOW + 31000 }, { 3, FUZZ_FRAME_NOW - 30000 },
 	};
 	const uint8_t *key = (const uint8_t *)FUZZ_FRAME_KEY;
 	uint8_t buf[1024], recs[sizeof(rx) / sizeof(rx[0]) * 16];

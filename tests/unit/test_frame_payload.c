@@ -205,6 +205,53 @@ static void test_changes_refused(void **state)
 	assert_int_equal(decode(FRAME_CHANGES, buf, len), 0);
 }
 
+/* protocol.md's order: the size, then (the caller's) the digest, then the
+ * changes. frame_changes_peek makes the first check alone, without moving
+ * the cursor, so that a frame for another configuration, whose services
+ * mean nothing here, can be answered ESTALE rather than refused. */
+static void test_changes_peek(void **state)
+{
+	struct change c[2] = { make_change(CHANGE_OPEN, AF_INET, 0),
+			       make_change(CHANGE_BIND, AF_INET6, 9) }, got;
+	uint8_t digest[32] = { 7 }, buf[256];
+	struct wire_out w = wire_out_init(buf, sizeof(buf));
+	struct frame_changes head, it;
+	struct wire r;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(frame_changes_encode(&w, 3, digest, c, 2), 0);
+	len = wire_out_len(&w);
+	r = wire_init(buf, len);
+	assert_int_equal(frame_changes_peek(&r, &head), 0);
+	assert_int_equal(wire_offset(&r), 0);
+	assert_int_equal(wire_error(&r), 0);
+	assert_int_equal(head.commit_id, 3);
+	assert_memory_equal(head.digest, digest, 32);
+	assert_int_equal(head.count, 2);
+	/* service 9 of 4: the frame is bad only for a gateway whose digest
+	 * matched; with 10 services it is good */
+	assert_int_equal(frame_changes_decode(&r, 4, &it), FRAME_ERR_FIELD);
+	r = wire_init(buf, len);
+	assert_int_equal(frame_changes_decode(&r, 10, &it), 0);
+	assert_int_equal(frame_changes_next(&it, &got), 1);
+	assert_memory_equal(&got, &c[0], sizeof(got));
+	/* the size and the count, as frame_changes_decode checks them */
+	r = wire_init(buf, len - 1);
+	assert_int_equal(frame_changes_peek(&r, &head), FRAME_ERR_SIZE);
+	assert_int_equal(head.count, 0);
+	assert_int_equal(wire_error(&r), 0); /* the cursor is the caller's */
+	r = wire_init(buf, FRAME_CHANGES_HEAD - 1);
+	assert_int_equal(frame_changes_peek(&r, &head), FRAME_ERR_SIZE);
+	memcpy(buf + 36, "\x00\x00", 2);
+	r = wire_init(buf, len);
+	assert_int_equal(frame_changes_peek(&r, &head), FRAME_ERR_FIELD);
+	memcpy(buf + 36, "\x5d\xc1", 2); /* 24001 */
+	assert_int_equal(frame_changes_peek(&r, &head), FRAME_ERR_FIELD);
+	memcpy(buf + 36, "\x00\x03", 2);
+	assert_int_equal(frame_changes_peek(&r, &head), FRAME_ERR_SIZE);
+}
+
 static void test_ack_refused(void **state)
 {
 	static const struct {
@@ -213,9 +260,11 @@ static void test_ack_refused(void **state)
 		bool ok;
 	} cases[] = {
 		{ 0, 0, true }, { -1, 0, true }, { -4095, 0, true },
-		{ 0, 24000, true }, { -116, 3, true },
+		{ 0, 24000, true }, { -116, 0, true }, { 0, 1, true },
 		{ 1, 0, false }, { INT32_MAX, 0, false }, { -4096, 0, false },
 		{ INT32_MIN, 0, false }, { 0, 24001, false }, { 0, 65535, false },
+		/* nothing is applied when the result is an error */
+		{ -116, 3, false }, { -1, 1, false }, { -4095, 24000, false },
 	};
 	uint8_t buf[FRAME_ACK_LEN];
 
@@ -249,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_sizes_refused),
 		cmocka_unit_test(test_names_refused),
 		cmocka_unit_test(test_changes_refused),
+		cmocka_unit_test(test_changes_peek),
 		cmocka_unit_test(test_ack_refused),
 	};
 
