@@ -89,26 +89,21 @@ static bool in_time(const struct config *cfg, const struct change *c)
 static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 {
 	const struct config *cfg = a->cfg;
-	struct wire head = *w;
 	struct frame_changes fc;
 	struct applying ap = { .a = a, .l = l };
-	uint8_t digest[FRAME_DIGEST_LEN];
 	uint32_t commit_id;
 	size_t count, n = 0;
 	struct change c;
 	int ret;
 
 	/* protocol.md's order: the size, then the digest, then each change */
-	commit_id = wire_u32(&head);
-	wire_read(&head, digest, sizeof(digest));
-	count = wire_u16(&head);
-	if (wire_error(&head) < 0 ||
-	    wire_available(&head) != count * CHANGE_WIRE_LEN)
-		return PEER_R_SIZE;
-	if (count < 1 || count > FRAME_MAX_CHANGES)
-		return PEER_R_FIELD;
+	ret = frame_changes_peek(w, &fc);
+	if (ret)
+		return ret == FRAME_ERR_FIELD ? PEER_R_FIELD : PEER_R_SIZE;
+	commit_id = fc.commit_id;
+	count = fc.count;
 	a->st.frames++;
-	if (!crypto_equal(digest, a->digest, sizeof(digest))) {
+	if (!crypto_equal(fc.digest, a->digest, sizeof(fc.digest))) {
 		a->st.stale++;
 		if (log_ratelimit_ok(&a->rl, log_now_ms()))
 			log_warn("peer %s: changes for another configuration (its "

@@ -36,6 +36,7 @@ static void payload(uint8_t type, const uint8_t *p, size_t len)
 	struct frame_welcome welcome;
 	struct frame_hello hello;
 	struct frame_changes ch, head;
+	struct frame_windows win;
 	struct frame_ack ack;
 	uint8_t digest[FRAME_DIGEST_LEN];
 	uint64_t token;
@@ -75,6 +76,18 @@ static void payload(uint8_t type, const uint8_t *p, size_t len)
 			abort(); /* the iterator gives exactly count changes */
 		same(p, len, &w, frame_changes_encode(&w, ch.commit_id, ch.digest,
 						      changes, n));
+		break;
+	case FRAME_WINDOWS:
+		if (frame_windows_decode(&r, FUZZ_FRAME_SERVICES, &win) < 0)
+			break;
+		while (n < FRAME_MAX_CHANGES && frame_windows_next(&win, &changes[n]) == 1) {
+			if (changes[n].kind != CHANGE_OPEN && changes[n].kind != CHANGE_OPEN_SCOPED)
+				abort(); /* only windows pass */
+			n++;
+		}
+		if (n != win.count || frame_windows_next(&win, &changes[0]) != 0)
+			abort();
+		same(p, len, &w, frame_windows_encode(&w, win.digest, win.more, changes, n));
 		break;
 	case FRAME_ACK:
 		if (frame_ack_decode(&r, &ack) == 0)
@@ -142,6 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		[FUZZ_FRAME_HELLO] = FRAME_HELLO, [FUZZ_FRAME_WELCOME] = FRAME_WELCOME,
 		[FUZZ_FRAME_PROOF] = FRAME_PROOF, [FUZZ_FRAME_CHANGES] = FRAME_CHANGES,
 		[FUZZ_FRAME_ACK] = FRAME_ACK, [FUZZ_FRAME_PING] = FRAME_PING,
+		[FUZZ_FRAME_WINDOWS] = FRAME_WINDOWS,
 	};
 	uint8_t *copy;
 	size_t len;

@@ -16,6 +16,7 @@ enum fuzz_frame_sel {
 	FUZZ_FRAME_ACK,
 	FUZZ_FRAME_PING,     /* PING and PONG */
 	FUZZ_FRAME_RX,       /* 16-byte (u64 seq, u64 ts) records for frame_rx_accept */
+	FUZZ_FRAME_WINDOWS,
 	FUZZ_FRAME_N_SEL,
 };
 

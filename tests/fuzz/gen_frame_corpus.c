@@ -57,6 +57,7 @@ static int fill(struct wire_out *w, uint8_t type)
 		return frame_ack_encode(w, &(struct frame_ack){ 42, -116, 0 });
 	case FRAME_PING: return frame_ping_encode(w, 0x0123456789abcdefull);
 	case FRAME_PONG: return frame_ping_encode(w, 0xfedcba9876543210ull);
+	case FRAME_WINDOWS: return frame_windows_encode(w, digest, true, c + 1, 2);
 	}
 	return -EINVAL;
 }
@@ -74,6 +75,7 @@ int main(int argc, char **argv)
 		{ FRAME_ACK, FUZZ_FRAME_ACK, "ack" },
 		{ FRAME_PING, FUZZ_FRAME_PING, "ping" },
 		{ FRAME_PONG, FUZZ_FRAME_PING, "pong" },
+		{ FRAME_WINDOWS, FUZZ_FRAME_WINDOWS, "windows" },
 	};
 	/* seq 0 1 2, 2 repeated, 1 reordered, 5 after a gap, 3 31 s early,
 	 * 3 30 s late (accepted) */

@@ -146,7 +146,7 @@ def direction_keys(psk, key_id, client_nonce, server_nonce,
 
 def read_psk(path):
     with open(path, "rb") as f:
-        psk = f.read().rstrip(b"\n")
+        psk = f.read().rstrip(b"\r\n")
     if not 32 <= len(psk) <= 1024:
         raise ValueError(f"{path}: the secret is {len(psk)} bytes, not 32-1024")
     return psk
