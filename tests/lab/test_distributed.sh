@@ -168,6 +168,21 @@ run_tries 4 A
 run_tries 4 B
 run_tries 6 A
 run_tries 6 B
+# direct askers: a client of each network asks a DNS node itself (net A
+# dns1, net B dns2) and connects at once; the other network crosses
+run_direct() {
+	local who=$1 node=$2 src=$3 other=$4 ns=$5 ons=$6 out sum
+	out=$(tries "${DL_ADDR4[$node]}" "$ns" "$src" "$ons" "$other" 100 "$slices4")
+	sum=$(tail -n 1 <<<"$out")
+	tap_diag "3: direct, net $who asks $node: $sum"
+	[ "$(field tries <<<"$sum")" = 100 ] && [ "$(field dnsfail <<<"$sum")" = 0 ] &&
+		[ "$(field server <<<"$sum")" = 100 ] && [ "$(field misroutes <<<"$sum")" = 0 ] &&
+		[ "$(field cross_server <<<"$sum")" = 100 ] && [ "$(field outside <<<"$sum")" = 0 ] &&
+		[ "$(field "$node" <<<"$sum")" = 100 ]
+	tap_check $? "3: direct askers, net $who asks $node itself and connects at once: $(field server <<<"$sum") of 100 reach the server, $(field misroutes <<<"$sum") misroutes; the other net's fresh clients: $(field cross_server <<<"$sum")"
+}
+run_direct A dns1 198.18.3.1 198.19.3.1 "$CLIA" "$CLIB"
+run_direct B dns2 198.19.4.1 198.18.4.1 "$CLIB" "$CLIA"
 for n in dns1 dns2; do
 	tap_diag "3: $n after the clients: $(dl_ctl "$n" status | grep '^gateways' | cut -d' ' -f2-16)"
 done
