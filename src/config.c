@@ -41,7 +41,7 @@ static int check_all(struct conf *c, void *ctx);
 
 enum {
 	K_CONTROL, K_TABLE, K_REFRESH, K_ROLE, K_NODE_NAME, K_PEER_LISTEN,
-	K_COMMIT_TIMEOUT, N_DAEMON_KEYS
+	K_COMMIT_TIMEOUT, K_COMMIT_TO, N_DAEMON_KEYS
 };
 
 static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
@@ -61,6 +61,8 @@ static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
 	[K_COMMIT_TIMEOUT] = { .name = "commit_timeout", .type = CONF_UINT,
 			.min = 50, .max = 10000, .def = CONFIG_DEFAULT_COMMIT_TIMEOUT,
 			CFG(commit_timeout) },
+	[K_COMMIT_TO] = { .name = "commit_to", .type = CONF_CUSTOM,
+			  .parse = config_parse_commit_to },
 };
 
 enum {
@@ -447,6 +449,9 @@ static void check_nodes(struct conf *c, struct config *cfg)
 	if (gw && !cfg->peer_listen_len && conf_key_ok(c, &sections[S_DAEMON], 0, K_PEER_LISTEN))
 		conf_error(c, conf_line(c), "[daemon]: role gateway needs 'peer_listen', "
 			   "the address DNS nodes connect to");
+	if (!dns && daemon_line(c, K_COMMIT_TO))
+		conf_error(c, daemon_line(c, K_COMMIT_TO),
+			   "[daemon]: key 'commit_to' is for role dns");
 	if (!gw && daemon_line(c, K_PEER_LISTEN))
 		conf_error(c, daemon_line(c, K_PEER_LISTEN),
 			   "[daemon]: key 'peer_listen' is for role gateway");

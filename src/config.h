@@ -50,6 +50,12 @@ enum config_role {
 	CONFIG_ROLE_GATEWAY,        /* the table; applies DNS nodes' changes */
 };
 
+/* Which gateways a DNS node's answers wait for. */
+enum config_commit_to {
+	CONFIG_COMMIT_ALL = 0,      /* every gateway carrying the service */
+	CONFIG_COMMIT_CONNECTED,    /* those of them connected; at least one */
+};
+
 /* [peer NAME]: a node this one talks to. */
 struct config_peer {
 	char *name;
@@ -117,6 +123,7 @@ struct config {
 	struct sockaddr_storage peer_listen; /* a gateway: where DNS nodes connect */
 	socklen_t peer_listen_len;
 	uint32_t commit_timeout;   /* ms a DNS node waits for every gateway */
+	enum config_commit_to commit_to;
 
 	/* [dns] */
 	struct sockaddr_storage listen[CONFIG_MAX_LISTEN];

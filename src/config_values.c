@@ -72,6 +72,20 @@ int config_parse_refresh(struct conf *c, const struct conf_key *k, void *obj,
 	return 0;
 }
 
+int config_parse_commit_to(struct conf *c, const struct conf_key *k, void *obj,
+			   char *v)
+{
+	struct config *cfg = obj;
+
+	if (strcmp(v, "all") == 0)
+		cfg->commit_to = CONFIG_COMMIT_ALL;
+	else if (strcmp(v, "connected") == 0)
+		cfg->commit_to = CONFIG_COMMIT_CONNECTED;
+	else
+		conf_bad_value(c, k, v, "all or connected");
+	return 0;
+}
+
 static bool is_wildcard(const struct sockaddr_storage *ss)
 {
 	static const uint8_t zero[16];

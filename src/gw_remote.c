@@ -277,6 +277,28 @@ static size_t subset(struct gw_remote *r, size_t i, const struct change *c, size
 	return k;
 }
 
+/* commit_to = connected: each service of the commit has a gateway that
+ * carries it and takes commits now; -ENOTCONN when one has none. */
+static int some_gateway_each(struct gw_remote *r, const struct change *c, size_t n)
+{
+	uint64_t ready = 0;
+
+	for (size_t i = 0; i < r->cfg->n_peers; i++)
+		if (gw_remote_ready(r, i))
+			ready |= 1ull << i;
+	for (size_t j = 0; j < n; j++) {
+		if (!(r->carried[c[j].service] & ready)) {
+			r->st.not_connected++;
+			if (log_ratelimit_ok(&r->rl, log_now_ms()))
+				log_warn("no gateway carrying [service %s] is connected: "
+					 "its answers are SERVFAIL",
+					 r->cfg->services[c[j].service].section);
+			return -ENOTCONN;
+		}
+	}
+	return 0;
+}
+
 static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 			  gateway_done_fn done, void *ctx)
 {
@@ -321,14 +343,18 @@ static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 		r->sub = grown;
 		r->sub_cap = n;
 	}
-	/* every gateway needed must be there before anything is sent */
+	/* every gateway needed must be there before anything is sent (with
+	 * commit_to = connected: those connected, at least one per service) */
+	if (cfg->commit_to == CONFIG_COMMIT_CONNECTED)
+		err = some_gateway_each(r, c, n);
 	for (size_t i = 0; i < cfg->n_peers && !err; i++) {
-		struct peer_link *l = peers_link(r->peers, i);
 		size_t frames = (subset(r, i, c, n) + FRAME_MAX_CHANGES - 1) / FRAME_MAX_CHANGES;
 
 		if (!frames)
 			continue;
-		if (!l || !r->gl[i].ready) {
+		if (!gw_remote_ready(r, i)) {
+			if (cfg->commit_to == CONFIG_COMMIT_CONNECTED)
+				continue;
 			err = -ENOTCONN;
 			r->st.not_connected++;
 			if (log_ratelimit_ok(&r->rl, log_now_ms()))
@@ -350,7 +376,7 @@ static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 	for (size_t i = 0; i < cfg->n_peers && !err; i++) {
 		struct peer_link *l = peers_link(r->peers, i);
 		struct glink *g = &r->gl[i];
-		size_t k = subset(r, i, c, n);
+		size_t k = gw_remote_ready(r, i) ? subset(r, i, c, n) : 0;
 
 		for (size_t off = 0; off < k && !err; off += FRAME_MAX_CHANGES) {
 			size_t part = k - off < FRAME_MAX_CHANGES ? k - off : FRAME_MAX_CHANGES;

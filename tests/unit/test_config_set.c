@@ -142,6 +142,16 @@ static void test_roles_parse(void **state)
 	}
 }
 
+/* dst = src with its first old replaced by new (which must be there). */
+static void replace(char *dst, size_t size, const char *src, const char *old,
+		    const char *new)
+{
+	const char *at = strstr(src, old);
+
+	assert_non_null(at);
+	snprintf(dst, size, "%.*s%s%s", (int)(at - src), src, new, at + strlen(old));
+}
+
 static void test_role_errors(void **state)
 {
 	(void)state;
@@ -164,6 +174,32 @@ static void test_role_errors(void **state)
 		       "zone = example.test\nzonefile = /z\n[key 1]\nfile = /k\n"
 		       "[peer gw1]\nrole = gateway\naddress = 192.0.2.1\nkey = 2\n"
 		       SERVICES, want, 3);
+	}
+	/* commit_to: its values, and only on a DNS node */
+	{
+		static const char *const want[] = {
+			"[daemon]: key 'commit_to' is for role dns",
+		};
+		static const char *const bad[] = {
+			"key 'commit_to' value 'some': expected all or connected",
+		};
+		char text[2048];
+		struct config *cfg;
+
+		replace(text, sizeof(text), DNS_NODE("d", "203.0.113.0/26", "16"),
+			"role = dns\n", "role = dns\ncommit_to = connected\n");
+		cfg = parse_ok("t.conf", text);
+		assert_int_equal(cfg->commit_to, CONFIG_COMMIT_CONNECTED);
+		config_free(cfg);
+		cfg = parse_ok("t.conf", DNS_NODE("d", "203.0.113.0/26", "16"));
+		assert_int_equal(cfg->commit_to, CONFIG_COMMIT_ALL);
+		config_free(cfg);
+		expect("[daemon]\nrole = gateway\nname = g\npeer_listen = 192.0.2.1\n"
+		       "commit_to = all\n[key 1]\nfile = /k\n[peer d]\nrole = dns\nkey = 1\n"
+		       SERVICES, want, 1);
+		replace(text, sizeof(text), DNS_NODE("d", "203.0.113.0/26", "16"),
+			"role = dns\n", "role = dns\ncommit_to = some\n");
+		expect(text, bad, 1);
 	}
 	/* a slice outside the pool, a share above max_open, unknown gateways */
 	{
@@ -198,16 +234,6 @@ static void test_role_errors(void **state)
 		       "[peer dns1]\nrole = dns\nkey = 1\n"
 		       "[peer gw1]\nrole = controller\nkey = 1\n" SERVICES, want, 3);
 	}
-}
-
-/* dst = src with its first old replaced by new (which must be there). */
-static void replace(char *dst, size_t size, const char *src, const char *old,
-		    const char *new)
-{
-	const char *at = strstr(src, old);
-
-	assert_non_null(at);
-	snprintf(dst, size, "%.*s%s%s", (int)(at - src), src, new, at + strlen(old));
 }
 
 static void check_set(const char *const *texts, size_t n, int want_ret,

@@ -211,6 +211,9 @@ struct fake {
 	bool no_windows;         /* the handshake sends no WINDOWS after it */
 };
 
+/* [daemon] commit_to of the next dns_start (reset by setup). */
+static const char *dns_commit_to = "all";
+
 struct fx {
 	char dir[64];
 	char key_good[128], key_bad[128];
@@ -254,6 +257,7 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
+	dns_commit_to = "all";
 	snprintf(f->dir, sizeof(f->dir), "/tmp/choreo-test-peer.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->key_good, sizeof(f->key_good), "%s/psk1", f->dir);
@@ -434,13 +438,14 @@ static void dns_start(struct fx *f, const char *name, const char *key,
 		"[daemon]\n"
 		"role = dns\n"
 		"name = %s\n"
+		"commit_to = %s\n"
 		"commit_timeout = %u\n"
 		"[dns]\n"
 		"listen = 127.0.0.1:5353\n"
 		"zone = example.test\n"
 		"zonefile = /nonexistent/unit.zone\n"
 		"[key 1]\n"
-		"file = %s\n", name, commit_timeout, key);
+		"file = %s\n", name, dns_commit_to, commit_timeout, key);
 	for (size_t i = 0; i < n_peers; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 			"[peer %s]\n"
@@ -1221,6 +1226,34 @@ static void test_no_commit_before_the_windows(void **state)
 	assert_int_equal(g.result, -ENOTCONN);
 }
 
+/* commit_to = connected: a gateway down is skipped (its services' other
+ * gateways suffice); with none left for a service, ENOTCONN. The default,
+ * all, fails the commit when one is down (test_not_connected_fails_at_once). */
+static void test_commit_to_connected(void **state)
+{
+	struct fx *f = *state;
+	struct done_rec d = { 0 }, e = { 0 }, g = { 0 };
+	struct change www = chg(CHANGE_OPEN, AF_INET, SVC_WWW, 4);
+	struct change mail = chg(CHANGE_OPEN, AF_INET, SVC_MAIL, 4);
+
+	dns_commit_to = "connected";
+	two_gateways(f, 1000); /* www on gw1 only; mail on both */
+	gw_stop(f, 1);
+	assert_true(RUN_UNTIL(f, !dns_pstats(f).link[1].up, 2000));
+	gateway_commit(remote_gw(f), &mail, 1, on_done, &d);
+	assert_true(RUN_UNTIL(f, d.calls > 0, 2000));
+	assert_int_equal(d.result, 0);
+	assert_int_equal(f->g[0].rec.commits, 1);
+	gw_stop(f, 0);
+	assert_true(RUN_UNTIL(f, !dns_pstats(f).link[0].up, 2000));
+	gateway_commit(remote_gw(f), &www, 1, on_done, &e);
+	assert_int_equal(e.calls, 1);
+	assert_int_equal(e.result, -ENOTCONN);
+	gateway_commit(remote_gw(f), &mail, 1, on_done, &g);
+	assert_int_equal(g.result, -ENOTCONN);
+	assert_true(rstats(f).not_connected >= 2);
+}
+
 static void test_commit_timeout(void **state)
 {
 	struct fx *f = *state;
@@ -1980,6 +2013,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_connected_fails_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_windows_are_counted_at_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_commit_before_the_windows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_to_connected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_loss_fails_commits_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_backoff, setup, teardown),
