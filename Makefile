@@ -27,7 +27,7 @@ REPLAYS  := $(patsubst tests/fuzz/fuzz_%.c,build/asan/replay_%,$(FUZZ_SRC))
 TOOLS    := build/choreoctl build/choreo-load
 
 .PHONY: all build deps test-deps check-build test demo bench bench-seed bench-scale fuzz clean \
-	bench-distributed bench-claims \
+	bench-distributed bench-claims test-distributed \
 	property test-kernels
 # User-facing targets install their packages first, then build in a second
 # make: pkg-config above is only right once the -dev packages are there.
@@ -114,6 +114,11 @@ check-build: build/choreod $(TOOLS) $(UNIT) $(REPLAYS) $(FUZZERS) build/valgrind
 test: test-deps
 	@$(MAKE) --no-print-directory check-build
 	@tests/run.sh
+
+# The distributed lab's full form: 1000 clients per run (make test: 100).
+test-distributed: test-deps
+	@$(MAKE) --no-print-directory build/choreod build/choreoctl
+	@DIST_TRIES=1000 tests/lab/test_distributed.sh
 
 # The exposure property over many more random sequences than make test's.
 PROPERTY_SEQUENCES ?= 10000000

@@ -29,9 +29,13 @@
 #      applies late do not open more than max_open; SIGTERM: link down,
 #      SERVFAIL at once, bound clients still served by its kernel; restart:
 #      the DNS nodes reconnect, answers resume
+#   8  a DNS node restarted while its windows are open: it counts the
+#      gateways' windows (WINDOWS) and its slice holds at most its share
 #
 # TAP output; exits non-zero if anything failed. LAB_KEEP=1 keeps the temp
 # dir (configurations, logs of the four choreod, Unbound, the services).
+# DIST_TRIES=N (default 100; make test-distributed: 1000) clients per run
+# of check 3.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/distlab.sh"
@@ -40,6 +44,10 @@ distlab_init dist
 distlab_up
 lab_log "lab up in $SECONDS s (tls on 443: $GW_TLS)"
 T0=$SECONDS
+N=${DIST_TRIES:-100}
+case "$N" in ''|*[!0-9]*) lab_die "DIST_TRIES must be a number" ;; esac
+# (each run's sources take N consecutive addresses from their own /22)
+[ "$N" -ge 100 ] && [ "$N" -le 1000 ] || lab_die "DIST_TRIES must be 100..1000"
 
 # ---- helpers ---------------------------------------------------------------------
 
@@ -141,7 +149,7 @@ tap_check $? "2: all 4 links up, seen from both ends ($ups of 8 'peer NAME up'; 
 
 # ---- 3: legitimate clients -------------------------------------------------------------
 
-# four runs of 100: (IPv4, IPv6) x (net A asks, net B asks); each try from a
+# four runs of $N (100 by default): (IPv4, IPv6) x (net A asks, net B asks); each try from a
 # fresh source; the other network's fresh client crosses at once
 declare -A by_node=([dns1]=0 [dns2]=0)
 run_tries() {
@@ -149,20 +157,20 @@ run_tries() {
 	if [ "$fam" = 4 ]; then res=$DL_RES4 sl=$slices4; else res=$DL_RES6 sl=$slices6; fi
 	if [ "$who" = A ]; then
 		ns=$CLIA ons=$CLIB
-		if [ "$fam" = 4 ]; then src=198.18.1.1 other=198.19.1.1; else src=2001:db8:18::1:1 other=2001:db8:19::1:1; fi
+		if [ "$fam" = 4 ]; then src=198.18.100.1 other=198.19.100.1; else src=2001:db8:18::1:1 other=2001:db8:19::1:1; fi
 	else
 		ns=$CLIB ons=$CLIA
-		if [ "$fam" = 4 ]; then src=198.19.2.1 other=198.18.2.1; else src=2001:db8:19::2:1 other=2001:db8:18::2:1; fi
+		if [ "$fam" = 4 ]; then src=198.19.105.1 other=198.18.105.1; else src=2001:db8:19::2:1 other=2001:db8:18::2:1; fi
 	fi
-	out=$(tries "$res" "$ns" "$src" "$ons" "$other" 100 "$sl")
+	out=$(tries "$res" "$ns" "$src" "$ons" "$other" "$N" "$sl")
 	sum=$(tail -n 1 <<<"$out")
 	grep '^#' <<<"$out" | head -n 10 | tap_diag
 	tap_diag "3: IPv$fam net $who: $sum"
 	for n in dns1 dns2; do by_node[$n]=$((by_node[$n] + $(field "$n" <<<"$sum"))); done
-	[ "$(field tries <<<"$sum")" = 100 ] && [ "$(field dnsfail <<<"$sum")" = 0 ] &&
-		[ "$(field server <<<"$sum")" = 100 ] && [ "$(field misroutes <<<"$sum")" = 0 ] &&
-		[ "$(field cross_server <<<"$sum")" = 100 ] && [ "$(field outside <<<"$sum")" = 0 ]
-	tap_check $? "3: IPv$fam, net $who: 100 clients ask Unbound from fresh sources and connect at once through their gateway: $(field server <<<"$sum") reach the server, $(field misroutes <<<"$sum") misroutes; 100 fresh clients of the other net through the other gateway: $(field cross_server <<<"$sum") server"
+	[ "$(field tries <<<"$sum")" = "$N" ] && [ "$(field dnsfail <<<"$sum")" = 0 ] &&
+		[ "$(field server <<<"$sum")" = "$N" ] && [ "$(field misroutes <<<"$sum")" = 0 ] &&
+		[ "$(field cross_server <<<"$sum")" = "$N" ] && [ "$(field outside <<<"$sum")" = 0 ]
+	tap_check $? "3: IPv$fam, net $who: $N clients ask Unbound from fresh sources and connect at once through their gateway: $(field server <<<"$sum") reach the server, $(field misroutes <<<"$sum") misroutes; $N fresh clients of the other net through the other gateway: $(field cross_server <<<"$sum") server"
 }
 run_tries 4 A
 run_tries 4 B
@@ -172,22 +180,22 @@ run_tries 6 B
 # dns1, net B dns2) and connects at once; the other network crosses
 run_direct() {
 	local who=$1 node=$2 src=$3 other=$4 ns=$5 ons=$6 out sum
-	out=$(tries "${DL_ADDR4[$node]}" "$ns" "$src" "$ons" "$other" 100 "$slices4")
+	out=$(tries "${DL_ADDR4[$node]}" "$ns" "$src" "$ons" "$other" "$N" "$slices4")
 	sum=$(tail -n 1 <<<"$out")
 	tap_diag "3: direct, net $who asks $node: $sum"
-	[ "$(field tries <<<"$sum")" = 100 ] && [ "$(field dnsfail <<<"$sum")" = 0 ] &&
-		[ "$(field server <<<"$sum")" = 100 ] && [ "$(field misroutes <<<"$sum")" = 0 ] &&
-		[ "$(field cross_server <<<"$sum")" = 100 ] && [ "$(field outside <<<"$sum")" = 0 ] &&
-		[ "$(field "$node" <<<"$sum")" = 100 ]
-	tap_check $? "3: direct askers, net $who asks $node itself and connects at once: $(field server <<<"$sum") of 100 reach the server, $(field misroutes <<<"$sum") misroutes; the other net's fresh clients: $(field cross_server <<<"$sum")"
+	[ "$(field tries <<<"$sum")" = "$N" ] && [ "$(field dnsfail <<<"$sum")" = 0 ] &&
+		[ "$(field server <<<"$sum")" = "$N" ] && [ "$(field misroutes <<<"$sum")" = 0 ] &&
+		[ "$(field cross_server <<<"$sum")" = "$N" ] && [ "$(field outside <<<"$sum")" = 0 ] &&
+		[ "$(field "$node" <<<"$sum")" = "$N" ]
+	tap_check $? "3: direct askers, net $who asks $node itself and connects at once: $(field server <<<"$sum") of $N reach the server, $(field misroutes <<<"$sum") misroutes; the other net's fresh clients: $(field cross_server <<<"$sum")"
 }
-run_direct A dns1 198.18.3.1 198.19.3.1 "$CLIA" "$CLIB"
-run_direct B dns2 198.19.4.1 198.18.4.1 "$CLIB" "$CLIA"
+run_direct A dns1 198.18.115.1 198.19.115.1 "$CLIA" "$CLIB"
+run_direct B dns2 198.19.120.1 198.18.120.1 "$CLIB" "$CLIA"
 for n in dns1 dns2; do
 	tap_diag "3: $n after the clients: $(dl_ctl "$n" status | grep '^gateways' | cut -d' ' -f2-16)"
 done
 [ "${by_node[dns1]}" -ge 40 ] && [ "${by_node[dns2]}" -ge 40 ]
-tap_check $? "3: Unbound spread the 400 questions over both DNS nodes (answers from dns1's slices ${by_node[dns1]}, from dns2's ${by_node[dns2]})"
+tap_check $? "3: Unbound spread the $((4 * N)) questions over both DNS nodes (answers from dns1's slices ${by_node[dns1]}, from dns2's ${by_node[dns2]})"
 
 # ---- 4: strangers -------------------------------------------------------------------------
 
