@@ -17,88 +17,7 @@
 #include "keyfile.h"
 #include "log.h"
 #include "loop.h"
-
-#define IN_START     2048              /* holds any handshake frame */
-#define READ_BUDGET  (4u * 1024 * 1024) /* bytes read per event, then others' turn */
-#define ACCEPT_BURST 64
-
-enum lstate {
-	L_FREE,
-	L_CONNECTING,    /* client: connect() in progress */
-	L_WAIT_HELLO,    /* server: accepted */
-	L_WAIT_WELCOME,  /* client: HELLO sent */
-	L_WAIT_CPROOF,   /* server: WELCOME sent */
-	L_WAIT_SPROOF,   /* client: PROOF sent */
-	L_UP,
-};
-
-struct key {
-	struct psk psk;
-	uint8_t k_hello[FRAME_KEY_LEN];
-};
-
-struct link {
-	struct loop_handler h;   /* h.fd < 0: the slot is free */
-	struct peers *p;
-	enum lstate st;
-	bool client;
-	int peer;                /* index in cfg->peers; -1 before a HELLO */
-	const struct key *key;
-	uint8_t k_tx[FRAME_KEY_LEN], k_rx[FRAME_KEY_LEN];
-	uint64_t tx_seq;
-	struct frame_rx rx;
-	uint8_t nonce[FRAME_NONCE_LEN];
-	uint8_t hello[FRAME_MAX_HANDSHAKE_LEN]; /* for the transcript */
-	size_t hello_len;
-	uint8_t transcript[FRAME_DIGEST_LEN];
-	struct sockaddr_storage addr;            /* the other end */
-	int family;
-	uint8_t addr_bytes[16];
-
-	uint8_t *in;
-	size_t in_len, in_cap;
-	struct frame_header hdr;
-	bool have_hdr;
-
-	uint8_t *out;
-	size_t out_off, out_len, out_cap;
-	uint32_t events;         /* what the loop watches for */
-	int err;                 /* a send failed: close at the next event */
-
-	uint64_t deadline_ms;    /* of the handshake */
-	uint64_t last_rx_ms, ping_sent_ms, up_since_ms;
-	uint64_t ping_token;
-	bool ping_out;
-	uint64_t frames_in, frames_out;
-};
-
-/* What is kept per configured peer across its connections. */
-struct peer_state {
-	struct link *up;         /* its authenticated link */
-	uint64_t connects;
-	enum peer_reason last_down;
-	int last_errno;
-	uint64_t rtt_ms;
-	uint64_t next_try_ms, backoff_ms; /* a DNS node's reconnects */
-	struct link *client;     /* a DNS node's slot for this gateway */
-};
-
-struct peers {
-	const struct config *cfg;
-	struct loop *loop;
-	struct peer_handlers hd;
-	struct key keys[CONFIG_MAX_KEYS];
-	size_t n_keys;
-	struct loop_handler listener;  /* fd -1 on a DNS node */
-	bool from_only;                /* every DNS peer has 'from' */
-	struct link *links;
-	size_t n_links;
-	size_t unauth;
-	struct peer_state ps[CONFIG_MAX_PEERS];
-	uint64_t accepted, refused_full, refused_source, refused_from;
-	uint64_t ended[PEER_R_COUNT];
-	struct log_ratelimit rl_refuse, rl_updown;
-};
+#include "peer_impl.h"
 
 static const char *const reason_names[PEER_R_COUNT] = {
 	[PEER_R_MAGIC] = "bad_magic",
@@ -259,7 +178,7 @@ int peer_send(struct peer_link *pl, uint8_t type, size_t max_payload,
 
 /* ---- closing ------------------------------------------------------------------ */
 
-static void close_link(struct link *l, enum peer_reason why)
+void peer_close(struct link *l, enum peer_reason why)
 {
 	struct peers *p = l->p;
 	bool was_up = l->st == L_UP;
@@ -338,7 +257,7 @@ static void link_up(struct link *l)
 	struct peer_state *ps = &p->ps[l->peer];
 
 	if (ps->up && ps->up != (struct link *)l)
-		close_link(ps->up, PEER_R_REPLACED);
+		peer_close(ps->up, PEER_R_REPLACED);
 	if (!l->client)
 		p->unauth--;
 	l->st = L_UP;
@@ -358,7 +277,7 @@ static void link_up(struct link *l)
 		int why = p->hd.up(p->hd.ctx, (struct peer_link *)l);
 
 		if (why)
-			close_link(l, why);
+			peer_close(l, why);
 	}
 }
 
@@ -535,7 +454,7 @@ static int on_frame(struct link *l, const uint8_t *f, size_t total)
 	}
 }
 
-static const struct key *find_key(const struct peers *p, uint16_t id)
+const struct key *peer_find_key(const struct peers *p, uint16_t id)
 {
 	for (size_t i = 0; i < p->n_keys; i++)
 		if (p->keys[i].psk.id == id)
@@ -554,7 +473,7 @@ static int on_header(struct link *l, const uint8_t *buf)
 	if (l->st == L_WAIT_HELLO) {
 		/* the HELLO names the key: one this node holds (whether it is
 		 * listed for the peer is checked with the HELLO's name) */
-		l->key = find_key(l->p, l->hdr.key_id);
+		l->key = peer_find_key(l->p, l->hdr.key_id);
 		if (!l->key)
 			return PEER_R_KEY_ID;
 	} else if (l->hdr.key_id != l->key->psk.id) {
@@ -577,7 +496,7 @@ static int process(struct link *l)
 				break;
 			r = on_header(l, l->in + off);
 			if (r) {
-				close_link(l, r);
+				peer_close(l, r);
 				return -1;
 			}
 			l->have_hdr = true;
@@ -592,7 +511,7 @@ static int process(struct link *l)
 				uint8_t *grown = realloc(l->in, total);
 
 				if (!grown) {
-					close_link(l, PEER_R_IO);
+					peer_close(l, PEER_R_IO);
 					return -1;
 				}
 				l->in = grown;
@@ -605,7 +524,7 @@ static int process(struct link *l)
 		r = on_frame(l, l->in + off, total);
 		off += total;
 		if (r) {
-			close_link(l, r);
+			peer_close(l, r);
 			return -1;
 		}
 	}
@@ -625,14 +544,14 @@ static void on_readable(struct link *l)
 				 MSG_DONTWAIT);
 
 		if (n == 0) {
-			close_link(l, PEER_R_CLOSED);
+			peer_close(l, PEER_R_CLOSED);
 			return;
 		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				close_link(l, errno == ECONNRESET ? PEER_R_CLOSED : PEER_R_IO);
+				peer_close(l, errno == ECONNRESET ? PEER_R_CLOSED : PEER_R_IO);
 			return;
 		}
 		l->in_len += (size_t)n;
@@ -642,7 +561,7 @@ static void on_readable(struct link *l)
 	}
 }
 
-/* ---- connecting (a DNS node) -------------------------------------------------- */
+/* ---- a connect done: the HELLO; every event of a link ---------------------------- */
 
 static void start_hello(struct link *l)
 {
@@ -657,13 +576,13 @@ static void start_hello(struct link *l)
 		err = errno;
 	if (err) {
 		p->ps[l->peer].last_errno = err;
-		close_link(l, PEER_R_IO);
+		peer_close(l, PEER_R_IO);
 		return;
 	}
 	if (crypto_random(l->nonce, sizeof(l->nonce)) < 0 ||
 	    append(l, FRAME_HELLO, l->key->k_hello, FRAME_MAX_HANDSHAKE,
 		   fill_hello, &ha, &at) < 0) {
-		close_link(l, PEER_R_IO);
+		peer_close(l, PEER_R_IO);
 		return;
 	}
 	memcpy(l->hello, l->out + at, l->out_len - at);
@@ -684,7 +603,7 @@ static void on_link_event(struct loop_handler *h, uint32_t events)
 		return;
 	}
 	if (l->err) {
-		close_link(l, l->err == EPIPE || l->err == ECONNRESET ?
+		peer_close(l, l->err == EPIPE || l->err == ECONNRESET ?
 			   PEER_R_CLOSED : PEER_R_IO);
 		return;
 	}
@@ -695,8 +614,8 @@ static void on_link_event(struct loop_handler *h, uint32_t events)
 }
 
 /* Set a free slot up for a new connection on fd. */
-static int link_init(struct peers *p, struct link *l, int fd, bool client,
-		     int peer, const struct sockaddr *sa, socklen_t sa_len)
+int peer_link_init(struct peers *p, struct link *l, int fd, bool client,
+		   int peer, const struct sockaddr *sa, socklen_t sa_len)
 {
 	uint8_t *in = malloc(IN_START);
 	int one = 1, ret;
@@ -725,152 +644,6 @@ static int link_init(struct peers *p, struct link *l, int fd, bool client,
 		l->st = L_FREE;
 	}
 	return ret;
-}
-
-static void try_connect(struct peers *p, size_t i, uint64_t now)
-{
-	const struct config_peer *cp = &p->cfg->peers[i];
-	struct peer_state *ps = &p->ps[i];
-	struct link *l = ps->client;
-	int fd, ret;
-
-	ps->next_try_ms = now + ps->backoff_ms;
-	ps->backoff_ms = ps->backoff_ms * 2 > PEER_BACKOFF_MAX_MS ?
-			 PEER_BACKOFF_MAX_MS : ps->backoff_ms * 2;
-	fd = socket(cp->address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		ps->last_errno = errno;
-		return;
-	}
-	ret = connect(fd, (const struct sockaddr *)&cp->address, cp->address_len);
-	if (ret < 0 && errno != EINPROGRESS) {
-		ps->last_errno = errno;
-		close(fd);
-		return;
-	}
-	if (link_init(p, l, fd, true, (int)i, (const struct sockaddr *)&cp->address,
-		      cp->address_len) < 0) {
-		close(fd);
-		return;
-	}
-	l->key = find_key(p, (uint16_t)cp->key_ids[0]);
-	if (!l->key) /* the configuration check makes this impossible */
-		close_link(l, PEER_R_KEY_ID);
-}
-
-/* ---- accepting (a gateway) ---------------------------------------------------- */
-
-static bool from_a_dns_peer(const struct peers *p, int family, const uint8_t *a)
-{
-	for (size_t i = 0; i < p->cfg->n_peers; i++) {
-		const struct config_peer *cp = &p->cfg->peers[i];
-
-		if (cp->role == CONFIG_ROLE_DNS && cp->has_from &&
-		    addr_prefix_contains(&cp->from, family, a))
-			return true;
-	}
-	return false;
-}
-
-static size_t pending_from(const struct peers *p, int family, const uint8_t *a)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < p->n_links; i++) {
-		const struct link *l = &p->links[i];
-
-		n += l->h.fd >= 0 && l->st != L_UP && l->family == family &&
-		     memcmp(l->addr_bytes, a, 16) == 0;
-	}
-	return n;
-}
-
-static void refuse(struct peers *p, int fd, uint64_t *counter, const char *why,
-		   const struct sockaddr *sa)
-{
-	close(fd);
-	(*counter)++;
-	if (log_ratelimit_ok(&p->rl_refuse, log_now_ms())) {
-		char a[ADDR_STRLEN];
-
-		log_info("peer: connection from %s refused at accept: %s",
-			 addr_sockaddr_format(sa, a), why);
-	}
-}
-
-static void on_accept(struct loop_handler *h, uint32_t events)
-{
-	struct peers *p = container_of(h, struct peers, listener);
-
-	(void)events;
-	for (int burst = 0; burst < ACCEPT_BURST; burst++) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		int fd = accept4(h->fd, (struct sockaddr *)&ss, &len,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		const struct sockaddr *sa = (const struct sockaddr *)&ss;
-		uint8_t a[16] = { 0 };
-		struct link *slot = NULL;
-		int family = 0;
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return; /* EAGAIN, or out of descriptors: retried next event */
-		}
-		p->accepted++;
-		addr_from_sockaddr(sa, &family, a);
-		if (p->from_only && !from_a_dns_peer(p, family, a)) {
-			refuse(p, fd, &p->refused_from, "from no DNS node's 'from'", sa);
-			continue;
-		}
-		if (p->unauth >= PEER_MAX_UNAUTH) {
-			refuse(p, fd, &p->refused_full, "64 handshakes pending", sa);
-			continue;
-		}
-		if (pending_from(p, family, a) >= PEER_MAX_PER_SOURCE) {
-			refuse(p, fd, &p->refused_source,
-			       "4 handshakes pending from this address", sa);
-			continue;
-		}
-		for (size_t i = 0; i < p->n_links && !slot; i++)
-			if (p->links[i].h.fd < 0)
-				slot = &p->links[i];
-		if (!slot || link_init(p, slot, fd, false, -1, sa, len) < 0) {
-			refuse(p, fd, &p->refused_full, "no free slot", sa);
-			continue;
-		}
-		p->unauth++;
-	}
-}
-
-static int listen_on(struct peers *p)
-{
-	const struct config *cfg = p->cfg;
-	const struct sockaddr *sa = (const struct sockaddr *)&cfg->peer_listen;
-	char a[ADDR_STRLEN];
-	int one = 1, fd;
-
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (sa->sa_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, sa, cfg->peer_listen_len) < 0 || listen(fd, 128) < 0)
-		goto fail;
-	p->listener.fd = fd;
-	p->listener.fn = on_accept;
-	if (loop_add(p->loop, &p->listener, EPOLLIN) < 0)
-		goto fail;
-	log_info("peer: listening on %s for DNS nodes", addr_sockaddr_format(sa, a));
-	return 0;
-fail:
-	log_err("peer: cannot listen on %s: %m", addr_sockaddr_format(sa, a));
-	if (fd >= 0)
-		close(fd);
-	p->listener.fd = -1;
-	return -errno;
 }
 
 /* ---- the whole ---------------------------------------------------------------- */
@@ -937,7 +710,7 @@ int peers_new(const struct config *cfg, struct loop *loop,
 	p->from_only = n_dns && n_from == n_dns;
 	ret = load_keys(p);
 	if (!ret && gateway)
-		ret = listen_on(p);
+		ret = peer_listen(p);
 	if (ret < 0) {
 		peers_free(p);
 		return ret;
@@ -954,7 +727,7 @@ void peers_free(struct peers *p)
 		return;
 	p->hd.down = NULL;
 	for (size_t i = 0; i < p->n_links; i++)
-		close_link(&p->links[i], PEER_R_CLOSED);
+		peer_close(&p->links[i], PEER_R_CLOSED);
 	if (p->listener.fd >= 0) {
 		loop_del(p->loop, &p->listener);
 		close(p->listener.fd);
@@ -969,7 +742,7 @@ void peers_free(struct peers *p)
 static void keepalive(struct link *l, uint64_t now)
 {
 	if (now - l->last_rx_ms >= PEER_IDLE_MS) {
-		close_link(l, PEER_R_IDLE);
+		peer_close(l, PEER_R_IDLE);
 		return;
 	}
 	if (now - l->last_rx_ms >= PEER_PING_MS &&
@@ -994,14 +767,14 @@ void peers_tick(struct peers *p, uint64_t now)
 		if (l->st == L_UP)
 			keepalive(l, now);
 		else if (now >= l->deadline_ms)
-			close_link(l, PEER_R_HANDSHAKE_TIMEOUT);
+			peer_close(l, PEER_R_HANDSHAKE_TIMEOUT);
 	}
 	if (p->cfg->role != CONFIG_ROLE_DNS)
 		return;
 	for (size_t i = 0; i < p->cfg->n_peers; i++)
 		if (p->cfg->peers[i].role == CONFIG_ROLE_GATEWAY &&
 		    p->ps[i].client->h.fd < 0 && now >= p->ps[i].next_try_ms)
-			try_connect(p, i, now);
+			peer_connect(p, i, now);
 }
 
 struct peer_link *peers_link(struct peers *p, size_t peer_index)
