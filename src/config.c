@@ -582,8 +582,7 @@ static int check_all(struct conf *c, void *ctx)
 	return 0;
 }
 
-/* The engine's sink: messages into a config_errors (NULL: dropped). */
-static int errors_add(void *arg, char *msg)
+int config_errors_add(void *arg, char *msg)
 {
 	struct config_errors *e = arg;
 
@@ -623,7 +622,7 @@ int config_parse(const char *name, const char *buf, size_t len,
 		free(cfg);
 		return -ENOMEM;
 	}
-	ret = conf_parse(&schema, name, buf, len, cfg, errors_add, errs);
+	ret = conf_parse(&schema, name, buf, len, cfg, config_errors_add, errs);
 	if (ret == 0 && out) {
 		*out = cfg;
 		return 0;
@@ -644,7 +643,7 @@ int config_load(const char *path, struct config **out,
 	ret = fileio_read(path, CONFIG_MAX_FILE, 0, &buf, &len, &msg);
 	if (ret < 0) {
 		if (msg)
-			errors_add(errs, msg);
+			config_errors_add(errs, msg);
 		return ret;
 	}
 	ret = config_parse(path, buf, len, out, errs);

@@ -193,6 +193,10 @@ int config_load(const char *path, struct config **out,
 void config_free(struct config *cfg);
 void config_errors_free(struct config_errors *errs);
 
+/* Take msg (malloc'd) into errs (a struct config_errors *; NULL: msg is
+ * dropped). 0, or -ENOMEM (msg freed). The conf engine's message sink. */
+int config_errors_add(void *errs, char *msg);
+
 /*
  * Each pool of the configuration: every service's IPv4 pool, and its IPv6
  * pool where it has one. config_for_each_pool(cfg, p) { p.service,

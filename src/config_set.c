@@ -26,25 +26,7 @@ static int add(struct config_errors *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return -ENOMEM;
-	if (!e) {
-		free(msg);
-		return 0;
-	}
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 8;
-		char **grown = realloc(e->msg, cap * sizeof(*grown));
-
-		if (!grown) {
-			free(msg);
-			return -ENOMEM;
-		}
-		e->msg = grown;
-		e->cap = cap;
-	}
-	e->msg[e->n++] = msg;
-	return 0;
+	return n < 0 ? -ENOMEM : config_errors_add(e, msg);
 }
 
 /* The slices of one family of service i, over the DNS nodes. */
