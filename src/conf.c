@@ -181,34 +181,34 @@ unsigned conf_line(const struct conf *c)
 	return c->line ? c->line : 1;
 }
 
-unsigned conf_key_line(const struct conf *c, const struct conf_section *sec,
-		       size_t index, size_t key)
+/* What was read of section sec's index-th instance, or NULL. */
+static const struct inst *instance_of(const struct conf *c,
+					  const struct conf_section *sec,
+					  size_t index, size_t key)
 {
 	for (size_t s = 0; s < c->schema->n_sections; s++) {
 		const struct kind *kd = &c->kinds[s];
 
-		if (&c->schema->sections[s] != sec)
-			continue;
-		if (index >= kd->n || key >= sec->n_keys)
-			return 0;
-		return kd->v[index].seen[key];
+		if (&c->schema->sections[s] == sec)
+			return index < kd->n && key < sec->n_keys ? &kd->v[index] : NULL;
 	}
-	return 0;
+	return NULL;
+}
+
+unsigned conf_key_line(const struct conf *c, const struct conf_section *sec,
+		       size_t index, size_t key)
+{
+	const struct inst *in = instance_of(c, sec, index, key);
+
+	return in ? in->seen[key] : 0;
 }
 
 bool conf_key_ok(const struct conf *c, const struct conf_section *sec,
 		 size_t index, size_t key)
 {
-	for (size_t s = 0; s < c->schema->n_sections; s++) {
-		const struct kind *kd = &c->kinds[s];
+	const struct inst *in = instance_of(c, sec, index, key);
 
-		if (&c->schema->sections[s] != sec)
-			continue;
-		if (index >= kd->n || key >= sec->n_keys)
-			return true;
-		return !kd->v[index].refused[key];
-	}
-	return true;
+	return in ? !in->refused[key] : true;
 }
 
 /* ---- values --------------------------------------------------------------- */
