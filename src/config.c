@@ -41,7 +41,7 @@ static int check_all(struct conf *c, void *ctx);
 
 enum {
 	K_CONTROL, K_TABLE, K_REFRESH, K_ROLE, K_NODE_NAME, K_PEER_LISTEN,
-	K_COMMIT_TIMEOUT, K_COMMIT_TO, N_DAEMON_KEYS
+	K_COMMIT_TIMEOUT, K_COMMIT_TO, K_NFLOG_GROUP, N_DAEMON_KEYS
 };
 
 static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
@@ -63,6 +63,9 @@ static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
 			CFG(commit_timeout) },
 	[K_COMMIT_TO] = { .name = "commit_to", .type = CONF_CUSTOM,
 			  .parse = config_parse_commit_to },
+	[K_NFLOG_GROUP] = { .name = "nflog_group", .type = CONF_UINT, .min = 0,
+			.max = 65535, .def = CONFIG_DEFAULT_NFLOG_GROUP,
+			CFG(nflog_group) },
 };
 
 enum {
@@ -255,7 +258,9 @@ static void *add_key(void *ctx, const char *name, unsigned line)
 
 static bool serves_dns(const void *ctx)
 {
-	return ((const struct config *)ctx)->role != CONFIG_ROLE_GATEWAY;
+	enum config_role r = ((const struct config *)ctx)->role;
+
+	return r != CONFIG_ROLE_GATEWAY && r != CONFIG_ROLE_CONTROLLER;
 }
 
 const struct config_peer *config_find_peer(const struct config *cfg,
@@ -436,29 +441,69 @@ static void check_slice(struct conf *c, const struct config_service *s, size_t i
 	}
 }
 
+const struct config_peer *config_controller(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (cfg->peers[i].role == CONFIG_ROLE_CONTROLLER)
+			return &cfg->peers[i];
+	return NULL;
+}
+
+/* Whether a node of role `me` may have a [peer] of role `them`: a DNS node
+ * talks to gateways and a controller, a gateway to DNS nodes and a
+ * controller, a controller to DNS nodes and gateways. */
+static bool talks_to(enum config_role me, enum config_role them)
+{
+	switch (me) {
+	case CONFIG_ROLE_DNS:
+		return them == CONFIG_ROLE_GATEWAY || them == CONFIG_ROLE_CONTROLLER;
+	case CONFIG_ROLE_GATEWAY:
+		return them == CONFIG_ROLE_DNS || them == CONFIG_ROLE_CONTROLLER;
+	case CONFIG_ROLE_CONTROLLER:
+		return them == CONFIG_ROLE_DNS || them == CONFIG_ROLE_GATEWAY;
+	default:
+		return false;
+	}
+}
+
+/* The [daemon] keys of the distributed mode, by role. */
+static void check_daemon_roles(struct conf *c, struct config *cfg)
+{
+	bool dns = cfg->role == CONFIG_ROLE_DNS, gw = cfg->role == CONFIG_ROLE_GATEWAY;
+	bool ctl = cfg->role == CONFIG_ROLE_CONTROLLER;
+
+	if ((dns || gw || ctl) && !cfg->name)
+		conf_error(c, conf_line(c), "[daemon]: role %s needs a 'name'",
+			   config_role_name(cfg->role));
+	if ((gw || ctl) && !cfg->peer_listen_len &&
+	    conf_key_ok(c, &sections[S_DAEMON], 0, K_PEER_LISTEN))
+		conf_error(c, conf_line(c), "[daemon]: role %s needs 'peer_listen', "
+			   "the address %s connect to", config_role_name(cfg->role),
+			   gw ? "DNS nodes" : "DNS nodes and gateways");
+	if (!dns && daemon_line(c, K_COMMIT_TO))
+		conf_error(c, daemon_line(c, K_COMMIT_TO),
+			   "[daemon]: key 'commit_to' is for role dns");
+	if (!gw && !ctl && daemon_line(c, K_PEER_LISTEN))
+		conf_error(c, daemon_line(c, K_PEER_LISTEN),
+			   "[daemon]: key 'peer_listen' is for roles gateway and controller");
+	if (!gw && daemon_line(c, K_NFLOG_GROUP))
+		conf_error(c, daemon_line(c, K_NFLOG_GROUP),
+			   "[daemon]: key 'nflog_group' is for role gateway");
+	if (cfg->role == CONFIG_ROLE_STANDALONE && (cfg->n_peers || cfg->n_keys))
+		conf_error(c, cfg->n_peers ? cfg->peers[0].line : cfg->keys[0].line,
+			   "[peer] and [key] sections are for roles dns, gateway and "
+			   "controller ([daemon] role)");
+}
+
 /* The keys of the distributed mode, by role (docs/protocol.md). */
 static void check_nodes(struct conf *c, struct config *cfg)
 {
 	static const size_t dns_only[] = { K_SLICE, K_SLICE6, K_SHARE, K_GATEWAYS };
 	bool dns = cfg->role == CONFIG_ROLE_DNS, gw = cfg->role == CONFIG_ROLE_GATEWAY;
-	size_t n_gateways = 0, n_dns = 0;
+	bool ctl = cfg->role == CONFIG_ROLE_CONTROLLER;
+	size_t n_gateways = 0, n_dns = 0, n_ctl = 0;
 
-	if ((dns || gw) && !cfg->name)
-		conf_error(c, conf_line(c), "[daemon]: role %s needs a 'name'",
-			   config_role_name(cfg->role));
-	if (gw && !cfg->peer_listen_len && conf_key_ok(c, &sections[S_DAEMON], 0, K_PEER_LISTEN))
-		conf_error(c, conf_line(c), "[daemon]: role gateway needs 'peer_listen', "
-			   "the address DNS nodes connect to");
-	if (!dns && daemon_line(c, K_COMMIT_TO))
-		conf_error(c, daemon_line(c, K_COMMIT_TO),
-			   "[daemon]: key 'commit_to' is for role dns");
-	if (!gw && daemon_line(c, K_PEER_LISTEN))
-		conf_error(c, daemon_line(c, K_PEER_LISTEN),
-			   "[daemon]: key 'peer_listen' is for role gateway");
-	if (cfg->role == CONFIG_ROLE_STANDALONE && (cfg->n_peers || cfg->n_keys))
-		conf_error(c, cfg->n_peers ? cfg->peers[0].line : cfg->keys[0].line,
-			   "[peer] and [key] sections are for roles dns and gateway "
-			   "([daemon] role)");
+	check_daemon_roles(c, cfg);
 	for (size_t i = 0; i < cfg->n_keys; i++) {
 		if (cfg->keys[i].id < 1 || cfg->keys[i].id > 65535)
 			conf_error(c, cfg->keys[i].line, "[key]: the name of a key "
@@ -474,6 +519,7 @@ static void check_nodes(struct conf *c, struct config *cfg)
 
 		n_gateways += p->role == CONFIG_ROLE_GATEWAY;
 		n_dns += p->role == CONFIG_ROLE_DNS;
+		n_ctl += p->role == CONFIG_ROLE_CONTROLLER;
 		if (cfg->name && strcasecmp(p->name, cfg->name) == 0)
 			conf_error(c, p->line, "[peer %s]: the name of this node itself",
 				   p->name);
@@ -482,23 +528,37 @@ static void check_nodes(struct conf *c, struct config *cfg)
 				conf_error(c, peer_line(c, i, P_KEY), "[peer %s]: key %u has "
 					   "no [key %u] section", p->name, p->key_ids[k],
 					   p->key_ids[k]);
-		if (dns && p->role == CONFIG_ROLE_GATEWAY && !p->address_len &&
+		if (cfg->role != CONFIG_ROLE_STANDALONE && !talks_to(cfg->role, p->role) &&
+		    conf_key_ok(c, &sections[S_PEER], i, P_ROLE))
+			conf_error(c, p->line, "[peer %s]: a node of role %s does not "
+				   "talk to one of role %s", p->name,
+				   config_role_name(cfg->role), config_role_name(p->role));
+		/* whoever connects needs the address: DNS nodes connect to
+		 * gateways, both connect to the controller */
+		if (((dns && p->role == CONFIG_ROLE_GATEWAY) ||
+		     p->role == CONFIG_ROLE_CONTROLLER) && !p->address_len &&
 		    conf_key_ok(c, &sections[S_PEER], i, P_ADDRESS))
-			conf_error(c, p->line, "[peer %s]: a DNS node needs the "
-				   "'address' of each gateway", p->name);
-		if (dns && p->role == CONFIG_ROLE_DNS)
-			conf_error(c, p->line, "[peer %s]: a DNS node talks to gateways "
-				   "only", p->name);
-		if (gw && p->role == CONFIG_ROLE_GATEWAY)
-			conf_error(c, p->line, "[peer %s]: a gateway talks to DNS nodes "
-				   "only", p->name);
+			conf_error(c, p->line, "[peer %s]: a %s node needs the "
+				   "'address' of %s %s", p->name, config_role_name(cfg->role),
+				   p->role == CONFIG_ROLE_CONTROLLER ? "its" : "each",
+				   config_role_name(p->role));
+		if (p->role == CONFIG_ROLE_CONTROLLER && p->has_from)
+			conf_error(c, peer_line(c, i, P_FROM), "[peer %s]: 'from' is "
+				   "for the nodes that connect here (not a controller)",
+				   p->name);
 	}
+	if (n_ctl > 1)
+		conf_error(c, conf_line(c), "at most one [peer NAME] with role "
+			   "controller (%zu given)", n_ctl);
 	if (dns && !n_gateways)
 		conf_error(c, conf_line(c), "role dns needs at least one [peer NAME] "
 			   "with role gateway");
 	if (gw && !n_dns)
 		conf_error(c, conf_line(c), "role gateway needs at least one [peer NAME] "
 			   "with role dns");
+	if (ctl && !n_dns && !n_gateways)
+		conf_error(c, conf_line(c), "role controller needs [peer NAME] sections "
+			   "with role dns or gateway");
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		struct config_service *s = &cfg->services[i];
 
@@ -560,7 +620,7 @@ static int check_all(struct conf *c, void *ctx)
 		const struct config_service *s = &cfg->services[i];
 
 		/* a gateway hands out no TTL: its DNS nodes check their own */
-		if (cfg->role != CONFIG_ROLE_GATEWAY && s->window < cfg->ttl &&
+		if (serves_dns(cfg) && s->window < cfg->ttl &&
 		    conf_key_ok(c, &sections[S_SERVICE], i, K_WINDOW) &&
 		    conf_key_ok(c, &sections[S_DNS], 0, K_TTL))
 			conf_error(c, svc_line(c, i, K_WINDOW),

@@ -42,12 +42,15 @@
 #define CONFIG_NAME_MAX            63
 #define CONFIG_DEFAULT_COMMIT_TIMEOUT 1000 /* ms */
 #define CONFIG_DEFAULT_PEER_PORT   5300
+#define CONFIG_DEFAULT_NFLOG_GROUP 5353 /* a gateway's learned bindings, to relay */
 
 /* What this node is (choreod(8), "Distributed mode"). */
 enum config_role {
 	CONFIG_ROLE_STANDALONE = 0, /* DNS, rotor and the local gateway */
 	CONFIG_ROLE_DNS,            /* DNS and rotor; commits to gateways */
 	CONFIG_ROLE_GATEWAY,        /* the table; applies DNS nodes' changes */
+	CONFIG_ROLE_CONTROLLER,     /* the control plane: membership, the
+				       config digest, bindings relayed */
 };
 
 /* Which gateways a DNS node's answers wait for. */
@@ -59,7 +62,7 @@ enum config_commit_to {
 /* [peer NAME]: a node this one talks to. */
 struct config_peer {
 	char *name;
-	enum config_role role;     /* CONFIG_ROLE_DNS or CONFIG_ROLE_GATEWAY */
+	enum config_role role;     /* dns, gateway or controller */
 	struct sockaddr_storage address; /* where to connect (a gateway) */
 	socklen_t address_len;     /* 0: not given */
 	uint32_t key_ids[2];       /* the key ids it may use; the first is
@@ -124,6 +127,8 @@ struct config {
 	socklen_t peer_listen_len;
 	uint32_t commit_timeout;   /* ms a DNS node waits for every gateway */
 	enum config_commit_to commit_to;
+	uint32_t nflog_group;      /* a gateway with a controller: where the
+				      kernel logs the bindings it learns */
 
 	/* [dns] */
 	struct sockaddr_storage listen[CONFIG_MAX_LISTEN];
@@ -166,6 +171,9 @@ static inline uint32_t config_rotor_max_open(const struct config_service *s)
 {
 	return s->share ? s->share : s->max_open;
 }
+
+/* The [peer] with role controller (at most one), or NULL. */
+const struct config_peer *config_controller(const struct config *cfg);
 
 /* Collected error messages, each "FILE:LINE: ...". */
 struct config_errors {

@@ -156,7 +156,7 @@ int config_parse_listen(struct conf *c, const struct conf_key *k, void *obj,
 
 static const char *const role_names[] = {
 	[CONFIG_ROLE_STANDALONE] = "standalone", [CONFIG_ROLE_DNS] = "dns",
-	[CONFIG_ROLE_GATEWAY] = "gateway",
+	[CONFIG_ROLE_GATEWAY] = "gateway", [CONFIG_ROLE_CONTROLLER] = "controller",
 };
 
 const char *config_role_name(enum config_role role)
@@ -174,7 +174,8 @@ static int parse_role(struct conf *c, const struct conf_key *k, char *v,
 			return 0;
 		}
 	}
-	conf_bad_value(c, k, v, peer ? "dns or gateway" : "standalone, dns or gateway");
+	conf_bad_value(c, k, v, peer ? "dns, gateway or controller" :
+			"standalone, dns, gateway or controller");
 	return 0;
 }
 

@@ -214,9 +214,9 @@ static void test_role_errors(void **state)
 	/* node keys on a standalone node; role words */
 	{
 		static const char *const want[] = {
-			"key 'role' value 'agent': expected standalone, dns or gateway",
+			"key 'role' value 'agent': expected standalone, dns, gateway or controller",
 			"key 'slice' is for role dns",
-			"[peer] and [key] sections are for roles dns and gateway",
+			"[peer] and [key] sections are for roles dns, gateway and controller",
 		};
 		expect("[daemon]\nrole = agent\n[dns]\nlisten = 198.51.100.53\n"
 		       "zone = example.test\nzonefile = /z\n[key 1]\nfile = /k\n"
@@ -226,13 +226,55 @@ static void test_role_errors(void **state)
 	{
 		static const char *const want[] = {
 			"the name of a key section is its id, a number 1-65535",
-			"key 'role' value 'controller': expected dns or gateway",
+			"key 'role' value 'standalone': expected dns, gateway or controller",
 			"[peer gw1]: the name of this node itself",
 		};
 		expect("[daemon]\nrole = gateway\nname = gw1\npeer_listen = 192.0.2.1\n"
 		       "[key one]\nfile = /k\n[key 1]\nfile = /k\n"
 		       "[peer dns1]\nrole = dns\nkey = 1\n"
-		       "[peer gw1]\nrole = controller\nkey = 1\n" SERVICES, want, 3);
+		       "[peer gw1]\nrole = standalone\nkey = 1\n" SERVICES, want, 3);
+	}
+	/* the controller: who talks to whom, its address, one of it */
+	{
+		static const char *const want[] = {
+			"[peer gw2]: a node of role gateway does not talk to one of role gateway",
+			"[peer c1]: a gateway node needs the 'address' of its controller",
+			"[peer c2]: 'from' is for the nodes that connect here",
+			"at most one [peer NAME] with role controller (2 given)",
+		};
+		static const char *const want_ctl[] = {
+			"[daemon]: role controller needs 'peer_listen'",
+			"[peer c]: a node of role controller does not talk to one of role controller",
+			"[daemon]: key 'nflog_group' is for role gateway",
+		};
+		struct config *cfg;
+
+		expect("[daemon]\nrole = gateway\nname = gw1\npeer_listen = 192.0.2.1\n"
+		       "[key 1]\nfile = /k\n[peer dns1]\nrole = dns\nkey = 1\n"
+		       "[peer gw2]\nrole = gateway\nkey = 1\naddress = 192.0.2.2\n"
+		       "[peer c1]\nrole = controller\nkey = 1\n"
+		       "[peer c2]\nrole = controller\nkey = 1\naddress = 192.0.2.9\n"
+		       "from = 192.0.2.9\n" SERVICES, want, 4);
+		expect("[daemon]\nrole = controller\nname = c0\nnflog_group = 7\n"
+		       "[key 1]\nfile = /k\n[peer d]\nrole = dns\nkey = 1\n"
+		       "[peer c]\nrole = controller\nkey = 1\naddress = 192.0.2.9\n"
+		       SERVICES, want_ctl, 3);
+		cfg = parse_ok("c.conf", "[daemon]\nrole = controller\nname = c0\n"
+			       "peer_listen = 192.0.2.9\n[key 1]\nfile = /k\n"
+			       "[peer d]\nrole = dns\nkey = 1\n"
+			       "[peer g]\nrole = gateway\nkey = 1\nfrom = 192.0.2.1\n" SERVICES);
+		assert_int_equal(cfg->role, CONFIG_ROLE_CONTROLLER);
+		assert_null(config_controller(cfg));
+		config_free(cfg);
+		cfg = parse_ok("g.conf", "[daemon]\nrole = gateway\nname = g\n"
+			       "peer_listen = 192.0.2.1\nnflog_group = 7\n[key 1]\nfile = /k\n"
+			       "[peer d]\nrole = dns\nkey = 1\n"
+			       "[peer c0]\nrole = controller\nkey = 1\naddress = 192.0.2.9\n"
+			       SERVICES);
+		assert_int_equal(cfg->nflog_group, 7);
+		assert_non_null(config_controller(cfg));
+		assert_string_equal(config_controller(cfg)->name, "c0");
+		config_free(cfg);
 	}
 }
 
