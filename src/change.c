@@ -63,6 +63,7 @@ int change_decode(struct wire *w, size_t n_services, struct change *out)
 		goto bad;
 	switch (out->kind) {
 	case CHANGE_BIND:
+	case CHANGE_LEARNED:
 		if (out->src_len != bits || zero_from(out->src, bits))
 			goto bad;
 		break;
@@ -90,6 +91,7 @@ const char *change_kind_name(uint8_t kind)
 	case CHANGE_BIND: return "bind";
 	case CHANGE_OPEN: return "open";
 	case CHANGE_OPEN_SCOPED: return "open_scoped";
+	case CHANGE_LEARNED: return "learned";
 	}
 	return "?";
 }

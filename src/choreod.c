@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "controller.h"
 #include "ctl.h"
 #include "dns.h"
 #include "dnsserver.h"
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "loop.h"
 #include "nat.h"
+#include "node_ctl.h"
 #include "rotor.h"
 #include "stats.h"
 #include "version.h"
@@ -44,8 +46,9 @@ static void usage(FILE *f)
 		"Usage: choreod [-c FILE] [-t | -p | -k] [-v] [-h] [-V]\n"
 		"       choreod -t -c FILE [-c FILE ...]\n"
 		"Moving-target defence: authoritative DNS whose answers for protected\n"
-		"names rotate through an address pool. [daemon] role = dns or gateway\n"
-		"makes this process one node of the distributed mode (choreod(8)).\n\n"
+		"names rotate through an address pool. [daemon] role = dns, gateway or\n"
+		"controller makes this process one node of the distributed mode\n"
+		"(choreod(8)).\n\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -t       check the configuration and the zone file, then exit:\n"
 		"           0 if valid, 1 with every error listed; applies nothing.\n"
@@ -64,9 +67,11 @@ static void usage(FILE *f)
 }
 
 struct daemon {
-	struct dnsserver *server;   /* NULL: role gateway */
-	struct gateway *gw;
+	struct dnsserver *server;   /* NULL: roles gateway and controller */
+	struct gateway *gw;         /* NULL: role controller */
 	struct gw_agent *agent;     /* role gateway */
+	struct node_ctl *node_ctl;  /* role dns, with a controller */
+	struct controller *controller; /* role controller */
 	struct ctl *ctl;
 };
 
@@ -81,9 +86,13 @@ static void tick(void *ctx, uint64_t now_ms)
 	}
 	if (d->server)
 		dnsserver_tick(d->server, now_ms);
-	gateway_tick(d->gw, now_ms);
+	if (d->gw)
+		gateway_tick(d->gw, now_ms);
 	if (d->agent)
 		gw_agent_tick(d->agent, now_ms);
+	if (d->controller)
+		controller_tick(d->controller, now_ms);
+	node_ctl_tick(d->node_ctl, now_ms);
 	ctl_tick(d->ctl, now_ms);
 }
 
@@ -218,7 +227,8 @@ static int load(const char *path, struct config **cfg, struct zone **zone)
 			fprintf(stderr, "%s: out of memory\n", path);
 		return -1;
 	}
-	if ((*cfg)->role != CONFIG_ROLE_GATEWAY && zone_load(*cfg, zone) < 0)
+	if ((*cfg)->role != CONFIG_ROLE_GATEWAY && (*cfg)->role != CONFIG_ROLE_CONTROLLER &&
+	    zone_load(*cfg, zone) < 0)
 		return -1;
 	return 0;
 }
@@ -283,6 +293,9 @@ struct parts {
 	struct nat *nat;
 	struct gw_remote *remote;
 	struct gw_agent *agent;
+	struct node_ctl *node_ctl;
+	struct controller *controller;
+	struct stats_sources src;
 	struct ctl *ctl;
 };
 
@@ -305,6 +318,8 @@ static int seed_window(void *ctx, const struct change *c)
 static void parts_free(struct parts *p)
 {
 	ctl_free(p->ctl);
+	node_ctl_free(p->node_ctl);
+	controller_free(p->controller);
 	dnsserver_free(p->server);
 	gw_remote_free(p->remote);
 	gw_agent_free(p->agent);
@@ -322,6 +337,64 @@ static void hold_open(void *ctx, uint64_t now_ms, uint64_t hold_ms)
 	rotor_hold(ctx, now_ms, hold_ms);
 }
 
+/* What this node tells its controller each second (node_ctl.c): the
+ * counters an operator looks at first, as "key value" pairs. */
+static void report(void *ctx, char *buf, size_t len)
+{
+	const struct parts *p = ctx;
+	struct stats_snapshot *s = malloc(sizeof(*s));
+	unsigned long long to_server = 0, to_honeypot = 0;
+	long bound = 0;
+	size_t open = 0;
+
+	buf[0] = 0;
+	if (!s)
+		return;
+	stats_collect(&p->src, log_now_ms(), s);
+	config_for_each_pool(p->cfg, pl) {
+		to_server += s->gw.pool[pl.index].server;
+		to_honeypot += s->gw.pool[pl.index].honeypot;
+		bound += s->gw.pool[pl.index].bound > 0 ? s->gw.pool[pl.index].bound : 0;
+		open += s->rotor[pl.index].open_now;
+	}
+	if (s->has_dns)
+		snprintf(buf, len, "queries %llu rotated %llu servfail %llu "
+			 "commit_failures %llu open_now %zu",
+			 (unsigned long long)s->dns.queries,
+			 (unsigned long long)s->dns.rotated,
+			 (unsigned long long)s->dns.servfail,
+			 (unsigned long long)s->server.commit_failures, open);
+	else
+		snprintf(buf, len, "commits %llu failures %llu changes_applied %llu "
+			 "relayed_in %llu learned %llu to_server %llu to_honeypot %llu "
+			 "bindings %ld", (unsigned long long)s->gw.commits,
+			 (unsigned long long)s->gw.failures,
+			 (unsigned long long)s->agent.changes,
+			 (unsigned long long)s->agent.relayed_in,
+			 (unsigned long long)s->agent.learned, to_server, to_honeypot,
+			 bound);
+	free(s);
+}
+
+/* The controller: its links, and the control socket. */
+static int start_controller(struct parts *p, struct daemon *d)
+{
+	if (controller_new(p->cfg, p->loop, &p->controller) < 0)
+		return -1;
+	p->src = (struct stats_sources){ .cfg = p->cfg,
+		.peers = controller_peers(p->controller),
+		.controller = p->controller, .started_ms = log_now_ms() };
+	p->ctl = ctl_new(&p->src, p->loop);
+	if (!p->ctl)
+		return -1;
+	*d = (struct daemon){ .controller = p->controller, .ctl = p->ctl };
+	loop_set_tick(p->loop, tick, d);
+	log_info("choreod %s: controller %s, %zu nodes, %zu services; control "
+		 "socket %s", CHOREO_VERSION, p->cfg->name, p->cfg->n_peers,
+		 p->cfg->n_services, p->cfg->control);
+	return 0;
+}
+
 /* Bring up what the role needs, the gateway side first: no answer may go
  * out before it can be backed. 0, or -1 (logged). */
 static int start(struct parts *p, struct daemon *d)
@@ -332,6 +405,8 @@ static int start(struct parts *p, struct daemon *d)
 	struct peers *peers = NULL;
 
 	p->loop = loop_new();
+	if (role == CONFIG_ROLE_CONTROLLER)
+		return p->loop ? start_controller(p, d) : -1;
 	if (role != CONFIG_ROLE_GATEWAY) {
 		p->rotor = p->loop ? rotor_new(cfg, NULL, NULL) : NULL;
 		p->dns = p->rotor ? dns_ctx_new(cfg, p->zone, p->rotor) : NULL;
@@ -352,6 +427,8 @@ static int start(struct parts *p, struct daemon *d)
 		gw_remote_on_unsure(p->remote, hold_open, p->rotor);
 		gw = gw_remote_gateway(p->remote);
 		peers = gw_remote_peers(p->remote);
+		if (node_ctl_new(cfg, peers, report, NULL, p, &p->node_ctl) < 0)
+			return -1;
 	} else {
 		if (nat_open(cfg, p->loop, &p->nat) < 0)
 			return -1;
@@ -367,9 +444,11 @@ static int start(struct parts *p, struct daemon *d)
 					"inet %s: %s", cfg->table, strerror((int)-dropped));
 				return -1;
 			}
-			if (gw_agent_new(cfg, p->loop, gw, &p->agent) < 0)
+			if (gw_agent_new(cfg, p->loop, gw, &p->agent) < 0 ||
+			    gw_agent_attach_controller(p->agent, report, p) < 0)
 				return -1;
 			peers = gw_agent_peers(p->agent);
+			p->node_ctl = NULL; /* the agent's own (gw_agent_controller) */
 		}
 	}
 	if (role != CONFIG_ROLE_GATEWAY) {
@@ -377,14 +456,16 @@ static int start(struct parts *p, struct daemon *d)
 		if (!p->server)
 			return -1;
 	}
-	p->ctl = ctl_new(&(struct stats_sources){ .cfg = cfg, .rotor = p->rotor,
-			 .dns = p->dns, .server = p->server, .gw = gw,
-			 .remote = p->remote, .agent = p->agent, .peers = peers,
-			 .started_ms = log_now_ms() }, p->loop);
+	p->src = (struct stats_sources){ .cfg = cfg, .rotor = p->rotor,
+		.dns = p->dns, .server = p->server, .gw = gw, .remote = p->remote,
+		.agent = p->agent, .peers = peers,
+		.node_ctl = p->agent ? gw_agent_controller(p->agent) : p->node_ctl,
+		.started_ms = log_now_ms() };
+	p->ctl = ctl_new(&p->src, p->loop);
 	if (!p->ctl)
 		return -1;
 	*d = (struct daemon){ .server = p->server, .gw = gw, .agent = p->agent,
-			      .ctl = p->ctl };
+			      .node_ctl = p->node_ctl, .ctl = p->ctl };
 	loop_set_tick(p->loop, tick, d);
 	if (role == CONFIG_ROLE_GATEWAY)
 		log_info("choreod %s: gateway %s, table inet %s, %zu services; "

@@ -178,12 +178,60 @@ static void render_peers(const struct stats_snapshot *s, struct reply *r)
 	}
 }
 
+/* A node's link to its controller. */
+static void render_node_ctl(const struct stats_snapshot *s, struct reply *r)
+{
+	const struct node_ctl_stats *n = &s->node_ctl;
+
+	say(r, "controller %s joins %llu reports %llu learned_sent %llu "
+	    "learned_frames %llu learned_dropped %llu changes_in %llu\n",
+	    n->up ? "joined" : "not_joined", (unsigned long long)n->joins,
+	    (unsigned long long)n->reports, (unsigned long long)n->learned_sent,
+	    (unsigned long long)n->learned_frames,
+	    (unsigned long long)n->learned_dropped,
+	    (unsigned long long)n->changes_in);
+}
+
+/* The controller: the deployment, a line per node with its last REPORT. */
+static void render_controller(const struct stats_snapshot *s, struct reply *r)
+{
+	const struct controller_stats *c = &s->controller;
+
+	say(r, "relay learned %llu relays %llu unsent %llu no_target %llu pushed %llu "
+	    "lag_us p50 %llu p99 %llu max %llu count %llu\n",
+	    (unsigned long long)c->learned, (unsigned long long)c->relays,
+	    (unsigned long long)c->relay_unsent, (unsigned long long)c->no_target,
+	    (unsigned long long)c->pushed,
+	    (unsigned long long)c->relay_lag.p50_us,
+	    (unsigned long long)c->relay_lag.p99_us,
+	    (unsigned long long)c->relay_lag.max_us,
+	    (unsigned long long)c->relay_lag.count);
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		const struct controller_node *n = &c->node[i];
+
+		say(r, "node %s role %s %s joins %llu stale_refusals %llu",
+		    n->name, config_role_name(n->role),
+		    n->joined ? "joined" : n->stale ? "refused_stale" : "absent",
+		    (unsigned long long)n->joins,
+		    (unsigned long long)n->stale_refusals);
+		if (n->role == CONFIG_ROLE_GATEWAY)
+			say(r, " learned_in %llu relayed_out %llu relay_failed %llu "
+			    "inflight %zu", (unsigned long long)n->learned_in,
+			    (unsigned long long)n->relayed_out,
+			    (unsigned long long)n->relay_failed, n->inflight);
+		if (n->report[0])
+			say(r, " report_age_ms %llu report: %s",
+			    (unsigned long long)n->report_age_ms, n->report);
+		say(r, "\n");
+	}
+}
+
 static void render_pool(const struct stats_snapshot *s, const struct config_pool *p,
 			bool fresh, struct reply *r)
 {
 	const struct gateway_pool_counts *k = &s->gw.pool[p->index];
 
-	if (s->gw.remote)
+	if (s->gw.remote || s->has_controller)
 		return; /* the gateways count: choreoctl status on them */
 	if (!s->gw.counters_known) {
 		say(r, "    gateway: not counted yet\n");
@@ -252,9 +300,14 @@ static void render_status(const struct ctl *c, const struct stats_snapshot *s,
 	say(r, "\n");
 	if (s->has_dns)
 		render_dns(s, r);
-	render_gateway(c, s, r);
+	if (!s->has_controller)
+		render_gateway(c, s, r);
 	if (s->has_peers)
 		render_peers(s, r);
+	if (s->has_node_ctl)
+		render_node_ctl(s, r);
+	if (s->has_controller)
+		render_controller(s, r);
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct config_service *svc = &cfg->services[i];
 
@@ -430,6 +483,10 @@ static void run_command(struct client *cl)
 	struct ctl *c = cl->ctl;
 	const char *cmd = cl->line;
 
+	if (strcmp(cmd, "status") == 0 && !c->src.gw) {
+		answer_status(cl, true); /* a controller: nothing to wait for */
+		return;
+	}
 	if (strcmp(cmd, "status") == 0) {
 		cl->state = C_WAITING;
 		cl->wait_until_ms = log_now_ms() + CTL_FRESH_MS;
@@ -453,7 +510,7 @@ static void run_command(struct client *cl)
 		int ret;
 
 		loop_del(c->loop, &cl->h);
-		ret = gateway_list_bindings(c->src.gw, fd);
+		ret = c->src.gw ? gateway_list_bindings(c->src.gw, fd) : -EOPNOTSUPP;
 		if (ret == 0) {
 			cl->h.fd = -1;
 			client_close(cl);

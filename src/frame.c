@@ -460,8 +460,10 @@ int frame_windows_encode(struct wire_out *w,
 	return wire_out_error(w);
 }
 
-int frame_windows_decode(struct wire *w, size_t n_services,
-			 struct frame_windows *out)
+/* WINDOWS and LEARNED: digest, more, count, changes of the kinds in mask
+ * (bit 1 << kind); a LEARNED has more = 0 and at least one change. */
+static int list_decode(struct wire *w, size_t n_services, unsigned mask,
+		       bool learned, struct frame_windows *out)
 {
 	struct wire check;
 	struct change c;
@@ -474,7 +476,8 @@ int frame_windows_decode(struct wire *w, size_t n_services,
 	out->count = wire_u16(w);
 	if ((ret = wire_error(w)) < 0)
 		return ret;
-	if (more > 1 || out->count > FRAME_MAX_CHANGES)
+	if (more > (learned ? 0 : 1) || out->count > FRAME_MAX_CHANGES ||
+	    (learned && out->count == 0))
 		return finish(w, FRAME_ERR_FIELD);
 	if (wire_available(w) != (size_t)out->count * CHANGE_WIRE_LEN)
 		return finish(w, FRAME_ERR_SIZE);
@@ -485,10 +488,89 @@ int frame_windows_decode(struct wire *w, size_t n_services,
 	for (unsigned i = 0; i < out->count; i++) {
 		if ((ret = change_decode(&check, n_services, &c)) < 0)
 			return finish(w, ret);
-		if (c.kind != CHANGE_OPEN && c.kind != CHANGE_OPEN_SCOPED)
+		if (!(mask & (1u << c.kind)))
 			return finish(w, FRAME_ERR_FIELD);
 	}
 	wire_skip(w, wire_available(w));
+	return finish(w, 0);
+}
+
+int frame_windows_decode(struct wire *w, size_t n_services,
+			 struct frame_windows *out)
+{
+	return list_decode(w, n_services,
+			   1u << CHANGE_OPEN | 1u << CHANGE_OPEN_SCOPED, false, out);
+}
+
+int frame_learned_encode(struct wire_out *w,
+			 const uint8_t digest[static FRAME_DIGEST_LEN],
+			 const struct change *learned, size_t n)
+{
+	if (!learned || n == 0 || n > FRAME_MAX_CHANGES)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (learned[i].kind != CHANGE_LEARNED)
+			return -EINVAL;
+	wire_write(w, digest, FRAME_DIGEST_LEN);
+	wire_put_u8(w, 0);
+	wire_put_u16(w, (uint16_t)n);
+	for (size_t i = 0; i < n && !wire_out_error(w); i++)
+		change_encode(w, &learned[i]);
+	return wire_out_error(w);
+}
+
+int frame_learned_decode(struct wire *w, size_t n_services,
+			 struct frame_windows *out)
+{
+	return list_decode(w, n_services, 1u << CHANGE_LEARNED, true, out);
+}
+
+int frame_join_encode(struct wire_out *w,
+		      const uint8_t digest[static FRAME_DIGEST_LEN])
+{
+	wire_write(w, digest, FRAME_DIGEST_LEN);
+	return wire_out_error(w);
+}
+
+int frame_join_decode(struct wire *w, uint8_t digest[static FRAME_DIGEST_LEN])
+{
+	wire_read(w, digest, FRAME_DIGEST_LEN);
+	return finish(w, 0);
+}
+
+int frame_report_encode(struct wire_out *w, const char *text)
+{
+	size_t n = strnlen(text, FRAME_REPORT_MAX + 1);
+
+	if (n == 0 || n > FRAME_REPORT_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (text[i] < 0x20 || text[i] > 0x7e)
+			return -EINVAL;
+	wire_put_u16(w, (uint16_t)n);
+	wire_write(w, text, n);
+	return wire_out_error(w);
+}
+
+int frame_report_decode(struct wire *w, char text_out[static FRAME_REPORT_MAX + 1])
+{
+	uint16_t n = wire_u16(w);
+	int ret;
+
+	text_out[0] = 0;
+	if ((ret = wire_error(w)) < 0)
+		return ret;
+	if (n == 0 || n > FRAME_REPORT_MAX)
+		return finish(w, FRAME_ERR_FIELD);
+	if (wire_available(w) != n)
+		return finish(w, FRAME_ERR_SIZE);
+	wire_read(w, text_out, n);
+	for (size_t i = 0; i < n; i++)
+		if (text_out[i] < 0x20 || text_out[i] > 0x7e) {
+			text_out[0] = 0;
+			return finish(w, FRAME_ERR_FIELD);
+		}
+	text_out[n] = 0;
 	return finish(w, 0);
 }
 
@@ -564,6 +646,9 @@ const char *frame_type_name(uint8_t type)
 	case FRAME_PING: return "PING";
 	case FRAME_PONG: return "PONG";
 	case FRAME_WINDOWS: return "WINDOWS";
+	case FRAME_JOIN: return "JOIN";
+	case FRAME_LEARNED: return "LEARNED";
+	case FRAME_REPORT: return "REPORT";
 	}
 	return "?";
 }

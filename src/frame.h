@@ -68,7 +68,13 @@ enum frame_type {
 	FRAME_PING = 18,     /* either way */
 	FRAME_PONG = 19,     /* the answer to a PING */
 	FRAME_WINDOWS = 20,  /* gateway -> DNS node, after the handshake */
+	FRAME_JOIN = 32,     /* DNS node or gateway -> controller, first */
+	FRAME_LEARNED = 33,  /* gateway -> controller: bindings its kernel learned */
+	FRAME_REPORT = 34,   /* DNS node or gateway -> controller: its status */
 };
+
+#define FRAME_JOIN_LEN      FRAME_DIGEST_LEN
+#define FRAME_REPORT_MAX    1024        /* bytes of a REPORT's text */
 
 #define FRAME_ROLE_DNS        "dns"
 #define FRAME_ROLE_GATEWAY    "gateway"
@@ -324,6 +330,30 @@ struct frame_windows {
 int frame_windows_decode(struct wire *w, size_t n_services,
 			 struct frame_windows *out);
 int frame_windows_next(struct frame_windows *it, struct change *c);
+
+/*
+ * LEARNED: the layout of WINDOWS (more always 0, count 1 .. FRAME_MAX_CHANGES),
+ * each change of kind learned, its ms the lifetime the relay gives it.
+ * The controller sends them on to the other gateways as CHANGES.
+ */
+int frame_learned_encode(struct wire_out *w,
+			 const uint8_t digest[static FRAME_DIGEST_LEN],
+			 const struct change *learned, size_t n);
+int frame_learned_decode(struct wire *w, size_t n_services,
+			 struct frame_windows *out);
+
+/* JOIN: the 32-byte services digest of the sender's configuration. */
+int frame_join_encode(struct wire_out *w,
+		      const uint8_t digest[static FRAME_DIGEST_LEN]);
+int frame_join_decode(struct wire *w, uint8_t digest[static FRAME_DIGEST_LEN]);
+
+/*
+ * REPORT: u16 len || len bytes of text, 1 .. FRAME_REPORT_MAX bytes of
+ * printable ASCII (0x20 .. 0x7e): "key value" pairs that the controller
+ * shows as they are. text_out gets them NUL-terminated.
+ */
+int frame_report_encode(struct wire_out *w, const char *text);
+int frame_report_decode(struct wire *w, char text_out[static FRAME_REPORT_MAX + 1]);
 
 /* ACK: u32 commit_id || i32 result || u16 applied. Result must be 0 or a
  * negative errno (-4095 .. -1); applied is the count of the CHANGES on

@@ -11,7 +11,9 @@
 #include "frame.h"
 #include "gateway.h"
 #include "log.h"
+#include "node_ctl.h"
 #include "peer.h"
+#include "relay.h"
 
 struct gw_agent {
 	const struct config *cfg;
@@ -22,6 +24,10 @@ struct gw_agent {
 	size_t cap;
 	struct gw_agent_stats st;
 	struct log_ratelimit rl;
+	struct node_ctl *ctl;      /* the link to the controller, or NULL */
+	struct relay_cache *relayed; /* the learned bindings reported lately */
+	node_ctl_report_fn *report;
+	void *report_ctx;
 };
 
 /* The answer to one CHANGES frame, sent when the local commit is done. */
@@ -78,16 +84,28 @@ static bool in_pool(const struct config *cfg, const struct change *c)
 }
 
 /* No element outlives what an answer can ask for: window + grace (the
- * asker's entry and the windows alike; window >= ttl). */
+ * asker's entry and the windows alike; window >= ttl); a relayed binding,
+ * relay_ms (relay.h). */
 static bool in_time(const struct config *cfg, const struct change *c)
 {
 	const struct config_service *s = &cfg->services[c->service];
 
+	if (c->kind == CHANGE_LEARNED)
+		return c->ms <= relay_ms(s->binding);
 	return c->ms <= ((uint64_t)s->window + s->grace) * 1000;
+}
+
+/* What each sender may ask for: a DNS node its answers' changes, the
+ * controller the bindings it relays. */
+static bool kind_allowed(bool from_controller, uint8_t kind)
+{
+	return from_controller ? kind == CHANGE_LEARNED : kind != CHANGE_LEARNED;
 }
 
 static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 {
+	bool from_controller =
+		a->cfg->peers[peer_link_index(l)].role == CONFIG_ROLE_CONTROLLER;
 	const struct config *cfg = a->cfg;
 	struct frame_changes fc;
 	struct applying ap = { .a = a, .l = l };
@@ -124,6 +142,16 @@ static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 		a->cap = count;
 	}
 	while (frame_changes_next(&fc, &c)) {
+		if (!kind_allowed(from_controller, c.kind)) {
+			a->st.wrong_kind++;
+			if (log_ratelimit_ok(&a->rl, log_now_ms()))
+				log_warn("peer %s: a change of kind %s, which a %s does "
+					 "not send: link closed, nothing applied",
+					 cfg->peers[peer_link_index(l)].name,
+					 change_kind_name(c.kind), from_controller ?
+					 "controller" : "DNS node");
+			return PEER_R_FIELD;
+		}
 		if (!in_time(cfg, &c)) {
 			a->st.over_window++;
 			if (log_ratelimit_ok(&a->rl, log_now_ms()))
@@ -150,6 +178,8 @@ static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 	}
 	ap.ack.commit_id = commit_id;
 	ap.n = n;
+	if (from_controller)
+		a->st.relayed_in += n;
 	gateway_commit(a->local, a->changes, n, on_applied, &ap);
 	if (!ap.done) {
 		/* the local gateway completes before it returns; were it ever
@@ -244,6 +274,13 @@ static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w
 	return on_changes(ctx, l, w);
 }
 
+/* CHANGES from the controller: relayed bindings, checked and applied as a
+ * DNS node's are (node_ctl.c calls this). */
+static int on_controller_changes(void *ctx, struct peer_link *l, struct wire *w)
+{
+	return on_changes(ctx, l, w);
+}
+
 int gw_agent_new(const struct config *cfg, struct loop *loop,
 		 struct gateway *local, struct gw_agent **out)
 {
@@ -270,10 +307,81 @@ int gw_agent_new(const struct config *cfg, struct loop *loop,
 	return 0;
 }
 
+static void report_trampoline(void *ctx, char *buf, size_t len)
+{
+	struct gw_agent *a = ctx;
+
+	if (a->report)
+		a->report(a->report_ctx, buf, len);
+}
+
+int gw_agent_attach_controller(struct gw_agent *a, node_ctl_report_fn *report,
+			       void *report_ctx)
+{
+	if (!config_controller(a->cfg))
+		return 0;
+	a->relayed = relay_cache_new();
+	if (!a->relayed)
+		return -ENOMEM;
+	a->report = report;
+	a->report_ctx = report_ctx;
+	return node_ctl_new(a->cfg, a->peers, report_trampoline,
+			    on_controller_changes, a, &a->ctl);
+}
+
+/* The service whose pool of this family holds addr, or -1. */
+static long service_of(const struct config *cfg, int family, const uint8_t *addr)
+{
+	config_for_each_pool(cfg, p)
+		if (p.family == family && addr_prefix_contains(p.pool, family, addr))
+			return (long)p.service;
+	return -1;
+}
+
+void gw_agent_learned(struct gw_agent *a, int family, const uint8_t src[static 16],
+		      const uint8_t addr[static 16], uint64_t now_ms)
+{
+	long s;
+	struct change c = { .kind = CHANGE_LEARNED, .family = (uint8_t)family,
+			    .src_len = family == AF_INET6 ? 128 : 32 };
+	size_t alen = family == AF_INET6 ? 16 : 4;
+
+	if (!a->ctl)
+		return;
+	s = service_of(a->cfg, family, addr);
+	if (s < 0) {
+		a->st.learned_foreign++;
+		return;
+	}
+	if (!relay_cache_due(a->relayed, (uint16_t)s, family, src, addr, now_ms,
+			     relay_coalesce_ms(a->cfg->services[s].binding))) {
+		a->st.learned_coalesced++;
+		return;
+	}
+	c.service = (uint16_t)s;
+	c.ms = relay_ms(a->cfg->services[s].binding);
+	memcpy(c.addr, addr, alen);
+	memcpy(c.src, src, alen);
+	a->st.learned++;
+	node_ctl_learned(a->ctl, &c);
+}
+
+void gw_agent_learned_flush(struct gw_agent *a)
+{
+	node_ctl_flush(a->ctl);
+}
+
+struct node_ctl *gw_agent_controller(struct gw_agent *a)
+{
+	return a->ctl;
+}
+
 void gw_agent_free(struct gw_agent *a)
 {
 	if (!a)
 		return;
+	node_ctl_free(a->ctl);
+	relay_cache_free(a->relayed);
 	peers_free(a->peers);
 	free(a->changes);
 	free(a);
@@ -282,6 +390,7 @@ void gw_agent_free(struct gw_agent *a)
 void gw_agent_tick(struct gw_agent *a, uint64_t now_ms)
 {
 	peers_tick(a->peers, now_ms);
+	node_ctl_tick(a->ctl, now_ms);
 }
 
 struct peers *gw_agent_peers(struct gw_agent *a)

@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "node_ctl.h"
+
 struct config;
 struct gateway;
 struct loop;
@@ -27,6 +29,25 @@ int gw_agent_new(const struct config *cfg, struct loop *loop,
 void gw_agent_free(struct gw_agent *a);
 
 void gw_agent_tick(struct gw_agent *a, uint64_t now_ms);
+
+/*
+ * With a [peer] of role controller: connect to it (node_ctl.c), report
+ * through report, apply the bindings it relays. 0 (also without a
+ * controller), or -errno.
+ */
+int gw_agent_attach_controller(struct gw_agent *a, node_ctl_report_fn *report,
+			       void *report_ctx);
+
+/*
+ * The kernel learned or refreshed the binding (src . addr) (an NFLOG
+ * record of the learn rules): reported to the controller, at most once per
+ * relay_coalesce_ms for one binding, with the lifetime relay_ms
+ * (relay.h). gw_agent_learned_flush sends what a batch of records queued.
+ */
+void gw_agent_learned(struct gw_agent *a, int family, const uint8_t src[static 16],
+		      const uint8_t addr[static 16], uint64_t now_ms);
+void gw_agent_learned_flush(struct gw_agent *a);
+struct node_ctl *gw_agent_controller(struct gw_agent *a);
 struct peers *gw_agent_peers(struct gw_agent *a);
 
 struct gw_agent_stats {
@@ -37,6 +58,11 @@ struct gw_agent_stats {
 	uint64_t failed;         /* the local commit failed (ACK with its error) */
 	uint64_t outside;        /* links closed: an address outside its pool */
 	uint64_t over_window;    /* links closed: a lifetime over window + grace */
+	uint64_t wrong_kind;     /* links closed: a kind its sender may not send */
+	uint64_t relayed_in;     /* bindings relayed by the controller, applied */
+	uint64_t learned;        /* bindings the kernel learned, reported */
+	uint64_t learned_coalesced; /* ... not reported: reported lately */
+	uint64_t learned_foreign;   /* ... outside every pool (ignored) */
 };
 
 void gw_agent_get_stats(const struct gw_agent *a, struct gw_agent_stats *out);

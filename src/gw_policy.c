@@ -413,6 +413,7 @@ enum gw_pool_obj gw_change_obj(uint8_t kind)
 	case CHANGE_BIND: return GW_ASKED;
 	case CHANGE_OPEN: return GW_OPEN;
 	case CHANGE_OPEN_SCOPED: return GW_SCOPED;
+	case CHANGE_LEARNED: return GW_BOUND;
 	}
 	return GW_N_POOL_OBJ;
 }

@@ -160,7 +160,8 @@ int gw_change_elem(const struct config *cfg, const struct change *c,
 		   struct gw_elem *out);
 
 /* The pool object a kind of change is written to: GW_ASKED, GW_OPEN,
- * GW_SCOPED; GW_N_POOL_OBJ for an unknown kind. */
+ * GW_SCOPED, GW_BOUND (a relayed binding); GW_N_POOL_OBJ for an unknown
+ * kind. */
 enum gw_pool_obj gw_change_obj(uint8_t kind);
 
 /*

@@ -178,15 +178,32 @@ int peer_send(struct peer_link *pl, uint8_t type, size_t max_payload,
 
 /* ---- closing ------------------------------------------------------------------ */
 
+/* The link to the controller has handlers of its own (node_ctl.c). */
+static const struct peer_handlers *handlers_of(const struct link *l)
+{
+	const struct peers *p = l->p;
+
+	if (l->peer >= 0 && p->cfg->peers[l->peer].role == CONFIG_ROLE_CONTROLLER)
+		return &p->hd_ctl;
+	return &p->hd;
+}
+
+void peers_set_controller_handlers(struct peers *p, const struct peer_handlers *h)
+{
+	p->hd_ctl = *h;
+}
+
 void peer_close(struct link *l, enum peer_reason why)
 {
 	struct peers *p = l->p;
+	const struct peer_handlers *hd;
 	bool was_up = l->st == L_UP;
 	char a[ADDR_STRLEN];
 	uint64_t now = log_now_ms();
 
 	if (l->h.fd < 0)
 		return;
+	hd = handlers_of(l);
 	loop_del(p->loop, &l->h);
 	close(l->h.fd);
 	l->h.fd = -1;
@@ -221,8 +238,8 @@ void peer_close(struct link *l, enum peer_reason why)
 	l->in = l->out = NULL;
 	l->in_cap = l->in_len = l->out_cap = l->out_len = l->out_off = 0;
 	l->st = L_FREE;
-	if (was_up && p->hd.down)
-		p->hd.down(p->hd.ctx, (struct peer_link *)l, why);
+	if (was_up && hd->down)
+		hd->down(hd->ctx, (struct peer_link *)l, why);
 }
 
 /* ---- the handshake ------------------------------------------------------------ */
@@ -273,8 +290,8 @@ static void link_up(struct link *l)
 		log_info("peer %s (%s): link up, key %u", peer_name(l),
 			 link_addr(l, a), l->key->psk.id);
 	}
-	if (p->hd.up) {
-		int why = p->hd.up(p->hd.ctx, (struct peer_link *)l);
+	if (handlers_of(l)->up) {
+		int why = handlers_of(l)->up(handlers_of(l)->ctx, (struct peer_link *)l);
 
 		if (why)
 			peer_close(l, why);
@@ -296,7 +313,8 @@ static int on_hello(struct link *l, const uint8_t *f, size_t total, struct wire 
 	if (ret)
 		return reason_of(ret);
 	cp = config_find_peer(p->cfg, hi.name);
-	if (!cp || cp->role != CONFIG_ROLE_DNS || strcmp(hi.role, FRAME_ROLE_DNS) ||
+	if (!cp || !peer_role_connects(cp->role, p->cfg->role) ||
+	    strcmp(hi.role, config_role_name(cp->role)) ||
 	    strcmp(hi.server, p->cfg->name))
 		return PEER_R_HELLO;
 	l->peer = (int)(cp - p->cfg->peers);
@@ -310,13 +328,15 @@ static int on_hello(struct link *l, const uint8_t *f, size_t total, struct wire 
 	l->hello_len = total;
 	if (crypto_random(l->nonce, sizeof(l->nonce)) < 0)
 		return PEER_R_IO;
-	wa = (struct hello_args){ l->nonce, FRAME_ROLE_GATEWAY, p->cfg->name, NULL };
+	wa = (struct hello_args){ l->nonce, config_role_name(p->cfg->role),
+				  p->cfg->name, NULL };
 	if (append(l, FRAME_WELCOME, l->key->k_hello, FRAME_MAX_HANDSHAKE,
 		   fill_welcome, &wa, &at) < 0 ||
 	    frame_transcript(l->hello, l->hello_len, l->out + at,
 			     l->out_len - at, l->transcript) < 0 ||
-	    frame_session_keys(&l->key->psk, hi.nonce, l->nonce, FRAME_ROLE_DNS,
-			       cp->name, FRAME_ROLE_GATEWAY, p->cfg->name,
+	    frame_session_keys(&l->key->psk, hi.nonce, l->nonce,
+			       config_role_name(cp->role), cp->name,
+			       config_role_name(p->cfg->role), p->cfg->name,
 			       c2s, s2c) < 0) {
 		explicit_bzero(c2s, sizeof(c2s));
 		explicit_bzero(s2c, sizeof(s2c));
@@ -342,11 +362,12 @@ static int on_welcome(struct link *l, const uint8_t *f, size_t total, struct wir
 
 	if (ret)
 		return reason_of(ret);
-	if (strcmp(wl.name, cp->name) || strcmp(wl.role, FRAME_ROLE_GATEWAY))
+	if (strcmp(wl.name, cp->name) || strcmp(wl.role, config_role_name(cp->role)))
 		return PEER_R_HELLO;
 	if (frame_transcript(l->hello, l->hello_len, f, total, l->transcript) < 0 ||
-	    frame_session_keys(&l->key->psk, l->nonce, wl.nonce, FRAME_ROLE_DNS,
-			       p->cfg->name, FRAME_ROLE_GATEWAY, cp->name,
+	    frame_session_keys(&l->key->psk, l->nonce, wl.nonce,
+			       config_role_name(p->cfg->role), p->cfg->name,
+			       config_role_name(cp->role), cp->name,
 			       c2s, s2c) < 0) {
 		explicit_bzero(c2s, sizeof(c2s));
 		explicit_bzero(s2c, sizeof(s2c));
@@ -416,8 +437,9 @@ static int on_data(struct link *l, uint8_t type, struct wire *w)
 	case FRAME_HELLO: case FRAME_WELCOME: case FRAME_PROOF:
 		return PEER_R_TYPE;
 	default:
-		return p->hd.frame ? p->hd.frame(p->hd.ctx, (struct peer_link *)l,
-						 type, w) : PEER_R_TYPE;
+		return handlers_of(l)->frame ?
+		       handlers_of(l)->frame(handlers_of(l)->ctx, (struct peer_link *)l,
+					     type, w) : PEER_R_TYPE;
 	}
 }
 
@@ -567,7 +589,8 @@ static void start_hello(struct link *l)
 {
 	struct peers *p = l->p;
 	const struct config_peer *cp = &p->cfg->peers[l->peer];
-	struct hello_args ha = { l->nonce, FRAME_ROLE_DNS, p->cfg->name, cp->name };
+	struct hello_args ha = { l->nonce, config_role_name(p->cfg->role),
+				 p->cfg->name, cp->name };
 	size_t at;
 	int err = 0;
 	socklen_t len = sizeof(err);
@@ -675,12 +698,19 @@ static int load_keys(struct peers *p)
 	return 0;
 }
 
+bool peer_role_connects(enum config_role me, enum config_role them)
+{
+	return (me == CONFIG_ROLE_DNS && them == CONFIG_ROLE_GATEWAY) ||
+	       (me != CONFIG_ROLE_CONTROLLER && me != CONFIG_ROLE_STANDALONE &&
+		them == CONFIG_ROLE_CONTROLLER);
+}
+
 int peers_new(const struct config *cfg, struct loop *loop,
 	      const struct peer_handlers *h, struct peers **out)
 {
 	struct peers *p = calloc(1, sizeof(*p));
-	bool gateway = cfg->role == CONFIG_ROLE_GATEWAY;
-	size_t n_dns = 0, n_from = 0;
+	bool listens = false;
+	size_t n_in = 0, n_from = 0;
 	int ret;
 
 	*out = NULL;
@@ -692,7 +722,10 @@ int peers_new(const struct config *cfg, struct loop *loop,
 	p->listener.fd = -1;
 	p->rl_refuse = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 20);
 	p->rl_updown = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 50);
-	p->n_links = gateway ? PEER_MAX_UNAUTH + cfg->n_peers : cfg->n_peers;
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		listens |= peer_role_connects(cfg->peers[i].role, cfg->role);
+	/* a slot per peer for the connects, then the accepted links' */
+	p->n_links = cfg->n_peers + (listens ? PEER_MAX_UNAUTH + cfg->n_peers : 0);
 	p->links = calloc(p->n_links ? p->n_links : 1, sizeof(*p->links));
 	if (!p->links) {
 		free(p);
@@ -704,19 +737,20 @@ int peers_new(const struct config *cfg, struct loop *loop,
 		p->ps[i].last_down = PEER_R_COUNT;
 		p->ps[i].backoff_ms = PEER_BACKOFF_MIN_MS;
 		p->ps[i].client = &p->links[i];
-		n_dns += cfg->peers[i].role == CONFIG_ROLE_DNS;
-		n_from += cfg->peers[i].role == CONFIG_ROLE_DNS && cfg->peers[i].has_from;
+		if (peer_role_connects(cfg->peers[i].role, cfg->role)) {
+			n_in++;
+			n_from += cfg->peers[i].has_from;
+		}
 	}
-	p->from_only = n_dns && n_from == n_dns;
+	p->from_only = n_in && n_from == n_in;
 	ret = load_keys(p);
-	if (!ret && gateway)
+	if (!ret && listens)
 		ret = peer_listen(p);
 	if (ret < 0) {
 		peers_free(p);
 		return ret;
 	}
-	if (!gateway)
-		peers_tick(p, log_now_ms());
+	peers_tick(p, log_now_ms());
 	*out = p;
 	return 0;
 }
@@ -725,7 +759,7 @@ void peers_free(struct peers *p)
 {
 	if (!p)
 		return;
-	p->hd.down = NULL;
+	p->hd.down = p->hd_ctl.down = NULL;
 	for (size_t i = 0; i < p->n_links; i++)
 		peer_close(&p->links[i], PEER_R_CLOSED);
 	if (p->listener.fd >= 0) {
@@ -769,10 +803,8 @@ void peers_tick(struct peers *p, uint64_t now)
 		else if (now >= l->deadline_ms)
 			peer_close(l, PEER_R_HANDSHAKE_TIMEOUT);
 	}
-	if (p->cfg->role != CONFIG_ROLE_DNS)
-		return;
 	for (size_t i = 0; i < p->cfg->n_peers; i++)
-		if (p->cfg->peers[i].role == CONFIG_ROLE_GATEWAY &&
+		if (peer_role_connects(p->cfg->role, p->cfg->peers[i].role) &&
 		    p->ps[i].client->h.fd < 0 && now >= p->ps[i].next_try_ms)
 			peer_connect(p, i, now);
 }
@@ -816,7 +848,8 @@ void peers_get_stats(const struct peers *p, uint64_t now, struct peers_stats *ou
 			s->frames_in = l->frames_in;
 			s->frames_out = l->frames_out;
 			s->queued = l->out_len - l->out_off;
-		} else if (p->cfg->role == CONFIG_ROLE_DNS && ps->client->h.fd >= 0) {
+		} else if (peer_role_connects(p->cfg->role, p->cfg->peers[i].role) &&
+			   ps->client->h.fd >= 0) {
 			s->state = ps->client->st == L_CONNECTING ? "connecting" : "handshake";
 		} else {
 			s->state = "down";

@@ -77,12 +77,23 @@ struct peer_handlers {
 };
 
 /*
- * Read the keys of cfg ([key ID] file), then, by role: a gateway listens
- * on peer_listen; a DNS node starts connecting to every [peer] with role
- * gateway. Returns 0 and *out, or a negative errno (logged).
+ * Who connects to whom (docs/protocol.md): a DNS node to its gateways and
+ * its controller, a gateway to its controller. The other end accepts.
+ */
+bool peer_role_connects(enum config_role me, enum config_role them);
+
+/*
+ * Read the keys of cfg ([key ID] file), then, by role: a gateway and a
+ * controller listen on peer_listen; a DNS node and a gateway start
+ * connecting to the peers they connect to (peer_role_connects). Returns 0
+ * and *out, or a negative errno (logged).
  */
 int peers_new(const struct config *cfg, struct loop *loop,
 	      const struct peer_handlers *h, struct peers **out);
+/* The link to the controller (a DNS node's, a gateway's) gets its own
+ * handlers; until they are set, its frames are refused (PEER_R_TYPE). */
+void peers_set_controller_handlers(struct peers *p, const struct peer_handlers *h);
+
 /* Close every connection (no down callbacks), zero the keys. NULL is fine. */
 void peers_free(struct peers *p);
 

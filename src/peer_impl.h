@@ -84,6 +84,7 @@ struct peers {
 	const struct config *cfg;
 	struct loop *loop;
 	struct peer_handlers hd;
+	struct peer_handlers hd_ctl;   /* for the link to the controller */
 	struct key keys[CONFIG_MAX_KEYS];
 	size_t n_keys;
 	struct loop_handler listener;  /* fd -1 on a DNS node */

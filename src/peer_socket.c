@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Where a link's socket comes from: a DNS node's connects to its gateways,
- * and a gateway's listening socket, with the caps applied at accept (the
- * DNS nodes' 'from', PEER_MAX_UNAUTH pending, PEER_MAX_PER_SOURCE from one
+ * Where a link's socket comes from: the connects of a DNS node (to its
+ * gateways and controller) and of a gateway (to its controller), and the
+ * listening socket of a gateway or a controller, with the caps applied at
+ * accept (the peers' 'from', PEER_MAX_UNAUTH pending, PEER_MAX_PER_SOURCE from one
  * address) before a connection takes a slot.
  */
 #include <errno.h>
@@ -17,7 +18,7 @@
 
 #define ACCEPT_BURST 64
 
-/* ---- connecting (a DNS node) -------------------------------------------------- */
+/* ---- connecting (a DNS node, a gateway) -------------------------------------------------- */
 
 void peer_connect(struct peers *p, size_t i, uint64_t now)
 {
@@ -50,14 +51,15 @@ void peer_connect(struct peers *p, size_t i, uint64_t now)
 		peer_close(l, PEER_R_KEY_ID);
 }
 
-/* ---- accepting (a gateway) ---------------------------------------------------- */
+/* ---- accepting (a gateway, a controller) ---------------------------------------------------- */
 
-static bool from_a_dns_peer(const struct peers *p, int family, const uint8_t *a)
+/* Whether a is inside the 'from' of a peer that connects here. */
+static bool from_a_peer(const struct peers *p, int family, const uint8_t *a)
 {
 	for (size_t i = 0; i < p->cfg->n_peers; i++) {
 		const struct config_peer *cp = &p->cfg->peers[i];
 
-		if (cp->role == CONFIG_ROLE_DNS && cp->has_from &&
+		if (peer_role_connects(cp->role, p->cfg->role) && cp->has_from &&
 		    addr_prefix_contains(&cp->from, family, a))
 			return true;
 	}
@@ -112,8 +114,8 @@ static void on_accept(struct loop_handler *h, uint32_t events)
 		}
 		p->accepted++;
 		addr_from_sockaddr(sa, &family, a);
-		if (p->from_only && !from_a_dns_peer(p, family, a)) {
-			refuse(p, fd, &p->refused_from, "from no DNS node's 'from'", sa);
+		if (p->from_only && !from_a_peer(p, family, a)) {
+			refuse(p, fd, &p->refused_from, "from no peer's 'from'", sa);
 			continue;
 		}
 		if (p->unauth >= PEER_MAX_UNAUTH) {
@@ -125,7 +127,8 @@ static void on_accept(struct loop_handler *h, uint32_t events)
 			       "4 handshakes pending from this address", sa);
 			continue;
 		}
-		for (size_t i = 0; i < p->n_links && !slot; i++)
+		/* the first n_peers slots are for this node's own connects */
+		for (size_t i = p->cfg->n_peers; i < p->n_links && !slot; i++)
 			if (p->links[i].h.fd < 0)
 				slot = &p->links[i];
 		if (!slot || peer_link_init(p, slot, fd, false, -1, sa, len) < 0) {
@@ -155,7 +158,9 @@ int peer_listen(struct peers *p)
 	p->listener.fn = on_accept;
 	if (loop_add(p->loop, &p->listener, EPOLLIN) < 0)
 		goto fail;
-	log_info("peer: listening on %s for DNS nodes", addr_sockaddr_format(sa, a));
+	log_info("peer: listening on %s for %s", addr_sockaddr_format(sa, a),
+		 cfg->role == CONFIG_ROLE_CONTROLLER ? "DNS nodes and gateways" :
+		 "DNS nodes");
 	return 0;
 fail:
 	log_err("peer: cannot listen on %s: %m", addr_sockaddr_format(sa, a));

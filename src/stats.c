@@ -9,7 +9,14 @@ void stats_collect(const struct stats_sources *src, uint64_t now_ms,
 	memset(out, 0, sizeof(*out));
 	out->uptime_ms = now_ms - src->started_ms;
 	config_digest(src->cfg, out->digest);
-	gateway_snapshot(src->gw, &out->gw);
+	if (src->gw)
+		gateway_snapshot(src->gw, &out->gw);
+	out->has_node_ctl = src->node_ctl != NULL;
+	if (src->node_ctl)
+		node_ctl_get_stats(src->node_ctl, &out->node_ctl);
+	out->has_controller = src->controller != NULL;
+	if (src->controller)
+		controller_get_stats(src->controller, now_ms, &out->controller);
 	if (src->remote)
 		gw_remote_get_stats(src->remote, &out->remote);
 	if (src->agent)

@@ -12,12 +12,14 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "controller.h"
 #include "dns.h"
 #include "dnsserver.h"
 #include "gateway.h"
 #include "gw_agent.h"
 #include "gw_remote.h"
 #include "latency.h"
+#include "node_ctl.h"
 #include "peer.h"
 #include "rotor.h"
 
@@ -31,17 +33,21 @@ struct stats_sources {
 	struct gateway *gw;          /* the local table, or the remote gateways */
 	struct gw_remote *remote;    /* role dns */
 	struct gw_agent *agent;      /* role gateway */
-	struct peers *peers;         /* roles dns and gateway */
+	struct peers *peers;         /* roles dns, gateway and controller */
+	struct node_ctl *node_ctl;   /* roles dns and gateway, with a controller */
+	struct controller *controller; /* role controller */
 	uint64_t started_ms;
 };
 
 struct stats_snapshot {
 	uint64_t uptime_ms;
 	uint8_t digest[32];                      /* of the [service] sections */
-	bool has_dns, has_peers;
+	bool has_dns, has_peers, has_node_ctl, has_controller;
 	struct gw_remote_stats remote;           /* role dns */
 	struct gw_agent_stats agent;             /* role gateway */
 	struct peers_stats peers;
+	struct node_ctl_stats node_ctl;          /* the link to the controller */
+	struct controller_stats controller;      /* role controller */
 	struct dns_stats dns;
 	struct dnsserver_stats server;
 	struct latency_summary answer_latency;   /* UDP batch in -> answers out */

@@ -40,6 +40,7 @@ static void payload(uint8_t type, const uint8_t *p, size_t len)
 	struct frame_ack ack;
 	uint8_t digest[FRAME_DIGEST_LEN];
 	uint64_t token;
+	char text[FRAME_REPORT_MAX + 1];
 	size_t n = 0;
 	int peek, ret;
 
@@ -88,6 +89,26 @@ static void payload(uint8_t type, const uint8_t *p, size_t len)
 		if (n != win.count || frame_windows_next(&win, &changes[0]) != 0)
 			abort();
 		same(p, len, &w, frame_windows_encode(&w, win.digest, win.more, changes, n));
+		break;
+	case FRAME_LEARNED:
+		if (frame_learned_decode(&r, FUZZ_FRAME_SERVICES, &win) < 0)
+			break;
+		while (n < FRAME_MAX_CHANGES && frame_windows_next(&win, &changes[n]) == 1) {
+			if (changes[n].kind != CHANGE_LEARNED)
+				abort(); /* only learned bindings pass */
+			n++;
+		}
+		if (n == 0 || n != win.count || win.more || frame_windows_next(&win, &changes[0]) != 0)
+			abort();
+		same(p, len, &w, frame_learned_encode(&w, win.digest, changes, n));
+		break;
+	case FRAME_JOIN:
+		if (frame_join_decode(&r, digest) == 0)
+			same(p, len, &w, frame_join_encode(&w, digest));
+		break;
+	case FRAME_REPORT:
+		if (frame_report_decode(&r, text) == 0)
+			same(p, len, &w, frame_report_encode(&w, text));
 		break;
 	case FRAME_ACK:
 		if (frame_ack_decode(&r, &ack) == 0)
@@ -155,7 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		[FUZZ_FRAME_HELLO] = FRAME_HELLO, [FUZZ_FRAME_WELCOME] = FRAME_WELCOME,
 		[FUZZ_FRAME_PROOF] = FRAME_PROOF, [FUZZ_FRAME_CHANGES] = FRAME_CHANGES,
 		[FUZZ_FRAME_ACK] = FRAME_ACK, [FUZZ_FRAME_PING] = FRAME_PING,
-		[FUZZ_FRAME_WINDOWS] = FRAME_WINDOWS,
+		[FUZZ_FRAME_WINDOWS] = FRAME_WINDOWS, [FUZZ_FRAME_LEARNED] = FRAME_LEARNED,
+		[FUZZ_FRAME_JOIN] = FRAME_JOIN, [FUZZ_FRAME_REPORT] = FRAME_REPORT,
 	};
 	uint8_t *copy;
 	size_t len;

@@ -17,6 +17,9 @@ enum fuzz_frame_sel {
 	FUZZ_FRAME_PING,     /* PING and PONG */
 	FUZZ_FRAME_RX,       /* 16-byte (u64 seq, u64 ts) records for frame_rx_accept */
 	FUZZ_FRAME_WINDOWS,
+	FUZZ_FRAME_LEARNED,
+	FUZZ_FRAME_JOIN,
+	FUZZ_FRAME_REPORT,
 	FUZZ_FRAME_N_SEL,
 };
 

@@ -58,6 +58,11 @@ static int fill(struct wire_out *w, uint8_t type)
 	case FRAME_PING: return frame_ping_encode(w, 0x0123456789abcdefull);
 	case FRAME_PONG: return frame_ping_encode(w, 0xfedcba9876543210ull);
 	case FRAME_WINDOWS: return frame_windows_encode(w, digest, true, c + 1, 2);
+	case FRAME_LEARNED:
+		c[0].kind = CHANGE_LEARNED;
+		return frame_learned_encode(w, digest, c, 1);
+	case FRAME_JOIN: return frame_join_encode(w, digest);
+	case FRAME_REPORT: return frame_report_encode(w, "answers 12 servfail 0 open 3");
 	}
 	return -EINVAL;
 }
@@ -76,6 +81,9 @@ int main(int argc, char **argv)
 		{ FRAME_PING, FUZZ_FRAME_PING, "ping" },
 		{ FRAME_PONG, FUZZ_FRAME_PING, "pong" },
 		{ FRAME_WINDOWS, FUZZ_FRAME_WINDOWS, "windows" },
+		{ FRAME_LEARNED, FUZZ_FRAME_LEARNED, "learned" },
+		{ FRAME_JOIN, FUZZ_FRAME_JOIN, "join" },
+		{ FRAME_REPORT, FUZZ_FRAME_REPORT, "report" },
 	};
 	/* seq 0 1 2, 2 repeated, 1 reordered, 5 after a gap, 3 31 s early,
 	 * 3 30 s late (accepted) */

@@ -84,7 +84,7 @@ static struct change make(uint8_t kind, int family, uint8_t src_len)
 
 	if (family == AF_INET) {
 		memcpy(c.addr, "\xcb\x00\x71\x07", 4);
-		if (kind == CHANGE_BIND)
+		if (kind == CHANGE_BIND || kind == CHANGE_LEARNED)
 			memcpy(c.src, "\xc6\x12\x00\x01", 4);
 		else if (kind == CHANGE_OPEN_SCOPED)
 			memcpy(c.src, "\xc6\x12\x01\x00", 3);
@@ -100,8 +100,8 @@ static struct change make(uint8_t kind, int family, uint8_t src_len)
 
 static void test_change_round_trip(void **state)
 {
-	struct change in[6], out;
-	uint8_t buf[6 * CHANGE_WIRE_LEN];
+	struct change in[7], out;
+	uint8_t buf[7 * CHANGE_WIRE_LEN];
 	struct wire_out w = wire_out_init(buf, sizeof(buf));
 	struct wire r;
 
@@ -112,7 +112,8 @@ static void test_change_round_trip(void **state)
 	in[3] = make(CHANGE_BIND, AF_INET6, 128);
 	in[4] = make(CHANGE_OPEN, AF_INET6, 0);
 	in[5] = make(CHANGE_OPEN_SCOPED, AF_INET6, 56);
-	for (int i = 0; i < 6; i++)
+	in[6] = make(CHANGE_LEARNED, AF_INET, 32);
+	for (int i = 0; i < 7; i++)
 		change_encode(&w, &in[i]);
 	assert_int_equal(wire_out_error(&w), 0);
 	assert_int_equal(wire_out_len(&w), sizeof(buf));
@@ -121,7 +122,7 @@ static void test_change_round_trip(void **state)
 			    "\xcb\x00\x71\x07", 14);
 	assert_memory_equal(buf + 26, "\xc6\x12\x00\x01", 4);
 	r = wire_init(buf, sizeof(buf));
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 7; i++) {
 		assert_int_equal(change_decode(&r, 4, &out), 0);
 		assert_memory_equal(&out, &in[i], sizeof(out));
 	}
@@ -141,7 +142,8 @@ static void test_change_decode_refuses(void **state)
 		const char *why;
 	} bad[] = {
 		{ CHANGE_BIND, AF_INET, 32, 0, 0, "kind 0" },
-		{ CHANGE_BIND, AF_INET, 32, 0, 4, "kind 4" },
+		{ CHANGE_BIND, AF_INET, 32, 0, 5, "kind 5" },
+		{ CHANGE_LEARNED, AF_INET, 32, 2, 24, "learned with a prefix" },
 		{ CHANGE_BIND, AF_INET, 32, 1, 5, "family 5" },
 		{ CHANGE_BIND, AF_INET, 32, 1, 0, "family 0" },
 		{ CHANGE_BIND, AF_INET, 32, 2, 24, "bind with a prefix" },

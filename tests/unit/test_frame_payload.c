@@ -29,7 +29,9 @@ static int decode(uint8_t type, const uint8_t *bytes, size_t len)
 	struct frame_welcome welcome;
 	struct frame_changes changes;
 	struct frame_ack ack;
+	struct frame_windows list;
 	uint8_t digest[32];
+	char text[FRAME_REPORT_MAX + 1];
 	uint64_t token;
 	struct wire r;
 	int ret = -1;
@@ -44,6 +46,10 @@ static int decode(uint8_t type, const uint8_t *bytes, size_t len)
 	case FRAME_CHANGES: ret = frame_changes_decode(&r, 4, &changes); break;
 	case FRAME_ACK: ret = frame_ack_decode(&r, &ack); break;
 	case FRAME_PING: ret = frame_ping_decode(&r, &token); break;
+	case FRAME_WINDOWS: ret = frame_windows_decode(&r, 4, &list); break;
+	case FRAME_LEARNED: ret = frame_learned_decode(&r, 4, &list); break;
+	case FRAME_JOIN: ret = frame_join_decode(&r, digest); break;
+	case FRAME_REPORT: ret = frame_report_decode(&r, text); break;
 	default: fail();
 	}
 	/* the cursor agrees with the result */
@@ -292,6 +298,62 @@ static void test_ack_refused(void **state)
 	}
 }
 
+/* The controller's frames: LEARNED carries learned bindings only, at least
+ * one and never "more"; REPORT is printable text; JOIN is a digest. */
+static void test_controller_frames_refused(void **state)
+{
+	static const uint8_t digest[32] = "thirty-two bytes of a digest....";
+	struct change c = { .kind = CHANGE_LEARNED, .family = AF_INET, .src_len = 32,
+			    .service = 1, .ms = 660000, .addr = { 203, 0, 113, 7 },
+			    .src = { 198, 18, 0, 9 } };
+	uint8_t buf[256];
+	struct wire_out w = wire_out_init(buf, sizeof(buf));
+	size_t len;
+	char big[FRAME_REPORT_MAX + 2];
+
+	(void)state;
+	assert_int_equal(frame_learned_encode(&w, digest, &c, 1), 0);
+	len = wire_out_len(&w);
+	assert_int_equal(decode(FRAME_LEARNED, buf, len), 0);
+	/* as WINDOWS it is refused (a window's kinds only), and back */
+	assert_int_equal(decode(FRAME_WINDOWS, buf, len), FRAME_ERR_FIELD);
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_not_equal(decode(FRAME_LEARNED, buf, cut), 0);
+	buf[32] = 1; /* more */
+	assert_int_equal(decode(FRAME_LEARNED, buf, len), FRAME_ERR_FIELD);
+	buf[32] = 0;
+	buf[35] = CHANGE_BIND; /* the change's kind: a DNS node's bind */
+	assert_int_equal(decode(FRAME_LEARNED, buf, len), FRAME_ERR_FIELD);
+	buf[35] = CHANGE_LEARNED;
+	/* count 0 */
+	assert_int_equal(decode(FRAME_LEARNED, (const uint8_t[35]){ 0 }, 35), FRAME_ERR_FIELD);
+	c.kind = CHANGE_OPEN;
+	w = wire_out_init(buf, sizeof(buf));
+	assert_int_equal(frame_learned_encode(&w, digest, &c, 1), -EINVAL);
+	assert_int_equal(frame_learned_encode(&w, digest, &c, 0), -EINVAL);
+
+	assert_int_equal(decode(FRAME_JOIN, digest, 32), 0);
+	assert_int_equal(decode(FRAME_JOIN, digest, 31), FRAME_ERR_SIZE);
+	assert_int_equal(decode(FRAME_JOIN, (const uint8_t[33]){ 0 }, 33), FRAME_ERR_SIZE);
+
+	w = wire_out_init(buf, sizeof(buf));
+	assert_int_equal(frame_report_encode(&w, "answers 3 servfail 0"), 0);
+	len = wire_out_len(&w);
+	assert_int_equal(decode(FRAME_REPORT, buf, len), 0);
+	assert_int_equal(decode(FRAME_REPORT, buf, len - 1), FRAME_ERR_SIZE);
+	buf[5] = '\n';
+	assert_int_equal(decode(FRAME_REPORT, buf, len), FRAME_ERR_FIELD);
+	buf[5] = 0x80;
+	assert_int_equal(decode(FRAME_REPORT, buf, len), FRAME_ERR_FIELD);
+	assert_int_equal(decode(FRAME_REPORT, (const uint8_t[2]){ 0, 0 }, 2), FRAME_ERR_FIELD);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	w = wire_out_init(buf, sizeof(buf));
+	assert_int_equal(frame_report_encode(&w, big), -EINVAL);
+	assert_int_equal(frame_report_encode(&w, ""), -EINVAL);
+	assert_int_equal(frame_report_encode(&w, "tab\there"), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_changes_refused),
 		cmocka_unit_test(test_changes_peek),
 		cmocka_unit_test(test_ack_refused),
+		cmocka_unit_test(test_controller_frames_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

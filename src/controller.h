@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The controller (role controller): the control plane of the distributed
+ * mode, never on an answer's path. DNS nodes and gateways connect to it
+ * (peer.c) and JOIN with their services digest: a node whose digest is
+ * not the controller's is refused (its link closed, counted and logged)
+ * before anything of it is used. Gateways report the bindings their
+ * kernels learned (LEARNED); the controller relays each to every other
+ * joined gateway as CHANGES and times the relay until their ACK. Every
+ * node REPORTs its counters each second: `choreoctl status` here shows the
+ * whole deployment. controller_push sends changes to every gateway (the
+ * hook for quarantine).
+ *
+ * When the controller is down, nothing waits for it: the nodes answer and
+ * route; a binding learned meanwhile is not relayed. When it returns the
+ * nodes reconnect and JOIN again, and relaying goes on.
+ */
+#ifndef CHOREO_CONTROLLER_H
+#define CHOREO_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "change.h"
+#include "config.h"
+#include "frame.h"
+#include "latency.h"
+
+#define CONTROLLER_MAX_INFLIGHT 1024 /* relays per gateway awaiting an ACK */
+
+struct loop;
+struct peers;
+struct controller;
+
+/* Listen on peer_listen. 0 and *out, or -errno (logged). */
+int controller_new(const struct config *cfg, struct loop *loop,
+		   struct controller **out);
+void controller_free(struct controller *c);
+void controller_tick(struct controller *c, uint64_t now_ms);
+struct peers *controller_peers(struct controller *c);
+
+/*
+ * Send changes to every joined gateway (as CHANGES; their ACKs are
+ * counted). Returns the number of gateways they were queued to.
+ */
+size_t controller_push(struct controller *c, const struct change *changes,
+		       size_t n);
+
+struct controller_node {
+	const char *name;
+	enum config_role role;
+	bool joined;
+	bool stale;               /* its last JOIN had another digest */
+	uint64_t joins, stale_refusals;
+	char report[FRAME_REPORT_MAX + 1]; /* its last REPORT, "" before one */
+	uint64_t report_age_ms;
+	uint64_t learned_in;      /* a gateway: bindings it reported */
+	uint64_t relayed_out;     /* a gateway: bindings relayed to it */
+	uint64_t relay_failed;    /* ... that it acknowledged with an error */
+	size_t inflight;          /* relays awaiting its ACK */
+};
+
+struct controller_stats {
+	size_t n_nodes;
+	struct controller_node node[CONFIG_MAX_PEERS]; /* by cfg->peers index */
+	uint64_t learned;         /* bindings reported by gateways */
+	uint64_t relays;          /* ... sent on (one per gateway) */
+	uint64_t relay_unsent;    /* ... not sent: a gateway not reading */
+	uint64_t no_target;       /* reported when no other gateway was joined */
+	uint64_t pushed;          /* changes pushed by controller_push */
+	struct latency_summary relay_lag; /* LEARNED in -> the gateway's ACK */
+};
+
+void controller_get_stats(const struct controller *c, uint64_t now_ms,
+			  struct controller_stats *out);
+
+#endif
