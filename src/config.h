@@ -172,6 +172,10 @@ static inline uint32_t config_rotor_max_open(const struct config_service *s)
 	return s->share ? s->share : s->max_open;
 }
 
+/* Who connects to whom (docs/protocol.md): a DNS node to its gateways and
+ * its controller, a gateway to its controller; the other end accepts. */
+bool config_role_connects(enum config_role me, enum config_role them);
+
 /* The [peer] with role controller (at most one), or NULL. */
 const struct config_peer *config_controller(const struct config *cfg);
 

@@ -86,9 +86,11 @@ static const struct config *find_node(const struct config *const *cfgs, size_t n
 }
 
 /*
- * Each link a DNS node configures to a gateway among the files: the gateway
- * must know the DNS node ([peer NAME] with role dns) and accept the key id
- * the DNS node will use, or every handshake would be refused.
+ * Each link a node configures to a peer it connects to, among the files (a
+ * DNS node to its gateways and its controller, a gateway to its
+ * controller): that peer must have the role configured for it, know the
+ * node back with the node's role, and accept the key id the node will
+ * use, or every handshake would be refused.
  */
 static int check_links(const struct config *const *cfgs, size_t n,
 		       struct config_errors *errs, int *bad)
@@ -98,29 +100,30 @@ static int check_links(const struct config *const *cfgs, size_t n,
 	for (size_t a = 0; a < n && !ret; a++) {
 		const struct config *d = cfgs[a];
 
-		if (d->role != CONFIG_ROLE_DNS)
-			continue;
 		for (size_t i = 0; i < d->n_peers && !ret; i++) {
 			const struct config_peer *to = &d->peers[i];
 			const struct config *g = find_node(cfgs, n, to->name);
 			const struct config_peer *back;
 			bool accepted = false;
 
-			if (!g || to->role != CONFIG_ROLE_GATEWAY)
+			if (!g || !config_role_connects(d->role, to->role))
 				continue;
-			if (g->role != CONFIG_ROLE_GATEWAY) {
+			if (g->role != to->role) {
 				*bad = 1;
-				ret = add(errs, "%s: [peer %s] has role gateway, but %s "
+				ret = add(errs, "%s: [peer %s] has role %s, but %s "
 					  "gives node %s role %s", d->path, to->name,
-					  g->path, g->name, config_role_name(g->role));
+					  config_role_name(to->role), g->path, g->name,
+					  config_role_name(g->role));
 				continue;
 			}
 			back = config_find_peer(g, d->name);
-			if (!back || back->role != CONFIG_ROLE_DNS) {
+			if (!back || back->role != d->role) {
 				*bad = 1;
-				ret = add(errs, "%s: gateway %s has no [peer %s] with role "
-					  "dns: it would refuse the links of DNS node %s "
-					  "(%s)", g->path, g->name, d->name, d->name, d->path);
+				ret = add(errs, "%s: %s %s has no [peer %s] with role "
+					  "%s: it would refuse the links of %s node %s "
+					  "(%s)", g->path, config_role_name(g->role), g->name,
+					  d->name, config_role_name(d->role),
+					  config_role_name(d->role), d->name, d->path);
 				continue;
 			}
 			for (size_t k = 0; k < back->n_key_ids; k++)
@@ -128,9 +131,9 @@ static int check_links(const struct config *const *cfgs, size_t n,
 			if (!accepted) {
 				*bad = 1;
 				ret = add(errs, "%s: [peer %s] key does not list key %u, "
-					  "the one DNS node %s uses with it (%s, [peer %s])",
-					  g->path, d->name, to->key_ids[0], d->name,
-					  d->path, to->name);
+					  "the one %s node %s uses with it (%s, [peer %s])",
+					  g->path, d->name, to->key_ids[0],
+					  config_role_name(d->role), d->name, d->path, to->name);
 			}
 		}
 	}

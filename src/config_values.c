@@ -165,6 +165,13 @@ const char *config_role_name(enum config_role role)
 	       role_names[role] : "?";
 }
 
+bool config_role_connects(enum config_role me, enum config_role them)
+{
+	return (me == CONFIG_ROLE_DNS && them == CONFIG_ROLE_GATEWAY) ||
+	       ((me == CONFIG_ROLE_DNS || me == CONFIG_ROLE_GATEWAY) &&
+		them == CONFIG_ROLE_CONTROLLER);
+}
+
 static int parse_role(struct conf *c, const struct conf_key *k, char *v,
 		      enum config_role *dst, bool peer)
 {

@@ -313,7 +313,7 @@ static int on_hello(struct link *l, const uint8_t *f, size_t total, struct wire 
 	if (ret)
 		return reason_of(ret);
 	cp = config_find_peer(p->cfg, hi.name);
-	if (!cp || !peer_role_connects(cp->role, p->cfg->role) ||
+	if (!cp || !config_role_connects(cp->role, p->cfg->role) ||
 	    strcmp(hi.role, config_role_name(cp->role)) ||
 	    strcmp(hi.server, p->cfg->name))
 		return PEER_R_HELLO;
@@ -698,13 +698,6 @@ static int load_keys(struct peers *p)
 	return 0;
 }
 
-bool peer_role_connects(enum config_role me, enum config_role them)
-{
-	return (me == CONFIG_ROLE_DNS && them == CONFIG_ROLE_GATEWAY) ||
-	       (me != CONFIG_ROLE_CONTROLLER && me != CONFIG_ROLE_STANDALONE &&
-		them == CONFIG_ROLE_CONTROLLER);
-}
-
 int peers_new(const struct config *cfg, struct loop *loop,
 	      const struct peer_handlers *h, struct peers **out)
 {
@@ -723,7 +716,7 @@ int peers_new(const struct config *cfg, struct loop *loop,
 	p->rl_refuse = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 20);
 	p->rl_updown = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 50);
 	for (size_t i = 0; i < cfg->n_peers; i++)
-		listens |= peer_role_connects(cfg->peers[i].role, cfg->role);
+		listens |= config_role_connects(cfg->peers[i].role, cfg->role);
 	/* a slot per peer for the connects, then the accepted links' */
 	p->n_links = cfg->n_peers + (listens ? PEER_MAX_UNAUTH + cfg->n_peers : 0);
 	p->links = calloc(p->n_links ? p->n_links : 1, sizeof(*p->links));
@@ -737,7 +730,7 @@ int peers_new(const struct config *cfg, struct loop *loop,
 		p->ps[i].last_down = PEER_R_COUNT;
 		p->ps[i].backoff_ms = PEER_BACKOFF_MIN_MS;
 		p->ps[i].client = &p->links[i];
-		if (peer_role_connects(cfg->peers[i].role, cfg->role)) {
+		if (config_role_connects(cfg->peers[i].role, cfg->role)) {
 			n_in++;
 			n_from += cfg->peers[i].has_from;
 		}
@@ -804,7 +797,7 @@ void peers_tick(struct peers *p, uint64_t now)
 			peer_close(l, PEER_R_HANDSHAKE_TIMEOUT);
 	}
 	for (size_t i = 0; i < p->cfg->n_peers; i++)
-		if (peer_role_connects(p->cfg->role, p->cfg->peers[i].role) &&
+		if (config_role_connects(p->cfg->role, p->cfg->peers[i].role) &&
 		    p->ps[i].client->h.fd < 0 && now >= p->ps[i].next_try_ms)
 			peer_connect(p, i, now);
 }
@@ -848,7 +841,7 @@ void peers_get_stats(const struct peers *p, uint64_t now, struct peers_stats *ou
 			s->frames_in = l->frames_in;
 			s->frames_out = l->frames_out;
 			s->queued = l->out_len - l->out_off;
-		} else if (peer_role_connects(p->cfg->role, p->cfg->peers[i].role) &&
+		} else if (config_role_connects(p->cfg->role, p->cfg->peers[i].role) &&
 			   ps->client->h.fd >= 0) {
 			s->state = ps->client->st == L_CONNECTING ? "connecting" : "handshake";
 		} else {

@@ -77,15 +77,9 @@ struct peer_handlers {
 };
 
 /*
- * Who connects to whom (docs/protocol.md): a DNS node to its gateways and
- * its controller, a gateway to its controller. The other end accepts.
- */
-bool peer_role_connects(enum config_role me, enum config_role them);
-
-/*
  * Read the keys of cfg ([key ID] file), then, by role: a gateway and a
  * controller listen on peer_listen; a DNS node and a gateway start
- * connecting to the peers they connect to (peer_role_connects). Returns 0
+ * connecting to the peers they connect to (config_role_connects). Returns 0
  * and *out, or a negative errno (logged).
  */
 int peers_new(const struct config *cfg, struct loop *loop,

@@ -59,7 +59,7 @@ static bool from_a_peer(const struct peers *p, int family, const uint8_t *a)
 	for (size_t i = 0; i < p->cfg->n_peers; i++) {
 		const struct config_peer *cp = &p->cfg->peers[i];
 
-		if (peer_role_connects(cp->role, p->cfg->role) && cp->has_from &&
+		if (config_role_connects(cp->role, p->cfg->role) && cp->has_from &&
 		    addr_prefix_contains(&cp->from, family, a))
 			return true;
 	}

@@ -332,11 +332,31 @@ static void test_deployment(void **state)
 
 		replace(gw_no_dns2, sizeof(gw_no_dns2), gw1, "[peer dns2]\nrole = dns\nkey = 1\n", "");
 		check_set(unknown, 3, -EINVAL, "n0.conf: gateway gw1 has no [peer dns2] "
-			  "with role dns: it would refuse the links of DNS node dns2 (n2.conf)");
+			  "with role dns: it would refuse the links of dns node dns2 (n2.conf)");
 		replace(gw_key2, sizeof(gw_key2), gw1, "[peer dns1]\nrole = dns\nkey = 1\n",
 			"[key 2]\nfile = /k2\n[peer dns1]\nrole = dns\nkey = 2\n");
 		check_set(key, 2, -EINVAL, "n0.conf: [peer dns1] key does not list key 1, "
-			  "the one DNS node dns1 uses with it (n1.conf, [peer gw1])");
+			  "the one dns node dns1 uses with it (n1.conf, [peer gw1])");
+	}
+	/* the controller: it must know each node that connects to it */
+	{
+		char gw_ctl[2048];
+		static const char ctl_ok[] = "[daemon]\nrole = controller\nname = ctl\n"
+			"peer_listen = 192.0.2.40\n[key 1]\nfile = /k\n"
+			"[peer gw1]\nrole = gateway\nkey = 1\n" SERVICES;
+		static const char ctl_dns[] = "[daemon]\nrole = controller\nname = ctl\n"
+			"peer_listen = 192.0.2.40\n[key 1]\nfile = /k\n"
+			"[peer gw1]\nrole = dns\nkey = 1\n" SERVICES;
+		const char *ok[] = { gw_ctl, ctl_ok };
+		const char *wrong[] = { gw_ctl, ctl_dns };
+
+		snprintf(gw_ctl, sizeof(gw_ctl), "%s", gw1);
+		replace(gw_ctl, sizeof(gw_ctl), gw1, "[peer dns1]\n",
+			"[peer ctl]\nrole = controller\nkey = 1\naddress = 192.0.2.40\n"
+			"[peer dns1]\n");
+		check_set(ok, 2, 0, NULL);
+		check_set(wrong, 2, -EINVAL, "controller ctl has no [peer gw1] with role "
+			  "gateway: it would refuse the links of gateway node gw1 (n0.conf)");
 	}
 	/* a gateway whose services differ: window 6 instead of the default */
 	snprintf(other, sizeof(other), "%swindow = 6\n", gw1);
