@@ -90,8 +90,8 @@ static uint32_t drain_now(const struct slices_slot *sl, uint64_t now)
 /*
  * Drains of one node merge into one: the sum, until the later end. That
  * holds the earlier amount longer than needed, never shorter, and keeps the
- * memory fixed. A node never has more than max_open open (its own rotor
- * caps there), so neither is more counted draining.
+ * memory fixed. No more than max_open is counted draining for one node: its
+ * own rotor never has more open.
  */
 static void drain_add(struct slices *s, size_t v, struct slices_slot *sl,
 		      uint32_t amount, uint64_t now)
@@ -103,7 +103,7 @@ static void drain_add(struct slices *s, size_t v, struct slices_slot *sl,
 		return;
 	sum = (uint64_t)drain_now(sl, now) + amount;
 	sl->drain = sum > c->max_open ? c->max_open : (uint32_t)sum;
-	if (now >= sl->drain_until || later(now, c->drain_ms) > sl->drain_until)
+	if (later(now, c->drain_ms) > sl->drain_until)
 		sl->drain_until = later(now, c->drain_ms);
 }
 
@@ -128,10 +128,11 @@ static void stray_release(struct slices *s, size_t v, struct slices_slot *sl,
 
 /*
  * Rebuilding, the controller knows nothing of what a node used before it
- * reports: it may have crashed holding a block after the restart, and comes
+ * reports: it may have crashed holding a block after the restart, and come
  * back claiming none. Its windows of those end within drain_ms of its report
- * (or of being forgotten), as the previous controller's drains end within
- * drain_ms of the restart: until then, nothing is handed out or raised.
+ * (or of being forgotten): until then, nothing is handed out or raised. The
+ * previous controller's drains end within drain_ms of the restart, which
+ * came before any report.
  */
 static void hold(struct slices *s, uint64_t now)
 {
@@ -155,8 +156,14 @@ static bool block_claimable(const struct slices *s, size_t v, int32_t b,
 
 static void block_take(struct slices *s, size_t v, int32_t b, size_t node)
 {
+	struct slices_slot *sl = slot_of(s, node, v);
+
+	if (sl->stray == b) {
+		s->svc[v].blocks[b].strays--;
+		sl->stray = SLICES_NO_BLOCK;
+	}
 	s->svc[v].blocks[b].owner = (int8_t)node;
-	slot_of(s, node, v)->block = b;
+	sl->block = b;
 }
 
 /*
@@ -218,7 +225,7 @@ static void rebalance_service(struct slices *s, size_t v, uint64_t now)
 			if (block_claimable(s, v, b, n, now))
 				break;
 		if (b == (int32_t)sv->n_blocks)
-			break;
+			continue; /* none for it; another may have a stray to take back */
 		block_take(s, v, b, n);
 		s->nodes[n].changed = true;
 	}
@@ -285,7 +292,7 @@ static bool settle(struct slices *s, uint64_t now)
 }
 
 struct slices *slices_new(size_t n_services, const struct slices_service *svc,
-			  size_t n_nodes, bool rebuilding, uint64_t now_ms)
+			  size_t n_nodes, bool rebuilding)
 {
 	struct slices *s;
 
@@ -300,7 +307,6 @@ struct slices *slices_new(size_t n_services, const struct slices_service *svc,
 		return NULL;
 	s->n_services = n_services;
 	s->n_nodes = n_nodes;
-	s->now = now_ms;
 	s->rebuilding = rebuilding;
 	s->svc = calloc(n_services ? n_services : 1, sizeof(*s->svc));
 	s->nodes = calloc(n_nodes, sizeof(*s->nodes));
@@ -312,8 +318,6 @@ struct slices *slices_new(size_t n_services, const struct slices_service *svc,
 
 		sv->cfg = svc[v];
 		sv->n_blocks = 1u << svc[v].block_bits;
-		/* the previous controller's drains began before now_ms */
-		sv->hold_until = rebuilding ? later(now_ms, svc[v].drain_ms) : 0;
 		sv->blocks = calloc(sv->n_blocks, sizeof(*sv->blocks));
 		if (!sv->blocks)
 			goto nomem;
@@ -404,7 +408,7 @@ int slices_node_up(struct slices *s, size_t node,
 			cs = claim->share[v] > c->max_open ? c->max_open :
 			     claim->share[v];
 		}
-		/* not a block of this cut (the digest matched: not met) */
+		/* not a block of this cut: not met while the digests match */
 		if (cb < 0 || cb >= (int32_t)s->svc[v].n_blocks)
 			cb = SLICES_NO_BLOCK;
 		same &= claim_service(s, node, v, cb, cs, now);

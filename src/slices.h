@@ -13,6 +13,13 @@
  *    share the node may still have windows of: a decrease counts at the old
  *    value until the node acknowledges it, and drain_ms more after that.
  *
+ * What it aims at: each node up gets the lowest free block of each service
+ * and keeps it as long as it holds it; max_open is split fairly among the
+ * nodes up or held that hold a block (the remainder one each to the lowest
+ * indexes; a share without a block opens nothing). A node up above its part
+ * is lowered at once; below, raised as far as the free budget goes, the rest
+ * as drains expire. A held node (link lost) keeps all it has.
+ *
  * A node's assignment changes only through this module; each change takes a
  * new epoch from one counter. The caller sends slices_get's assignment to
  * each node for which slices_dirty holds, marks it with slices_sent, and
@@ -74,20 +81,21 @@ uint8_t slices_block_bits(unsigned n_nodes, unsigned host_bits);
 
 /*
  * n_services services (svc[i]: block_bits <= SLICES_MAX_BLOCK_BITS,
- * max_open >= 1) and n_nodes nodes (1..SLICES_MAX_NODES), at now_ms.
- * rebuilding: the controller restarts and nodes may hold slices; nothing is
- * handed out or raised until every node has come up with its claim or been
- * forgotten, nor within drain_ms of the restart (the previous controller's
- * drains) or of any node's first report or forget (what it used before).
- * Returns NULL with errno EINVAL or ENOMEM.
+ * max_open >= 1) and n_nodes nodes (1..SLICES_MAX_NODES). rebuilding: the
+ * controller restarts and nodes may hold slices; nothing is handed out or
+ * raised until every node has come up with its claim or been forgotten, nor
+ * within drain_ms of any node's first report or forget (what it used before;
+ * the previous controller's drains end sooner). Returns NULL with errno
+ * EINVAL or ENOMEM.
  */
 struct slices *slices_new(size_t n_services, const struct slices_service *svc,
-			  size_t n_nodes, bool rebuilding, uint64_t now_ms);
+			  size_t n_nodes, bool rebuilding);
 void slices_free(struct slices *s);
 
 /*
- * The node's link came up (a new connection). claim: the assignment it has
- * applied (NULL: none). A node the controller holds nothing for (new,
+ * The node's link came up: a new connection (if it was up, the old one is
+ * gone, with all in flight on it). claim: the assignment it has applied now
+ * (NULL or epoch 0: none). A node the controller holds nothing for (new,
  * gone, or any node while rebuilding) keeps what of its claim overlaps
  * nothing: a block no one else holds or drains, a share within the free
  * budget. Otherwise the controller's record wins. Whatever the node claimed
@@ -103,8 +111,9 @@ int slices_node_down(struct slices *s, size_t node, uint64_t now_ms);
 
 /*
  * The node said it stops (leave), or the operator says it has stopped
- * (forget): all it held drains until now_ms + drain_ms. Forgetting a node
- * that stops only later breaks the guarantees above.
+ * (forget): all it held drains until now_ms + drain_ms; its link, if up, is
+ * to be closed. Forgetting a node that stops only later breaks the
+ * guarantees above. Either counts as its report while rebuilding.
  */
 int slices_node_leave(struct slices *s, size_t node, uint64_t now_ms);
 int slices_node_forget(struct slices *s, size_t node, uint64_t now_ms);
