@@ -66,9 +66,11 @@ static void on_down(void *ctx, struct peer_link *l, enum peer_reason why)
 {
 	struct node_ctl *nc = ctx;
 
+	/* one link to the controller at a time: this node connects to it,
+	 * and a replaced link goes down before the new one comes up */
+	(void)l;
 	(void)why;
-	if (nc->link == l)
-		nc->link = NULL;
+	nc->link = NULL;
 }
 
 static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w)
