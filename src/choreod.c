@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "config.h"
 #include "controller.h"
 #include "ctl.h"
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "loop.h"
 #include "nat.h"
+#include "peer.h"
 #include "node_ctl.h"
 #include "rotor.h"
 #include "stats.h"
@@ -309,6 +311,10 @@ static int seed_window(void *ctx, const struct change *c)
 	const struct parts *p = ctx;
 	unsigned prefix = c->family == AF_INET ? p->cfg->ecs_prefix4 : p->cfg->ecs_prefix6;
 
+	/* with a controller, what an earlier run held drains there instead
+	 * (it claims nothing after a restart) */
+	if (config_controller(p->cfg))
+		return -EINVAL;
 	if (c->kind == CHANGE_OPEN_SCOPED && c->src_len != prefix)
 		return -EINVAL;
 	return rotor_seed_open(p->rotor, c->service, c->family, c->addr,
@@ -376,6 +382,65 @@ static void report(void *ctx, char *buf, size_t len)
 	free(s);
 }
 
+/* Block b of k bits of a pool: the prefix one longer by k, b in those bits. */
+static int block_prefix(const struct addr_prefix *pool, uint8_t k, int32_t b,
+			struct addr_prefix *out)
+{
+	unsigned len = pool->len + k;
+
+	if (len > addr_family_size(pool->family) * 8)
+		return -EINVAL;
+	*out = *pool;
+	out->len = (uint8_t)len;
+	for (unsigned bit = 0; bit < k; bit++)
+		if ((uint32_t)b & (1u << (k - 1 - bit)))
+			out->bytes[(pool->len + bit) / 8] |=
+				(uint8_t)(0x80 >> ((pool->len + bit) % 8));
+	return 0;
+}
+
+/* A DNS node: the controller's slices and shares, into the rotor. */
+static int assign(void *ctx, const struct frame_assign *a)
+{
+	const struct parts *p = ctx;
+	const struct config *cfg = p->cfg;
+
+	if (a->n != cfg->n_services) {
+		log_warn("controller: an assignment for %u services, not %zu", a->n,
+			 cfg->n_services);
+		return PEER_R_FIELD;
+	}
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct config_service *s = &cfg->services[i];
+		struct addr_prefix b4, b6;
+		bool none = a->block[i] < 0 || a->share[i] == 0;
+
+		if (a->share[i] > s->max_open ||
+		    (!none && (block_prefix(&s->pool, a->block_bits[i], a->block[i], &b4) < 0 ||
+			       (s->has_pool6 && block_prefix(&s->pool6, a->block_bits[i],
+							     a->block[i], &b6) < 0)))) {
+			log_warn("controller: an assignment that does not fit [service %s]",
+				 s->section);
+			return PEER_R_FIELD;
+		}
+		if (rotor_assign(p->rotor, i, AF_INET, none ? NULL : &b4, a->share[i]) < 0 ||
+		    (s->has_pool6 &&
+		     rotor_assign(p->rotor, i, AF_INET6, none ? NULL : &b6, a->share[i]) < 0))
+			return PEER_R_FIELD;
+		if (!none) {
+			char x[ADDR_STRLEN];
+
+			log_info("controller: [service %s]: slice %s, share %u (epoch %llu)",
+				 s->section, addr_prefix_format(&b4, x), a->share[i],
+				 (unsigned long long)a->epoch);
+		} else {
+			log_info("controller: [service %s]: no slice yet (epoch %llu)",
+				 s->section, (unsigned long long)a->epoch);
+		}
+	}
+	return 0;
+}
+
 /* The controller: its links, and the control socket. */
 static int start_controller(struct parts *p, struct daemon *d)
 {
@@ -427,7 +492,7 @@ static int start(struct parts *p, struct daemon *d)
 		gw_remote_on_unsure(p->remote, hold_open, p->rotor);
 		gw = gw_remote_gateway(p->remote);
 		peers = gw_remote_peers(p->remote);
-		if (node_ctl_new(cfg, peers, report, NULL, p, &p->node_ctl) < 0)
+		if (node_ctl_new(cfg, peers, report, NULL, assign, p, &p->node_ctl) < 0)
 			return -1;
 	} else {
 		if (nat_open(cfg, p->loop, &p->nat) < 0)
@@ -531,6 +596,7 @@ int main(int argc, char **argv)
 		goto out;
 	rc = loop_run(p.loop, &stop) == 0 ? 0 : 1;
 	log_info("stopping");
+	node_ctl_leave(p.node_ctl); /* a DNS node gives its slices back */
 out:
 	parts_free(&p);
 	return rc;

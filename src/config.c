@@ -574,6 +574,22 @@ static void check_nodes(struct conf *c, struct config *cfg)
 			s->share = 0;
 			continue;
 		}
+		if (config_controller(cfg)) {
+			/* the controller assigns them (docs/protocol.md, ASSIGN) */
+			static const size_t assigned[] = { K_SLICE, K_SLICE6, K_SHARE };
+
+			for (size_t k = 0; k < 3; k++)
+				if (svc_line(c, i, assigned[k]))
+					conf_error(c, svc_line(c, i, assigned[k]),
+						   "[service %s]: key '%s': with a controller "
+						   "it assigns the slices and shares",
+						   s->section, svc_keys[assigned[k]].name);
+			s->has_slice = s->has_slice6 = false;
+			s->share = 0;
+			if (s->gateways)
+				check_gateways(c, cfg, i);
+			continue;
+		}
 		if (!svc_line(c, i, K_SLICE))
 			conf_error(c, s->line, "[service %s]: missing key 'slice' (role dns: "
 				   "this node's part of the pool)", s->section);

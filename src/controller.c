@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "crypto.h"
 #include "log.h"
 #include "peer.h"
+#include "rotor.h"
+#include "slices.h"
 
 /* A relay sent to a gateway, until its ACK: for the lag. */
 struct inflight {
@@ -27,6 +30,11 @@ struct node {
 struct controller {
 	const struct config *cfg;
 	struct peers *peers;
+	struct slices *slices;
+	int dns_node[CONFIG_MAX_PEERS];   /* a peer's node index in slices, or -1 */
+	size_t n_dns;
+	uint8_t block_bits[CONFIG_MAX_SERVICES];
+	struct frame_assign asg;          /* scratch: one ASSIGN or claim */
 	uint8_t digest[FRAME_DIGEST_LEN];
 	struct node node[CONFIG_MAX_PEERS];
 	struct change *changes;   /* one LEARNED frame's */
@@ -139,11 +147,65 @@ static int on_ack(struct controller *c, size_t i, struct wire *w)
 	return 0;
 }
 
+static int fill_assign(void *ctx, struct wire_out *w)
+{
+	return frame_assign_encode(w, ctx);
+}
+
+/* A DNS node's assignment, when it has changed since it was last sent. */
+static void send_assignment(struct controller *c, size_t i)
+{
+	int node = c->dns_node[i];
+	struct peer_link *l = peers_link(c->peers, i);
+	struct slices_assignment sa;
+
+	if (node < 0 || !l || !c->node[i].pub.joined || !slices_dirty(c->slices, (size_t)node) ||
+	    slices_get(c->slices, (size_t)node, &sa) < 0)
+		return;
+	memset(&c->asg, 0, sizeof(c->asg));
+	c->asg.epoch = sa.epoch;
+	c->asg.n = (uint16_t)c->cfg->n_services;
+	for (size_t s = 0; s < c->cfg->n_services; s++) {
+		c->asg.block_bits[s] = c->block_bits[s];
+		c->asg.block[s] = sa.block[s];
+		c->asg.share[s] = sa.share[s];
+	}
+	if (peer_send(l, FRAME_ASSIGN, FRAME_ASSIGN_LEN(c->asg.n), fill_assign, &c->asg) == 0) {
+		slices_sent(c->slices, (size_t)node, sa.epoch);
+		c->node[i].pub.epoch_sent = sa.epoch;
+		c->st.assigns++;
+	}
+}
+
+/* What a DNS node says it has applied, in the allocator's terms; -1 when
+ * its blocks are cut otherwise (another count of DNS nodes configured). */
+static int claim_of(const struct controller *c, const struct frame_assign *f,
+		    struct slices_assignment *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->n_services = c->cfg->n_services;
+	for (size_t s = 0; s < c->cfg->n_services; s++)
+		out->block[s] = SLICES_NO_BLOCK;
+	if (f->epoch == 0)
+		return 0;
+	if (f->n != c->cfg->n_services)
+		return -1;
+	out->epoch = f->epoch;
+	for (size_t s = 0; s < f->n; s++) {
+		if (f->block[s] >= 0 && f->block_bits[s] != c->block_bits[s])
+			return -1;
+		out->block[s] = f->block[s];
+		out->share[s] = f->share[s];
+	}
+	return 0;
+}
+
 static int on_join(struct controller *c, size_t i, struct wire *w)
 {
 	struct node *nd = &c->node[i];
 	uint8_t digest[FRAME_DIGEST_LEN];
-	int ret = frame_join_decode(w, digest);
+	struct slices_assignment claim;
+	int ret = frame_join_decode(w, digest, &c->asg);
 
 	if (ret)
 		return ret == FRAME_ERR_SIZE ? PEER_R_SIZE : PEER_R_FIELD;
@@ -156,10 +218,41 @@ static int on_join(struct controller *c, size_t i, struct wire *w)
 				 "the files with choreod -t -c A -c B", nd->pub.name);
 		return PEER_R_STALE;
 	}
+	if (c->dns_node[i] < 0) {
+		if (c->asg.epoch)
+			return PEER_R_FIELD; /* only a DNS node holds slices */
+	} else {
+		if (claim_of(c, &c->asg, &claim) < 0) {
+			if (log_ratelimit_ok(&c->rl, log_now_ms()))
+				log_warn("node %s: refused: it claims slices cut for "
+					 "another number of DNS nodes; stop it, or "
+					 "restore the controller's [peer] sections",
+					 nd->pub.name);
+			return PEER_R_FIELD;
+		}
+		slices_node_up(c->slices, (size_t)c->dns_node[i], &claim, log_now_ms());
+	}
 	nd->pub.stale = false;
 	nd->pub.joined = true;
 	nd->pub.joins++;
 	log_info("node %s (%s) joined", nd->pub.name, config_role_name(nd->pub.role));
+	for (size_t k = 0; k < c->cfg->n_peers; k++)
+		send_assignment(c, k);
+	return 0;
+}
+
+static int on_assigned(struct controller *c, size_t i, struct wire *w)
+{
+	uint64_t epoch;
+	int ret = frame_assigned_decode(w, &epoch);
+
+	if (ret)
+		return ret == FRAME_ERR_SIZE ? PEER_R_SIZE : PEER_R_FIELD;
+	if (slices_node_ack(c->slices, (size_t)c->dns_node[i], epoch, log_now_ms()) < 0)
+		return PEER_R_PROTOCOL;
+	c->node[i].pub.epoch_acked = epoch;
+	for (size_t k = 0; k < c->cfg->n_peers; k++)
+		send_assignment(c, k);
 	return 0;
 }
 
@@ -183,6 +276,19 @@ static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w
 		return is_gateway(c, i) ? on_learned(c, i, w) : PEER_R_TYPE;
 	case FRAME_ACK:
 		return is_gateway(c, i) ? on_ack(c, i, w) : PEER_R_TYPE;
+	case FRAME_ASSIGNED:
+		return c->dns_node[i] >= 0 ? on_assigned(c, i, w) : PEER_R_TYPE;
+	case FRAME_LEAVE:
+		if (c->dns_node[i] < 0)
+			return PEER_R_TYPE;
+		ret = frame_leave_decode(w);
+		if (ret)
+			return PEER_R_SIZE;
+		slices_node_leave(c->slices, (size_t)c->dns_node[i], log_now_ms());
+		nd->pub.joined = false;
+		nd->pub.left++;
+		log_info("node %s left: its slices drain", nd->pub.name);
+		return PEER_R_CLOSED;
 	}
 	return PEER_R_TYPE; /* a second JOIN too */
 }
@@ -205,11 +311,55 @@ static void on_down(void *ctx, struct peer_link *l, enum peer_reason why)
 	struct controller *c = ctx;
 	struct node *nd = &c->node[peer_link_index(l)];
 
-	(void)why;
-	if (nd->pub.joined)
-		log_info("node %s left (%s)", nd->pub.name, peer_reason_name(why));
+	if (nd->pub.joined) {
+		log_info("node %s is gone (%s)%s", nd->pub.name, peer_reason_name(why),
+			 c->dns_node[peer_link_index(l)] >= 0 ?
+			 ": its slices are held for it" : "");
+		if (c->dns_node[peer_link_index(l)] >= 0)
+			slices_node_down(c->slices, (size_t)c->dns_node[peer_link_index(l)],
+					 log_now_ms());
+	}
 	nd->pub.joined = false;
 	nd->n = 0;
+}
+
+/*
+ * How long a DNS node's windows may outlive its use of a block or share:
+ * a window and its grace, after a commit that a gateway may apply until
+ * its frame is too old (FRAME_FUDGE_MS), plus the longest commit_timeout
+ * and the rotor's slack.
+ */
+static uint64_t drain_ms(const struct config_service *s)
+{
+	return ((uint64_t)s->window + s->grace) * 1000 + FRAME_FUDGE_MS + 10000 +
+	       ROTOR_EXPIRY_SLACK_MS;
+}
+
+/* The allocator of slices and shares over the DNS nodes, rebuilding: the
+ * nodes may hold slices from a run before this one. */
+static int new_slices(struct controller *c)
+{
+	const struct config *cfg = c->cfg;
+	struct slices_service *svc = calloc(cfg->n_services ? cfg->n_services : 1,
+					    sizeof(*svc));
+
+	if (!svc)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		c->dns_node[i] = cfg->peers[i].role == CONFIG_ROLE_DNS ? (int)c->n_dns++ : -1;
+	for (size_t s = 0; s < cfg->n_services; s++) {
+		const struct config_service *cs = &cfg->services[s];
+		unsigned host = addr_prefix_host_bits(&cs->pool);
+
+		if (cs->has_pool6 && addr_prefix_host_bits(&cs->pool6) < host)
+			host = addr_prefix_host_bits(&cs->pool6);
+		c->block_bits[s] = slices_block_bits((unsigned)c->n_dns, host);
+		svc[s] = (struct slices_service){ c->block_bits[s], cs->max_open,
+						  drain_ms(cs) };
+	}
+	c->slices = c->n_dns ? slices_new(cfg->n_services, svc, c->n_dns, true) : NULL;
+	free(svc);
+	return c->n_dns && !c->slices ? -ENOMEM : 0;
 }
 
 int controller_new(const struct config *cfg, struct loop *loop,
@@ -233,8 +383,11 @@ int controller_new(const struct config *cfg, struct loop *loop,
 	h = (struct peer_handlers){ .ctx = c, .up = on_up, .frame = on_frame,
 				    .down = on_down };
 	if (ret == 0)
+		ret = new_slices(c);
+	if (ret == 0)
 		ret = peers_new(cfg, loop, &h, &c->peers);
 	if (ret < 0) {
+		slices_free(c->slices);
 		free(c->changes);
 		free(c);
 		return ret;
@@ -248,6 +401,7 @@ void controller_free(struct controller *c)
 	if (!c)
 		return;
 	peers_free(c->peers);
+	slices_free(c->slices);
 	free(c->changes);
 	free(c);
 }
@@ -255,6 +409,11 @@ void controller_free(struct controller *c)
 void controller_tick(struct controller *c, uint64_t now_ms)
 {
 	peers_tick(c->peers, now_ms);
+	if (!c->slices)
+		return;
+	slices_tick(c->slices, now_ms);
+	for (size_t k = 0; k < c->cfg->n_peers; k++)
+		send_assignment(c, k);
 }
 
 struct peers *controller_peers(struct controller *c)
@@ -278,16 +437,54 @@ size_t controller_push(struct controller *c, const struct change *changes,
 	return sent;
 }
 
+int controller_forget(struct controller *c, const char *name)
+{
+	const struct config_peer *cp = config_find_peer(c->cfg, name);
+	size_t i;
+
+	if (!cp || !c->slices)
+		return -ENOENT;
+	i = (size_t)(cp - c->cfg->peers);
+	if (c->dns_node[i] < 0)
+		return -ENOENT;
+	slices_node_forget(c->slices, (size_t)c->dns_node[i], log_now_ms());
+	c->node[i].pub.joined = false;
+	log_warn("node %s forgotten by the operator: its slices drain", name);
+	/* if it is still connected, it must not go on with them */
+	if (peers_link(c->peers, i))
+		peers_close(c->peers, i);
+	for (size_t k = 0; k < c->cfg->n_peers; k++)
+		send_assignment(c, k);
+	return 0;
+}
+
 void controller_get_stats(const struct controller *c, uint64_t now_ms,
 			  struct controller_stats *out)
 {
 	*out = c->st;
 	out->n_nodes = c->cfg->n_peers;
 	for (size_t i = 0; i < c->cfg->n_peers; i++) {
+		struct slices_assignment sa;
+
 		out->node[i] = c->node[i].pub;
 		out->node[i].inflight = c->node[i].n;
 		out->node[i].report_age_ms = c->node[i].report_ms ?
 					     now_ms - c->node[i].report_ms : 0;
+		if (c->dns_node[i] < 0 ||
+		    slices_get(c->slices, (size_t)c->dns_node[i], &sa) < 0)
+			continue;
+		out->node[i].slices_state = slices_state(c->slices, (size_t)c->dns_node[i]);
+		out->node[i].epoch = sa.epoch;
+		for (size_t s = 0; s < c->cfg->n_services && s < CONTROLLER_SHOW_SERVICES; s++) {
+			out->node[i].block[s] = sa.block[s];
+			out->node[i].share[s] = sa.share[s];
+		}
+	}
+	out->n_services = c->cfg->n_services < CONTROLLER_SHOW_SERVICES ?
+			  c->cfg->n_services : CONTROLLER_SHOW_SERVICES;
+	for (size_t s = 0; c->slices && s < out->n_services; s++) {
+		slices_stats(c->slices, s, now_ms, &out->service[s]);
+		out->block_bits[s] = c->block_bits[s];
 	}
 	latency_summarise(&c->lag, &out->relay_lag);
 }

@@ -4,7 +4,12 @@
  * mode, never on an answer's path. DNS nodes and gateways connect to it
  * (peer.c) and JOIN with their services digest: a node whose digest is
  * not the controller's is refused (its link closed, counted and logged)
- * before anything of it is used. Gateways report the bindings their
+ * before anything of it is used. Membership: each DNS node gets its block
+ * of every pool and its share of max_open from the allocator (slices.c),
+ * in ASSIGN frames it acknowledges; a node whose link is lost keeps them
+ * (it may still answer), one that leaves gives them back once its windows
+ * have expired; a restarted controller hands out nothing until every DNS
+ * node has come back with what it holds. Gateways report the bindings their
  * kernels learned (LEARNED); the controller relays each to every other
  * joined gateway as CHANGES and times the relay until their ACK. Every
  * node REPORTs its counters each second: `choreoctl status` here shows the
@@ -26,8 +31,10 @@
 #include "config.h"
 #include "frame.h"
 #include "latency.h"
+#include "slices.h"
 
 #define CONTROLLER_MAX_INFLIGHT 1024 /* relays per gateway awaiting an ACK */
+#define CONTROLLER_SHOW_SERVICES 8   /* services whose slices status shows */
 
 struct loop;
 struct peers;
@@ -47,6 +54,13 @@ struct peers *controller_peers(struct controller *c);
 size_t controller_push(struct controller *c, const struct change *changes,
 		       size_t n);
 
+/*
+ * The operator says DNS node name has stopped for good (choreoctl forget):
+ * its slices and share drain and then go to the others; its link, if up,
+ * is closed. 0, or -ENOENT when name is not a DNS node here.
+ */
+int controller_forget(struct controller *c, const char *name);
+
 struct controller_node {
 	const char *name;
 	enum config_role role;
@@ -59,6 +73,13 @@ struct controller_node {
 	uint64_t relayed_out;     /* a gateway: bindings relayed to it */
 	uint64_t relay_failed;    /* ... that it acknowledged with an error */
 	size_t inflight;          /* relays awaiting its ACK */
+	/* a DNS node: its slices (membership, docs/protocol.md ASSIGN) */
+	enum slices_node_state slices_state;
+	uint64_t left;            /* LEAVEs */
+	uint64_t epoch;           /* of its assignment now */
+	uint64_t epoch_sent, epoch_acked;
+	int32_t block[CONTROLLER_SHOW_SERVICES];
+	uint32_t share[CONTROLLER_SHOW_SERVICES];
 };
 
 struct controller_stats {
@@ -69,6 +90,10 @@ struct controller_stats {
 	uint64_t relay_unsent;    /* ... not sent: a gateway not reading */
 	uint64_t no_target;       /* reported when no other gateway was joined */
 	uint64_t pushed;          /* changes pushed by controller_push */
+	uint64_t assigns;         /* ASSIGN frames sent */
+	size_t n_services;        /* shown below: at most CONTROLLER_SHOW_SERVICES */
+	uint8_t block_bits[CONTROLLER_SHOW_SERVICES];
+	struct slices_stats service[CONTROLLER_SHOW_SERVICES];
 	struct latency_summary relay_lag; /* LEARNED in -> the gateway's ACK */
 };
 

@@ -193,10 +193,22 @@ static void render_node_ctl(const struct stats_snapshot *s, struct reply *r)
 }
 
 /* The controller: the deployment, a line per node with its last REPORT. */
-static void render_controller(const struct stats_snapshot *s, struct reply *r)
+static void render_controller(const struct config *cfg, const struct stats_snapshot *s,
+			      struct reply *r)
 {
 	const struct controller_stats *c = &s->controller;
 
+	for (size_t i = 0; i < c->n_services; i++) {
+		const struct slices_stats *v = &c->service[i];
+
+		say(r, "slices %s block_bits %u blocks %u held %u draining %u free %u "
+		    "max_open %u reserved %llu draining_share %llu free_share %u%s\n",
+		    cfg->services[i].section, c->block_bits[i], v->blocks, v->blocks_held,
+		    v->blocks_draining, v->blocks_free, v->max_open,
+		    (unsigned long long)v->reserved, (unsigned long long)v->draining,
+		    v->free, v->rebuilding ? " rebuilding (waiting for every DNS node)" :
+		    v->holding ? " holding (the nodes' earlier windows)" : "");
+	}
 	say(r, "relay learned %llu relays %llu unsent %llu no_target %llu pushed %llu "
 	    "lag_us p50 %llu p99 %llu max %llu count %llu\n",
 	    (unsigned long long)c->learned, (unsigned long long)c->relays,
@@ -219,6 +231,18 @@ static void render_controller(const struct stats_snapshot *s, struct reply *r)
 			    "inflight %zu", (unsigned long long)n->learned_in,
 			    (unsigned long long)n->relayed_out,
 			    (unsigned long long)n->relay_failed, n->inflight);
+		if (n->role == CONFIG_ROLE_DNS) {
+			static const char *const st[] = { "never", "up", "held", "gone" };
+
+			say(r, " slices %s epoch %llu acked %llu left %llu",
+			    (size_t)n->slices_state < 4 ? st[n->slices_state] : "?",
+			    (unsigned long long)n->epoch,
+			    (unsigned long long)n->epoch_acked,
+			    (unsigned long long)n->left);
+			for (size_t k = 0; k < c->n_services; k++)
+				say(r, " %s block %d share %u", cfg->services[k].section,
+				    n->block[k], n->share[k]);
+		}
 		if (n->report[0])
 			say(r, " report_age_ms %llu report: %s",
 			    (unsigned long long)n->report_age_ms, n->report);
@@ -307,7 +331,7 @@ static void render_status(const struct ctl *c, const struct stats_snapshot *s,
 	if (s->has_node_ctl)
 		render_node_ctl(s, r);
 	if (s->has_controller)
-		render_controller(s, r);
+		render_controller(cfg, s, r);
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct config_service *svc = &cfg->services[i];
 
@@ -531,7 +555,22 @@ static void run_command(struct client *cl)
 		client_reply(cl);
 		return;
 	}
-	say(&cl->r, "error: unknown command; commands are: status open bindings\n");
+	if (strncmp(cmd, "forget ", 7) == 0) {
+		int ret = c->src.controller ? controller_forget(c->src.controller, cmd + 7)
+					    : -EOPNOTSUPP;
+
+		if (ret == 0)
+			say(&cl->r, "forgotten: %s; its slices drain, then go to the "
+			    "other DNS nodes\n", cmd + 7);
+		else if (ret == -EOPNOTSUPP)
+			say(&cl->r, "error: forget is a controller's command\n");
+		else
+			say(&cl->r, "error: %s is not a DNS node of this controller\n",
+			    cmd + 7);
+		client_reply(cl);
+		return;
+	}
+	say(&cl->r, "error: unknown command; commands are: status open bindings forget\n");
 	client_reply(cl);
 }
 

@@ -525,16 +525,105 @@ int frame_learned_decode(struct wire *w, size_t n_services,
 	return list_decode(w, n_services, 1u << CHANGE_LEARNED, true, out);
 }
 
-int frame_join_encode(struct wire_out *w,
-		      const uint8_t digest[static FRAME_DIGEST_LEN])
+static bool assign_entry_valid(uint8_t bits, int32_t block)
 {
-	wire_write(w, digest, FRAME_DIGEST_LEN);
+	return bits <= FRAME_MAX_BLOCK_BITS &&
+	       (block == -1 || (block >= 0 && (uint32_t)block < (1u << bits)));
+}
+
+static int assign_put(struct wire_out *w, const struct frame_assign *a)
+{
+	if (a->n > FRAME_MAX_SERVICES || (a->epoch == 0 && a->n))
+		return -EINVAL;
+	for (size_t i = 0; i < a->n; i++)
+		if (!assign_entry_valid(a->block_bits[i], a->block[i]))
+			return -EINVAL;
+	wire_put_u64(w, a->epoch);
+	wire_put_u16(w, a->n);
+	for (size_t i = 0; i < a->n; i++) {
+		wire_put_u8(w, a->block_bits[i]);
+		wire_put_u32(w, (uint32_t)a->block[i]);
+		wire_put_u32(w, a->share[i]);
+	}
 	return wire_out_error(w);
 }
 
-int frame_join_decode(struct wire *w, uint8_t digest[static FRAME_DIGEST_LEN])
+/* The entries, each checked; the caller checks that the payload ends. */
+static int assign_get(struct wire *w, struct frame_assign *out)
+{
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	out->epoch = wire_u64(w);
+	out->n = wire_u16(w);
+	if ((ret = wire_error(w)) < 0)
+		return ret;
+	if (out->n > FRAME_MAX_SERVICES || (out->epoch == 0 && out->n))
+		return finish(w, FRAME_ERR_FIELD);
+	if (wire_available(w) != (size_t)out->n * 9)
+		return finish(w, FRAME_ERR_SIZE);
+	for (size_t i = 0; i < out->n; i++) {
+		uint32_t block;
+
+		out->block_bits[i] = wire_u8(w);
+		block = wire_u32(w);
+		out->share[i] = wire_u32(w);
+		/* -1 is 0xffffffff on the wire; anything else must be small */
+		out->block[i] = block == UINT32_MAX ? -1 :
+				block <= INT32_MAX ? (int32_t)block : -2;
+		if (!assign_entry_valid(out->block_bits[i], out->block[i]))
+			return finish(w, FRAME_ERR_FIELD);
+	}
+	return finish(w, 0);
+}
+
+int frame_assign_encode(struct wire_out *w, const struct frame_assign *a)
+{
+	return a->epoch == 0 ? -EINVAL : assign_put(w, a);
+}
+
+int frame_assign_decode(struct wire *w, struct frame_assign *out)
+{
+	int ret = assign_get(w, out);
+
+	if (ret == 0 && out->epoch == 0)
+		return finish(w, FRAME_ERR_FIELD);
+	return ret;
+}
+
+int frame_join_encode(struct wire_out *w,
+		      const uint8_t digest[static FRAME_DIGEST_LEN],
+		      const struct frame_assign *claim)
+{
+	wire_write(w, digest, FRAME_DIGEST_LEN);
+	return assign_put(w, claim);
+}
+
+int frame_join_decode(struct wire *w, uint8_t digest[static FRAME_DIGEST_LEN],
+		      struct frame_assign *claim)
 {
 	wire_read(w, digest, FRAME_DIGEST_LEN);
+	return assign_get(w, claim);
+}
+
+int frame_assigned_encode(struct wire_out *w, uint64_t epoch)
+{
+	if (epoch == 0)
+		return -EINVAL;
+	wire_put_u64(w, epoch);
+	return wire_out_error(w);
+}
+
+int frame_assigned_decode(struct wire *w, uint64_t *epoch)
+{
+	*epoch = wire_u64(w);
+	if (wire_error(w) == 0 && *epoch == 0)
+		return finish(w, FRAME_ERR_FIELD);
+	return finish(w, 0);
+}
+
+int frame_leave_decode(struct wire *w)
+{
 	return finish(w, 0);
 }
 
@@ -649,6 +738,9 @@ const char *frame_type_name(uint8_t type)
 	case FRAME_JOIN: return "JOIN";
 	case FRAME_LEARNED: return "LEARNED";
 	case FRAME_REPORT: return "REPORT";
+	case FRAME_ASSIGN: return "ASSIGN";
+	case FRAME_ASSIGNED: return "ASSIGNED";
+	case FRAME_LEAVE: return "LEAVE";
 	}
 	return "?";
 }

@@ -71,9 +71,15 @@ enum frame_type {
 	FRAME_JOIN = 32,     /* DNS node or gateway -> controller, first */
 	FRAME_LEARNED = 33,  /* gateway -> controller: bindings its kernel learned */
 	FRAME_REPORT = 34,   /* DNS node or gateway -> controller: its status */
+	FRAME_ASSIGN = 35,   /* controller -> DNS node: its slices and shares */
+	FRAME_ASSIGNED = 36, /* DNS node -> controller: an ASSIGN applied */
+	FRAME_LEAVE = 37,    /* DNS node -> controller: it stops */
 };
 
-#define FRAME_JOIN_LEN      FRAME_DIGEST_LEN
+#define FRAME_MAX_SERVICES  256         /* entries of an assignment */
+#define FRAME_MAX_BLOCK_BITS 16
+#define FRAME_ASSIGNED_LEN  8
+
 #define FRAME_REPORT_MAX    1024        /* bytes of a REPORT's text */
 
 #define FRAME_ROLE_DNS        "dns"
@@ -342,10 +348,40 @@ int frame_learned_encode(struct wire_out *w,
 int frame_learned_decode(struct wire *w, size_t n_services,
 			 struct frame_windows *out);
 
-/* JOIN: the 32-byte services digest of the sender's configuration. */
+/*
+ * A DNS node's slices and shares: u64 epoch || u16 n (0 .. FRAME_MAX_SERVICES)
+ * || n x (u8 block_bits (0 .. 16) || i32 block (-1: none, else
+ * 0 .. 2^block_bits - 1) || u32 share). Entry i is service i. Epoch 0 with
+ * n 0: none.
+ */
+struct frame_assign {
+	uint64_t epoch;
+	uint16_t n;
+	uint8_t block_bits[FRAME_MAX_SERVICES];
+	int32_t block[FRAME_MAX_SERVICES];
+	uint32_t share[FRAME_MAX_SERVICES];
+};
+
+#define FRAME_ASSIGN_LEN(n)  (8 + 2 + (size_t)(n) * 9)
+
+/* ASSIGN: a struct frame_assign, the controller's word to a DNS node. */
+int frame_assign_encode(struct wire_out *w, const struct frame_assign *a);
+int frame_assign_decode(struct wire *w, struct frame_assign *out);
+
+/*
+ * JOIN: 32 services digest || the assignment the node has applied (its
+ * claim; a gateway's, and a node's without one: epoch 0, n 0).
+ */
 int frame_join_encode(struct wire_out *w,
-		      const uint8_t digest[static FRAME_DIGEST_LEN]);
-int frame_join_decode(struct wire *w, uint8_t digest[static FRAME_DIGEST_LEN]);
+		      const uint8_t digest[static FRAME_DIGEST_LEN],
+		      const struct frame_assign *claim);
+int frame_join_decode(struct wire *w, uint8_t digest[static FRAME_DIGEST_LEN],
+		      struct frame_assign *claim);
+
+/* ASSIGNED: u64 epoch, the ASSIGN applied. LEAVE: no payload. */
+int frame_assigned_encode(struct wire_out *w, uint64_t epoch);
+int frame_assigned_decode(struct wire *w, uint64_t *epoch);
+int frame_leave_decode(struct wire *w);
 
 /*
  * REPORT: u16 len || len bytes of text, 1 .. FRAME_REPORT_MAX bytes of

@@ -326,7 +326,7 @@ int gw_agent_attach_controller(struct gw_agent *a, node_ctl_report_fn *report,
 	a->report = report;
 	a->report_ctx = report_ctx;
 	return node_ctl_new(a->cfg, a->peers, report_trampoline,
-			    on_controller_changes, a, &a->ctl);
+			    on_controller_changes, NULL, a, &a->ctl);
 }
 
 /* The service whose pool of this family holds addr, or -1. */

@@ -17,7 +17,10 @@ struct node_ctl {
 	size_t index;                  /* of the controller in cfg->peers */
 	node_ctl_report_fn *report;
 	node_ctl_changes_fn *changes;
+	node_ctl_assign_fn *assign;
 	void *ctx;
+	struct frame_assign applied;   /* the last ASSIGN applied: the claim */
+	struct frame_assign incoming;
 	uint8_t digest[FRAME_DIGEST_LEN];
 	struct peer_link *link;        /* joined, or NULL */
 	struct change *queue;
@@ -29,7 +32,20 @@ struct node_ctl {
 
 static int fill_join(void *ctx, struct wire_out *w)
 {
-	return frame_join_encode(w, ctx);
+	const struct node_ctl *nc = ctx;
+
+	return frame_join_encode(w, nc->digest, &nc->applied);
+}
+
+static int fill_assigned(void *ctx, struct wire_out *w)
+{
+	return frame_assigned_encode(w, *(const uint64_t *)ctx);
+}
+
+static int fill_nothing(void *ctx, struct wire_out *w)
+{
+	(void)ctx;
+	return wire_out_error(w);
 }
 
 static int fill_report(void *ctx, struct wire_out *w)
@@ -54,7 +70,8 @@ static int on_up(void *ctx, struct peer_link *l)
 {
 	struct node_ctl *nc = ctx;
 
-	if (peer_send(l, FRAME_JOIN, FRAME_JOIN_LEN, fill_join, nc->digest) < 0)
+	if (peer_send(l, FRAME_JOIN, FRAME_DIGEST_LEN + FRAME_ASSIGN_LEN(nc->applied.n),
+		      fill_join, nc) < 0)
 		return PEER_R_IO;
 	nc->link = l;
 	nc->st.joins++;
@@ -73,10 +90,31 @@ static void on_down(void *ctx, struct peer_link *l, enum peer_reason why)
 	nc->link = NULL;
 }
 
+/* The controller's slices and shares: applied, then acknowledged. */
+static int on_assign(struct node_ctl *nc, struct peer_link *l, struct wire *w)
+{
+	int ret = frame_assign_decode(w, &nc->incoming);
+
+	if (ret)
+		return ret == FRAME_ERR_SIZE ? PEER_R_SIZE : PEER_R_FIELD;
+	if (nc->incoming.epoch <= nc->applied.epoch && nc->applied.epoch)
+		return PEER_R_PROTOCOL; /* epochs only grow */
+	ret = nc->assign(nc->ctx, &nc->incoming);
+	if (ret)
+		return ret;
+	nc->applied = nc->incoming;
+	nc->st.assigns++;
+	nc->st.epoch = nc->applied.epoch;
+	return peer_send(l, FRAME_ASSIGNED, FRAME_ASSIGNED_LEN, fill_assigned,
+			 &nc->applied.epoch) < 0 ? PEER_R_IO : 0;
+}
+
 static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w)
 {
 	struct node_ctl *nc = ctx;
 
+	if (type == FRAME_ASSIGN && nc->assign)
+		return on_assign(nc, l, w);
 	if (type != FRAME_CHANGES || !nc->changes)
 		return PEER_R_TYPE;
 	nc->st.changes_in++;
@@ -85,7 +123,7 @@ static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w
 
 int node_ctl_new(const struct config *cfg, struct peers *peers,
 		 node_ctl_report_fn *report, node_ctl_changes_fn *changes,
-		 void *ctx, struct node_ctl **out)
+		 node_ctl_assign_fn *assign, void *ctx, struct node_ctl **out)
 {
 	const struct config_peer *cp = config_controller(cfg);
 	struct node_ctl *nc;
@@ -109,6 +147,7 @@ int node_ctl_new(const struct config *cfg, struct peers *peers,
 	nc->index = (size_t)(cp - cfg->peers);
 	nc->report = report;
 	nc->changes = changes;
+	nc->assign = assign;
 	nc->ctx = ctx;
 	nc->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(2, 10);
 	h = (struct peer_handlers){ .ctx = nc, .up = on_up, .frame = on_frame,
@@ -173,6 +212,14 @@ void node_ctl_flush(struct node_ctl *nc)
 				 nc->cfg->peers[nc->index].name, nc->n_queued);
 	}
 	nc->n_queued = 0;
+}
+
+void node_ctl_leave(struct node_ctl *nc)
+{
+	if (!nc || !nc->link)
+		return;
+	if (peer_send(nc->link, FRAME_LEAVE, 0, fill_nothing, NULL) == 0)
+		peer_flush(nc->link);
 }
 
 void node_ctl_get_stats(const struct node_ctl *nc, struct node_ctl_stats *out)

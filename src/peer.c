@@ -809,6 +809,17 @@ struct peer_link *peers_link(struct peers *p, size_t peer_index)
 	return (struct peer_link *)p->ps[peer_index].up;
 }
 
+void peers_close(struct peers *p, size_t peer_index)
+{
+	if (peer_index < p->cfg->n_peers && p->ps[peer_index].up)
+		peer_close(p->ps[peer_index].up, PEER_R_PROTOCOL);
+}
+
+void peer_flush(struct peer_link *pl)
+{
+	flush((struct link *)pl);
+}
+
 size_t peer_link_index(const struct peer_link *pl)
 {
 	return (size_t)((const struct link *)pl)->peer;

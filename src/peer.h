@@ -110,6 +110,13 @@ size_t peer_link_index(const struct peer_link *l);
 int peer_send(struct peer_link *l, uint8_t type, size_t max_payload,
 	      int (*fill)(void *ctx, struct wire_out *w), void *ctx);
 
+/* Close the authenticated link to the [peer] at index i, if any (its
+ * down callback runs, reason PEER_R_PROTOCOL). */
+void peers_close(struct peers *p, size_t peer_index);
+
+/* Try to write what is queued to the link now (before a process exits). */
+void peer_flush(struct peer_link *l);
+
 /* What the control socket shows of each configured peer. */
 struct peer_link_stats {
 	const char *name;          /* [peer NAME] */

@@ -23,6 +23,9 @@ struct rotor_slot {
 struct rotor_pool {
 	bool enabled;              /* the service has a pool of this family */
 	bool valid;                /* ... and it can be drawn from */
+	bool assigned;             /* a controller's node: its slice is known
+				      (always true without a controller) */
+	size_t slots;              /* open's size: max_open, or the pool's */
 	int family;
 	uint8_t base[16];          /* the prefix, host bits zero */
 	unsigned host_bits;
@@ -254,8 +257,8 @@ static int pool_init(struct rotor_pool *p, const struct addr_prefix *pfx,
 	p->open = calloc(slots, sizeof(*p->open));
 	if (!p->open)
 		return -ENOMEM;
-	p->cap = slots;
-	p->valid = true;
+	p->cap = p->slots = slots;
+	p->valid = p->assigned = true;
 	return 0;
 }
 
@@ -307,6 +310,9 @@ struct rotor *rotor_new(const struct config *cfg, rotor_random_fn rnd,
 		    pool_init(&r->svc[i].v6, config_rotor_pool(s, AF_INET6), AF_INET6,
 			      config_rotor_max_open(s)))
 			goto fail;
+		/* with a controller the slices come from it (rotor_assign) */
+		if (cfg->role == CONFIG_ROLE_DNS && config_controller(cfg))
+			r->svc[i].v4.assigned = r->svc[i].v6.assigned = false;
 	}
 	return r;
 fail:
@@ -377,6 +383,60 @@ static void change_init(struct change *c, enum change_kind kind,
 	memcpy(c->addr, addr, 16);
 }
 
+/*
+ * At the share: an open address to hand out again, drawn among those of
+ * the current slice (after a controller's new assignment, others may still
+ * be counted until they expire; handing one out would extend a window past
+ * the time the controller counts it drained). -1 when there is none.
+ */
+static ssize_t reuse_index(struct rotor *r, const struct rotor_pool *p)
+{
+	size_t inside = 0, pick;
+
+	for (size_t i = 0; i < p->n_open; i++)
+		inside += pool_has(r, p, p->open[i].addr);
+	if (!inside)
+		return -1;
+	pick = rnd_below(r, (uint32_t)inside);
+	for (size_t i = 0; i < p->n_open; i++)
+		if (pool_has(r, p, p->open[i].addr) && pick-- == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+int rotor_assign(struct rotor *r, size_t service, int family,
+		 const struct addr_prefix *slice, uint32_t share)
+{
+	struct rotor_pool *p = (struct rotor_pool *)pool_of(r, service, family);
+	const struct config_service *s;
+	const struct addr_prefix *pool;
+	unsigned bits;
+
+	if (!p || !p->valid)
+		return p && p->enabled ? -EINVAL : -ENODATA;
+	s = &r->cfg->services[service];
+	pool = family == AF_INET6 ? &s->pool6 : &s->pool;
+	if (!slice || !share) {
+		p->assigned = false;
+		return 0;
+	}
+	if (slice->family != family || slice->len < pool->len ||
+	    !addr_prefix_contains(pool, family, slice->bytes) || share > s->max_open)
+		return -EINVAL;
+	bits = addr_prefix_host_bits(slice);
+	if (family == AF_INET6 && bits == 0)
+		return -EINVAL;
+	p->host_bits = bits;
+	memcpy(p->base, slice->bytes, 16);
+	addr_mask(family, p->base, addr_family_size(family) * 8 - bits);
+	p->cap = share < p->slots ? share : p->slots;
+	if (bits < 32 && ((size_t)1 << bits) - (family == AF_INET6) < p->cap)
+		p->cap = ((size_t)1 << bits) - (family == AF_INET6);
+	p->has_current = false;
+	p->assigned = true;
+	return 0;
+}
+
 int rotor_answer(struct rotor *r, size_t service, int family,
 		 const struct rotor_query *q, uint64_t now_ms,
 		 struct rotor_answer *out)
@@ -396,6 +456,8 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 		return -ENODATA;
 	if (!p->valid)
 		return -EINVAL;
+	if (!p->assigned || !p->cap)
+		return -EAGAIN; /* no slice or no share from the controller (yet) */
 	s = &r->cfg->services[service];
 	scope = ecs_scope(r, q, family);
 
@@ -411,7 +473,9 @@ int rotor_answer(struct rotor *r, size_t service, int family,
 	}
 	if (!chosen) {
 		if (p->n_open >= p->cap) {
-			idx = (ssize_t)rnd_below(r, (uint32_t)p->n_open);
+			idx = reuse_index(r, p);
+			if (idx < 0)
+				return -EBUSY; /* every open address outside the slice */
 			memcpy(addr, p->open[idx].addr, 16);
 			p->reused++;
 		} else {

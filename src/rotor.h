@@ -65,7 +65,9 @@ void rotor_free(struct rotor *r);
  * Decide the answer to an A (family AF_INET) or AAAA (AF_INET6) query for
  * service at time now_ms (a monotonic clock in milliseconds).
  * Returns 0 and fills *out, -ENODATA when the service has no pool of that
- * family, -EINVAL on a bad argument.
+ * family, -EINVAL on a bad argument, -EAGAIN on a controller's DNS node
+ * without a slice and share (rotor_assign), -EBUSY at its share with no
+ * open address of its slice to hand out again.
  */
 int rotor_answer(struct rotor *r, size_t service, int family,
 		 const struct rotor_query *q, uint64_t now_ms,
@@ -93,6 +95,19 @@ int rotor_seed_open(struct rotor *r, size_t service, int family,
  * addresses meanwhile, as at max_open.
  */
 void rotor_hold(struct rotor *r, uint64_t now_ms, uint64_t hold_ms);
+
+/*
+ * A DNS node with a controller: from now on, draw from slice (a prefix
+ * inside the pool) and open at most share addresses of it at once; NULL or
+ * share 0: none (answers fail with -EAGAIN, as before the first call).
+ * Addresses counted open stay counted until they expire, and at the share
+ * only those inside the slice are handed out again (-EBUSY when there is
+ * none). -EINVAL: a slice outside the pool, or a share above max_open;
+ * -ENODATA without such a pool.
+ */
+struct addr_prefix;
+int rotor_assign(struct rotor *r, size_t service, int family,
+		 const struct addr_prefix *slice, uint32_t share);
 
 /* Whether addr is an address the pool of service/family hands out. */
 bool rotor_pool_has(const struct rotor *r, size_t service, int family,

@@ -18,6 +18,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: choreoctl [-s SOCKET] COMMAND\n"
 		"       choreoctl [-s SOCKET] remove-table TABLE\n"
+		"       choreoctl [-s SOCKET] forget NODE\n"
 		"Query a running choreod.\n\n"
 		"  -s SOCKET  control socket (default %s)\n"
 		"  -h         this help\n"
@@ -28,7 +29,11 @@ static void usage(FILE *f)
 		"  bindings   the gateway's bindings: service source address ms_left\n"
 		"  remove-table TABLE\n"
 		"             delete choreod's nftables table (choreod must be stopped;\n"
-		"             a table not made by choreod is never touched)\n\n"
+		"             a table not made by choreod is never touched)\n"
+		"  forget NODE\n"
+		"             on a controller: DNS node NODE has stopped for good; its\n"
+		"             slices and share drain and go to the others (say it only\n"
+		"             when the node no longer answers)\n\n"
 		"See choreoctl(8).\n", CONFIG_DEFAULT_CONTROL);
 }
 
@@ -98,13 +103,18 @@ int main(int argc, char **argv)
 	}
 	if (optind + 2 == argc && strcmp(argv[optind], "remove-table") == 0)
 		return remove_table(path, argv[optind + 1]);
-	if (optind + 1 != argc) {
+	if (optind + 2 == argc && strcmp(argv[optind], "forget") == 0 &&
+	    strlen(argv[optind + 1]) <= CONFIG_NAME_MAX &&
+	    !strpbrk(argv[optind + 1], " \n")) {
+		snprintf(cmd, sizeof(cmd), "forget %s\n", argv[optind + 1]);
+	} else if (optind + 1 != argc) {
 		usage(stderr);
 		return 2;
-	}
-	if (strlen(argv[optind]) > 256 || strchr(argv[optind], '\n')) {
+	} else if (strlen(argv[optind]) > 256 || strchr(argv[optind], '\n')) {
 		fprintf(stderr, "choreoctl: command too long or has a newline\n");
 		return 2;
+	} else {
+		snprintf(cmd, sizeof(cmd), "%s\n", argv[optind]);
 	}
 	fd = connect_socket(path);
 	if (fd < 0) {
@@ -112,7 +122,6 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	snprintf(cmd, sizeof(cmd), "%s\n", argv[optind]);
 	if (send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) < 0) {
 		fprintf(stderr, "choreoctl: %s: %s\n", path, strerror(errno));
 		close(fd);

@@ -41,6 +41,8 @@ static void payload(uint8_t type, const uint8_t *p, size_t len)
 	uint8_t digest[FRAME_DIGEST_LEN];
 	uint64_t token;
 	char text[FRAME_REPORT_MAX + 1];
+	static struct frame_assign asg; /* 2.3 KB: not on the stack */
+	uint64_t epoch;
 	size_t n = 0;
 	int peek, ret;
 
@@ -103,8 +105,20 @@ static void payload(uint8_t type, const uint8_t *p, size_t len)
 		same(p, len, &w, frame_learned_encode(&w, win.digest, changes, n));
 		break;
 	case FRAME_JOIN:
-		if (frame_join_decode(&r, digest) == 0)
-			same(p, len, &w, frame_join_encode(&w, digest));
+		if (frame_join_decode(&r, digest, &asg) == 0)
+			same(p, len, &w, frame_join_encode(&w, digest, &asg));
+		break;
+	case FRAME_ASSIGN:
+		if (frame_assign_decode(&r, &asg) == 0)
+			same(p, len, &w, frame_assign_encode(&w, &asg));
+		break;
+	case FRAME_ASSIGNED:
+		if (frame_assigned_decode(&r, &epoch) == 0)
+			same(p, len, &w, frame_assigned_encode(&w, epoch));
+		break;
+	case FRAME_LEAVE:
+		if (frame_leave_decode(&r) == 0 && len != 0)
+			abort();
 		break;
 	case FRAME_REPORT:
 		if (frame_report_decode(&r, text) == 0)
@@ -178,6 +192,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		[FUZZ_FRAME_ACK] = FRAME_ACK, [FUZZ_FRAME_PING] = FRAME_PING,
 		[FUZZ_FRAME_WINDOWS] = FRAME_WINDOWS, [FUZZ_FRAME_LEARNED] = FRAME_LEARNED,
 		[FUZZ_FRAME_JOIN] = FRAME_JOIN, [FUZZ_FRAME_REPORT] = FRAME_REPORT,
+		[FUZZ_FRAME_ASSIGN] = FRAME_ASSIGN, [FUZZ_FRAME_ASSIGNED] = FRAME_ASSIGNED,
+		[FUZZ_FRAME_LEAVE] = FRAME_LEAVE,
 	};
 	uint8_t *copy;
 	size_t len;

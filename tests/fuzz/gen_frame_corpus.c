@@ -61,7 +61,14 @@ static int fill(struct wire_out *w, uint8_t type)
 	case FRAME_LEARNED:
 		c[0].kind = CHANGE_LEARNED;
 		return frame_learned_encode(w, digest, c, 1);
-	case FRAME_JOIN: return frame_join_encode(w, digest);
+	case FRAME_JOIN:
+		return frame_join_encode(w, digest, &(struct frame_assign){ .epoch = 7, .n = 2,
+			.block_bits = { 1, 2 }, .block = { 1, -1 }, .share = { 4, 0 } });
+	case FRAME_ASSIGN:
+		return frame_assign_encode(w, &(struct frame_assign){ .epoch = 9, .n = 1,
+			.block_bits = { 3 }, .block = { 5 }, .share = { 8 } });
+	case FRAME_ASSIGNED: return frame_assigned_encode(w, 9);
+	case FRAME_LEAVE: return 0;
 	case FRAME_REPORT: return frame_report_encode(w, "answers 12 servfail 0 open 3");
 	}
 	return -EINVAL;
@@ -84,6 +91,9 @@ int main(int argc, char **argv)
 		{ FRAME_LEARNED, FUZZ_FRAME_LEARNED, "learned" },
 		{ FRAME_JOIN, FUZZ_FRAME_JOIN, "join" },
 		{ FRAME_REPORT, FUZZ_FRAME_REPORT, "report" },
+		{ FRAME_ASSIGN, FUZZ_FRAME_ASSIGN, "assign" },
+		{ FRAME_ASSIGNED, FUZZ_FRAME_ASSIGNED, "assigned" },
+		{ FRAME_LEAVE, FUZZ_FRAME_LEAVE, "leave" },
 	};
 	/* seq 0 1 2, 2 repeated, 1 reordered, 5 after a gap, 3 31 s early,
 	 * 3 30 s late (accepted) */

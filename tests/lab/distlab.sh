@@ -312,9 +312,12 @@ distlab_conf() {
 		echo "max_open = $DL_MAX_OPEN"
 		echo "rotate = 0"
 		if [ "$role" = dns ]; then
-			echo "slice = ${DL_SLICE4[$n]}"
-			echo "slice6 = ${DL_SLICE6[$n]}"
-			echo "share = ${DL_SHARE[$n]}"
+			# with a controller, it assigns the slices and shares
+			if [ "$DL_CONTROLLER" != 1 ]; then
+				echo "slice = ${DL_SLICE4[$n]}"
+				echo "slice6 = ${DL_SLICE6[$n]}"
+				echo "share = ${DL_SHARE[$n]}"
+			fi
 			for g in gw1 gw2; do
 				echo "[peer $g]"
 				echo "role = gateway"

@@ -275,6 +275,27 @@ static void test_role_errors(void **state)
 		assert_non_null(config_controller(cfg));
 		assert_string_equal(config_controller(cfg)->name, "c0");
 		config_free(cfg);
+		/* a DNS node with a controller: no slice or share of its own */
+		{
+			static const char *const want_dns[] = {
+				"[service www]: key 'slice': with a controller it assigns",
+				"[service www]: key 'share': with a controller it assigns",
+			};
+
+			expect("[daemon]\nrole = dns\nname = d\n[dns]\nlisten = 198.51.100.53\n"
+			       "zone = example.test\nzonefile = /z\n[key 1]\nfile = /k\n"
+			       "[peer gw1]\nrole = gateway\naddress = 192.0.2.1\nkey = 1\n"
+			       "[peer c]\nrole = controller\naddress = 192.0.2.9\nkey = 1\n"
+			       SERVICES "slice = 203.0.113.0/26\nshare = 8\n", want_dns, 2);
+			cfg = parse_ok("d.conf", "[daemon]\nrole = dns\nname = d\n[dns]\n"
+				       "listen = 198.51.100.53\nzone = example.test\nzonefile = /z\n"
+				       "[key 1]\nfile = /k\n[peer gw1]\nrole = gateway\n"
+				       "address = 192.0.2.1\nkey = 1\n[peer c]\nrole = controller\n"
+				       "address = 192.0.2.9\nkey = 1\n" SERVICES);
+			assert_false(cfg->services[0].has_slice);
+			assert_int_equal(cfg->services[0].share, 0);
+		}
+		config_free(cfg);
 	}
 }
 

@@ -30,6 +30,7 @@ static int decode(uint8_t type, const uint8_t *bytes, size_t len)
 	struct frame_changes changes;
 	struct frame_ack ack;
 	struct frame_windows list;
+	static struct frame_assign asg;
 	uint8_t digest[32];
 	char text[FRAME_REPORT_MAX + 1];
 	uint64_t token;
@@ -48,7 +49,10 @@ static int decode(uint8_t type, const uint8_t *bytes, size_t len)
 	case FRAME_PING: ret = frame_ping_decode(&r, &token); break;
 	case FRAME_WINDOWS: ret = frame_windows_decode(&r, 4, &list); break;
 	case FRAME_LEARNED: ret = frame_learned_decode(&r, 4, &list); break;
-	case FRAME_JOIN: ret = frame_join_decode(&r, digest); break;
+	case FRAME_JOIN: ret = frame_join_decode(&r, digest, &asg); break;
+	case FRAME_ASSIGN: ret = frame_assign_decode(&r, &asg); break;
+	case FRAME_ASSIGNED: ret = frame_assigned_decode(&r, &token); break;
+	case FRAME_LEAVE: ret = frame_leave_decode(&r); break;
 	case FRAME_REPORT: ret = frame_report_decode(&r, text); break;
 	default: fail();
 	}
@@ -332,9 +336,44 @@ static void test_controller_frames_refused(void **state)
 	assert_int_equal(frame_learned_encode(&w, digest, &c, 1), -EINVAL);
 	assert_int_equal(frame_learned_encode(&w, digest, &c, 0), -EINVAL);
 
-	assert_int_equal(decode(FRAME_JOIN, digest, 32), 0);
-	assert_int_equal(decode(FRAME_JOIN, digest, 31), FRAME_ERR_SIZE);
-	assert_int_equal(decode(FRAME_JOIN, (const uint8_t[33]){ 0 }, 33), FRAME_ERR_SIZE);
+	/* JOIN: a digest and a claim (none: epoch 0, n 0) */
+	{
+		uint8_t join[42] = { 0 };
+		struct frame_assign claim = { .epoch = 3, .n = 2, .block_bits = { 2, 16 },
+					      .block = { 3, -1 }, .share = { 4, 0 } };
+
+		memcpy(join, digest, 32);
+		assert_int_equal(decode(FRAME_JOIN, join, 42), 0);
+		assert_int_equal(decode(FRAME_JOIN, join, 41), FRAME_ERR_SIZE);
+		assert_int_equal(decode(FRAME_JOIN, join, 32), FRAME_ERR_SIZE);
+		join[41] = 1; /* n 1 with epoch 0 */
+		assert_int_equal(decode(FRAME_JOIN, join, 42), FRAME_ERR_FIELD);
+		w = wire_out_init(buf, sizeof(buf));
+		assert_int_equal(frame_join_encode(&w, digest, &claim), 0);
+		len = wire_out_len(&w);
+		assert_int_equal(len, 32 + FRAME_ASSIGN_LEN(2));
+		assert_int_equal(decode(FRAME_JOIN, buf, len), 0);
+		assert_int_equal(decode(FRAME_ASSIGN, buf + 32, len - 32), 0);
+		/* block 4 of 2 bits; block -2; 17 bits */
+		buf[32 + 10 + 4] = 4;
+		assert_int_equal(decode(FRAME_ASSIGN, buf + 32, len - 32), FRAME_ERR_FIELD);
+		buf[32 + 10 + 4] = 3;
+		memset(buf + 32 + 10 + 9 + 1, 0xff, 4);
+		buf[32 + 10 + 9 + 4] = 0xfe;
+		assert_int_equal(decode(FRAME_ASSIGN, buf + 32, len - 32), FRAME_ERR_FIELD);
+		buf[32 + 10 + 9 + 4] = 0xff;
+		buf[32 + 10 + 9] = 17;
+		assert_int_equal(decode(FRAME_ASSIGN, buf + 32, len - 32), FRAME_ERR_FIELD);
+		/* ASSIGN with epoch 0 */
+		assert_int_equal(decode(FRAME_ASSIGN, (const uint8_t[10]){ 0 }, 10), FRAME_ERR_FIELD);
+		claim.block[0] = 4;
+		w = wire_out_init(buf, sizeof(buf));
+		assert_int_equal(frame_assign_encode(&w, &claim), -EINVAL);
+		assert_int_equal(decode(FRAME_ASSIGNED, (const uint8_t[8]){ 0 }, 8), FRAME_ERR_FIELD);
+		assert_int_equal(decode(FRAME_ASSIGNED, (const uint8_t[8]){ [7] = 9 }, 8), 0);
+		assert_int_equal(decode(FRAME_LEAVE, buf, 0), 0);
+		assert_int_equal(decode(FRAME_LEAVE, buf, 1), FRAME_ERR_SIZE);
+	}
 
 	w = wire_out_init(buf, sizeof(buf));
 	assert_int_equal(frame_report_encode(&w, "answers 3 servfail 0"), 0);

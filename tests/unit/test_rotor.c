@@ -1122,6 +1122,65 @@ static void test_dns_node_late_commits(void **state)
 	rotor_free(r);
 }
 
+/* A DNS node with a controller: nothing until rotor_assign; then only its
+ * slice, at most its share; an old slice's windows stay counted and are
+ * never handed out again. */
+static void test_controller_assign(void **state)
+{
+	struct fixture f;
+	struct config_peer ctl = { .name = (char *)"ctl", .role = CONFIG_ROLE_CONTROLLER };
+	struct rotor *r;
+	struct rotor_query q = query("198.18.0.1");
+	struct rotor_answer a;
+	struct rotor_stats st;
+	struct addr_prefix s1, s2, out;
+	uint8_t seen[2][16];
+	uint64_t t = 1000;
+
+	(void)state;
+	fixture_init(&f, "203.0.113.0/24", NULL, 5, 4, 0, 5);
+	f.cfg.role = CONFIG_ROLE_DNS;
+	f.cfg.peers = &ctl;
+	f.cfg.n_peers = 1;
+	assert_int_equal(addr_prefix_parse("203.0.113.64/26", &s1), 0);
+	assert_int_equal(addr_prefix_parse("203.0.113.128/26", &s2), 0);
+	assert_int_equal(addr_prefix_parse("198.51.100.0/26", &out), 0);
+	r = rotor_new(&f.cfg, NULL, NULL);
+	assert_non_null(r);
+	assert_int_equal(rotor_answer(r, 0, AF_INET, &q, t, &a), -EAGAIN);
+	assert_int_equal(rotor_assign(r, 0, AF_INET, &out, 2), -EINVAL);
+	assert_int_equal(rotor_assign(r, 0, AF_INET, &s1, 5), -EINVAL); /* > max_open */
+	assert_int_equal(rotor_assign(r, 0, AF_INET6, &s1, 2), -ENODATA);
+	assert_int_equal(rotor_assign(r, 0, AF_INET, &s1, 2), 0);
+	for (int i = 0; i < 40; i++) {
+		answer_ok(r, 0, AF_INET, &q, t + (uint64_t)i, &a);
+		assert_true(addr_prefix_contains(&s1, AF_INET, a.addr));
+		if (i < 2)
+			memcpy(seen[i], a.addr, 16);
+		else
+			assert_true(memcmp(a.addr, seen[0], 16) == 0 ||
+				    memcmp(a.addr, seen[1], 16) == 0);
+	}
+	assert_int_equal(rotor_get_stats(r, 0, AF_INET, t + 40, &st), 0);
+	assert_int_equal(st.open_now, 2);
+	/* share 0: nothing */
+	assert_int_equal(rotor_assign(r, 0, AF_INET, &s1, 0), 0);
+	assert_int_equal(rotor_answer(r, 0, AF_INET, &q, t + 50, &a), -EAGAIN);
+	/* another slice with the same share: the old windows fill it and are
+	 * not handed out again; once they expire, the new slice */
+	assert_int_equal(rotor_assign(r, 0, AF_INET, &s2, 2), 0);
+	assert_int_equal(rotor_answer(r, 0, AF_INET, &q, t + 60, &a), -EBUSY);
+	answer_ok(r, 0, AF_INET, &q, t + 40 + 5000 + ROTOR_EXPIRY_SLACK_MS + 1, &a);
+	assert_true(addr_prefix_contains(&s2, AF_INET, a.addr));
+	/* a share raised: more addresses, up to max_open */
+	assert_int_equal(rotor_assign(r, 0, AF_INET, &s2, 4), 0);
+	for (int i = 0; i < 20; i++)
+		answer_ok(r, 0, AF_INET, &q, t + 6000 + (uint64_t)i, &a);
+	assert_int_equal(rotor_get_stats(r, 0, AF_INET, t + 6020, &st), 0);
+	assert_int_equal(st.open_now, 4);
+	rotor_free(r);
+}
+
 static void test_bad_args(void **state)
 {
 	struct fixture f;
@@ -1190,6 +1249,7 @@ int main(void)
 		cmocka_unit_test(test_grace),
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_dns_node_late_commits),
+		cmocka_unit_test(test_controller_assign),
 		cmocka_unit_test(test_bad_args),
 	};
 

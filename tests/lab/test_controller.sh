@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# The controller (role controller) in the lab of distlab.sh with
+# DL_CONTROLLER=1: two DNS nodes, two gateways (each in front of its own
+# client network) and a controller they all connect to.
+#
+#   1  choreod -t over the five files: one deployment; a controller that
+#      does not know a gateway is refused
+#   2  every node joins the controller; its status shows the deployment
+#      (each node joined, with its last report)
+#   3  a DNS node with other [service] sections (its digest differs) is
+#      refused by the controller, counted and shown; with its own file back
+#      it joins again
+#   4  relay: fresh clients of net A ask a DNS node and connect through
+#      gateway 1; each binding reaches gateway 2's table through the
+#      controller (timed with nft monitor: p50/p99)
+#   5  a client active through gateway 1 for longer than `binding` (its
+#      binding kept alive by use), then moved to gateway 2 (the operator's
+#      routing moves it), still reaches the server
+#   6  the controller killed (SIGKILL) under load: answers go on, 0
+#      misroutes; a client moved meanwhile is not relayed (it reaches the
+#      honeypot: the check of 5 can fail); the gateways count what they
+#      could not report
+#   7  the controller started again: every node joins again, and relaying
+#      works (fresh clients' bindings reach gateway 2)
+#
+# TAP output; exits non-zero if anything failed. LAB_KEEP=1 keeps the temp
+# dir.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+DL_CONTROLLER=1
+DL_BINDING=${DL_BINDING:-6}       # short: check 5 outlives it
+. "$here/distlab.sh"
+
+distlab_init ctl
+distlab_up
+lab_log "lab up in $SECONDS s"
+T0=$SECONDS
+
+poll_until() {
+	local limit=$1 deadline; shift
+	deadline=$((SECONDS + limit))
+	while :; do
+		"$@" && return 0
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+field() { gw_value "$@"; }
+# ctl_node NAME: the controller's status line of a node
+ctl_node() { dl_ctl ctl status 2>/dev/null | awk -v n="$1" '$1 == "node" && $2 == n'; }
+joined() { [ "$(ctl_node "$1" | awk '{ print $5 }')" = joined ]; }
+all_joined() { joined gw1 && joined gw2 && joined dns1 && joined dns2; }
+gtool() {
+	local ns=$1; shift
+	timeout 60 ip netns exec "$ns" "$GW_PY" "$GWLAB_DIR/gwtool.py" "$@"
+}
+relaylag() {
+	timeout 120 "$GW_PY" "$here/relaylag.py" --client-ns "$CLIA" --dns "${DL_ADDR4[dns1]}" \
+		--monitor-ns "$GW2" --table "${DL_TABLE[gw2]}" "$@"
+}
+slices4="dns1=${DL_SLICE4[dns1]},dns2=${DL_SLICE4[dns2]}"
+
+# ---- 1: one deployment -------------------------------------------------------------
+
+distlab_confs
+files=(-c "${DL_CONF[ctl]}" -c "${DL_CONF[gw1]}" -c "${DL_CONF[gw2]}" -c "${DL_CONF[dns1]}"
+	-c "${DL_CONF[dns2]}")
+out=$("$GW_CHOREOD" -t "${files[@]}" 2>&1)
+rc=$?
+tap_diag <<<"$out"
+# the controller's file without gw2: gw2's links would be refused
+awk '/^\[peer gw2\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "${DL_CONF[ctl]}" >"$LAB_TMP/ctl-bad.conf"
+bad=$("$GW_CHOREOD" -t -c "$LAB_TMP/ctl-bad.conf" -c "${DL_CONF[gw1]}" -c "${DL_CONF[gw2]}" \
+	-c "${DL_CONF[dns1]}" -c "${DL_CONF[dns2]}" 2>&1)
+rc_bad=$?
+tap_diag "without [peer gw2] on the controller: $(grep -v ': OK:' <<<"$bad" | head -n 1)"
+[ "$rc" = 0 ] && grep -q 'make one deployment' <<<"$out" && [ "$rc_bad" = 1 ] &&
+	grep -q 'controller ctl has no \[peer gw2\] with role gateway' <<<"$bad"
+tap_check $? "1: choreod -t over ctl gw1 gw2 dns1 dns2: one deployment (exit $rc); a controller not knowing gw2 is refused (exit $rc_bad)"
+
+# ---- 2: joined -----------------------------------------------------------------------
+
+if ! distlab_start_all || ! poll_until 10 all_joined; then
+	dl_ctl ctl status 2>&1 | tap_diag
+	tap_not_ok "2: the five choreod start, link and join"
+	tap_done
+	exit 1
+fi
+poll_until 5 eval '[ -n "$(ctl_node gw2 | grep -o "report:")" ] && [ -n "$(ctl_node dns2 | grep -o "report:")" ]'
+dl_ctl ctl status | grep -E '^(role|relay|node)' | tap_diag
+n_joined=$(dl_ctl ctl status | grep -c '^node .* joined ')
+n_reports=$(dl_ctl ctl status | grep -c ' report: ')
+gw_side=$(dl_field gw1 controller joins)
+[ "$n_joined" = 4 ] && [ "$n_reports" = 4 ] && [ "$gw_side" = 1 ] &&
+	[ "$(dl_ctl dns1 status | awk '$1 == "controller" { print $2 }')" = joined ]
+tap_check $? "2: all 4 nodes joined the controller ($n_joined) and report to it ($n_reports lines with a report); gw1 and dns1 see the link joined"
+
+# ---- 3: another digest is refused ------------------------------------------------------
+
+sed 's/^binding = .*/binding = 601/' "${DL_CONF[dns2]}" >"$LAB_TMP/dns2-stale.conf"
+dl_stop dns2
+good_conf=${DL_CONF[dns2]}
+DL_CONF[dns2]=$LAB_TMP/dns2-stale.conf
+dl_start dns2 || tap_diag "dns2 (stale) did not start"
+stale_seen() { ctl_node dns2 | grep -q ' refused_stale '; }
+poll_until 10 stale_seen
+line=$(ctl_node dns2)
+tap_diag "controller: $line"
+refusals=$(field stale_refusals <<<"$line")
+grep -q "node dns2: refused: its \[service\] sections differ" "${DL_LOG[ctl]}"
+logged=$?
+stale_seen && [ "${refusals:-0}" -ge 1 ] && [ "$logged" = 0 ]
+tap_check $? "3: dns2 with binding 601 (another services digest) is refused by the controller: shown refused_stale, stale_refusals ${refusals:-0}, logged"
+dl_stop dns2
+DL_CONF[dns2]=$good_conf
+dl_start dns2 || tap_diag "dns2 did not start again"
+poll_until 35 joined dns2
+joined dns2
+tap_check $? "3: dns2 with its own file joins again ($(ctl_node dns2 | cut -d' ' -f1-7))"
+dl_wait_links 10 || tap_diag "the DNS nodes' links to the gateways are not all up"
+
+# ---- 4: relay ----------------------------------------------------------------------------
+
+out=$(relaylag --src-base 198.18.40.1 --count 30)
+sum=$(tail -n 1 <<<"$out")
+grep -E '^(#|lost)' <<<"$out" | head -n 5 | tap_diag
+tap_diag "4: $sum"
+tap_diag "4: controller: $(dl_ctl ctl status | grep '^relay')"
+[ "$(field server <<<"$sum")" = 30 ] && [ "$(field relayed <<<"$sum")" = 30 ] &&
+	[ "$(field lost <<<"$sum")" = 0 ]
+tap_check $? "4: 30 fresh clients of net A connect through gw1 ($(field server <<<"$sum") reach the server); each binding is in gw2's table within 3 s: $(field relayed <<<"$sum") relayed, p50 $(field p50_ms <<<"$sum") ms, p99 $(field p99_ms <<<"$sum") ms"
+
+# ---- 5: a client moved to the other gateway ------------------------------------------------
+
+# active SRC ADDR SECONDS: a connection through gw1 every second; prints
+# the hosts reached
+active() {
+	local src=$1 addr=$2 n=$3 i
+	for i in $(seq 1 "$n"); do
+		gtool "$CLIA" connect --src "$src" --dst "$addr" --port 80 --timeout 2
+		sleep 1
+	done
+}
+# move SRC: the operator's routing moves SRC from net A to net B: clib owns
+# it, gw2 routes it to clib, the server routes it back through gw2
+move() {
+	ip -n "$CLIB" route add local "$1/32" dev lo || return 1
+	ip -n "$GW2" route add "$1/32" via 198.51.100.6 || return 1
+	ip -n "$SRV" route add "$1/32" via "${DL_ADDR4[gw2]}" || return 1
+	ip -n "$HPOT" route add "$1/32" via "${DL_ADDR4[gw2]}" || return 1
+}
+# moved_client SRC: ask dns1, stay active through gw1 for binding + 2 s, move,
+# connect through gw2; prints "ADDR before-hosts after-host"
+moved_client() {
+	local src=$1 ans addr before after
+	ans=$(gtool "$CLIA" ask --server "${DL_ADDR4[dns1]}" --src "$src")
+	addr=$(awk '{ print $2 }' <<<"$ans")
+	[ -n "$addr" ] || { echo "none dns:$ans none"; return; }
+	before=$(active "$src" "$addr" $((DL_BINDING + 2)) | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')
+	move "$src" || { echo "$addr move-failed none"; return; }
+	after=$(gtool "$CLIB" connect --src "$src" --dst "$addr" --port 80 --timeout 3)
+	echo "$addr ${before% } $after"
+}
+r=$(moved_client 198.18.50.7)
+tap_diag "5: 198.18.50.7: address, hosts through gw1, host through gw2: $r"
+in_gw2=$(dl_set_elems gw2 www_bound4 | grep -c '^198\.18\.50\.7 ')
+tap_diag "5: gw2's binding set holds 198.18.50.7: $in_gw2; gw1: $(dl_ctl gw1 status | grep '^controller')"
+set -- $r
+[ "${3:-}" = server ] && [ "${2:-}" = "server:$((DL_BINDING + 2))" ]
+tap_check $? "5: a client active through gw1 for $((DL_BINDING + 2)) s (binding $DL_BINDING s) and then moved to gw2 still reaches the server (${3:-?}; through gw1: ${2:-?})"
+
+# ---- 6: the controller killed under load ---------------------------------------------------
+
+kill -KILL "${DL_PID[ctl]}" 2>/dev/null
+wait "${DL_PID[ctl]}" 2>/dev/null
+DL_PID[ctl]=""
+dropped0=$(dl_field gw1 controller learned_dropped)
+out=$(dl_tool tries --resolver "$DL_RES4" --ns "$CLIA" --src 198.18.60.1 --cross-ns "$CLIB" \
+	--cross-src 198.19.60.1 --count 100 --slices "$slices4" &
+	sleep 0.3
+	moved_client 198.18.51.7 >"$LAB_TMP/moved-down.txt"
+	wait)
+sum=$(tail -n 1 <<<"$out")
+tap_diag "6: with the controller down: $sum"
+[ "$(field tries <<<"$sum")" = 100 ] && [ "$(field dnsfail <<<"$sum")" = 0 ] &&
+	[ "$(field server <<<"$sum")" = 100 ] && [ "$(field misroutes <<<"$sum")" = 0 ] &&
+	[ "$(field cross_server <<<"$sum")" = 100 ]
+tap_check $? "6: controller killed: 100 clients ask Unbound and connect at once through gw1, and 100 of net B through gw2: $(field server <<<"$sum") and $(field cross_server <<<"$sum") reach the server, $(field misroutes <<<"$sum") misroutes, $(field dnsfail <<<"$sum") DNS failures"
+r=$(cat "$LAB_TMP/moved-down.txt")
+dropped=$(dl_field gw1 controller learned_dropped)
+tap_diag "6: 198.18.51.7 moved while the controller is down: $r; gw1 learned_dropped $dropped0 -> $dropped"
+set -- $r
+[ "${3:-}" = honeypot ] && [ "${dropped:-0}" -gt "${dropped0:-0}" ]
+tap_check $? "6: a client moved to gw2 while the controller is down is not relayed: it reaches the ${3:-?} (what check 5 guards against); gw1 counted the bindings it could not report ($dropped0 -> $dropped)"
+
+# ---- 7: the controller back ---------------------------------------------------------------
+
+start=$SECONDS
+dl_start ctl || tap_diag "the controller did not start again"
+poll_until 40 all_joined
+ok_join=$?
+el=$((SECONDS - start))
+out=$(relaylag --src-base 198.18.70.1 --count 10)
+sum=$(tail -n 1 <<<"$out")
+tap_diag "7: $sum"
+[ "$ok_join" = 0 ] && [ "$(field relayed <<<"$sum")" = 10 ] && [ "$(field server <<<"$sum")" = 10 ]
+tap_check $? "7: the controller started again: all 4 nodes joined within ${el} s (reconnect back-off); relaying works again: $(field relayed <<<"$sum") of 10 fresh bindings reach gw2"
+
+alive=0
+for n in "${DL_NODES[@]}"; do lab_alive "${DL_PID[$n]}" && alive=$((alive + 1)); done
+tap_diag "checks took $((SECONDS - T0)) s"
+[ "$alive" = 5 ]
+tap_check $? "all 5 choreod still run ($alive)"
+tap_done
