@@ -4,7 +4,7 @@
 
 CC       ?= gcc
 FUZZ_CC  ?= clang
-PKGS     := libknot libzscanner libnftnl libmnl libcrypto
+PKGS     := libknot libzscanner libnftnl libmnl libnetfilter_log libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
