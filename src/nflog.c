@@ -107,6 +107,29 @@ bool nfl_prefix_is_binding(const uint8_t *prefix, size_t len)
 	return n == sizeof(ours) - 1 && memcmp(prefix, ours, n) == 0;
 }
 
+/*
+ * The message at *off of a datagram, and *off moved past it; NULL when no
+ * whole message is left. Not libmnl's mnl_nlmsg_ok/next: they take a
+ * length of 0xfffffffd as fitting (it is negative as an int) and then do not
+ * move (it aligns to 0), or move gigabytes; and the attribute walk reads up
+ * to the message's aligned end, so that end must be inside the datagram.
+ */
+static const struct nlmsghdr *next_msg(const uint8_t *buf, size_t len, size_t *off)
+{
+	const struct nlmsghdr *nlh;
+	size_t room = len - *off, aligned;
+
+	if (*off >= len || room < NLMSG_HDRLEN)
+		return NULL;
+	nlh = (const struct nlmsghdr *)(const void *)(buf + *off);
+	/* (NLMSG_ALIGN masks with an unsigned int: 0xfffffffd becomes 0) */
+	aligned = ((size_t)nlh->nlmsg_len + NLMSG_ALIGNTO - 1) & ~(size_t)(NLMSG_ALIGNTO - 1);
+	if (nlh->nlmsg_len < NLMSG_HDRLEN || aligned > room)
+		return NULL;
+	*off += aligned;
+	return nlh;
+}
+
 /* One NFULNL_MSG_PACKET message; 1 when it went to fn. */
 static int rx_record(struct nfl_rx *rx, const struct nlmsghdr *nlh,
 		     nfl_fn *fn, void *ctx)
@@ -154,18 +177,19 @@ bad:
 int nfl_rx_datagram(struct nfl_rx *rx, const uint8_t *buf, size_t len,
 		    nfl_fn *fn, void *ctx)
 {
-	int rest = len > INT_MAX ? INT_MAX : (int)len, n = 0;
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)(const void *)buf;
+	const struct nlmsghdr *nlh;
+	size_t off = 0;
+	int n = 0;
 
 	if ((uintptr_t)buf % NLMSG_ALIGNTO)
 		return -EINVAL;
-	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+	while ((nlh = next_msg(buf, len, &off)) && n < INT_MAX) {
 		if (nlh->nlmsg_type != ((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET))
 			continue;   /* NLMSG_DONE ends a batch; nothing else is ours */
 		n += rx_record(rx, nlh, fn, ctx);
 	}
 	/* bytes that are no whole message: a datagram cut short */
-	if (rest > 0)
+	if (off < len)
 		rx->stats.bad++;
 	return n;
 }
@@ -188,12 +212,12 @@ static int setup_ack(struct nfl *n, uint32_t seq)
 {
 	for (;;) {
 		ssize_t len = mnl_socket_recvfrom(n->nl, n->buf, RECV_BUF);
-		int rest = (int)len;
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)(void *)n->buf;
+		const struct nlmsghdr *nlh;
+		size_t off = 0;
 
 		if (len < 0)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+		while ((nlh = next_msg(n->buf, (size_t)len, &off))) {
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
 			/* a record may come first: it is dropped */

@@ -323,6 +323,16 @@ static void test_datagram(void **state)
 	assert_int_equal(rx.stats.bad, 7);
 	assert_int_equal(nfl_rx_datagram(&rx, buf, 0, collect, &s), 0);
 	assert_int_equal(rx.stats.bad, 7);
+	/* lengths that libmnl's walk takes as fitting: one that aligns to 0
+	 * (it would never move on), one negative as an int, and one whose
+	 * padding lies past the datagram */
+	((struct nlmsghdr *)(void *)buf)->nlmsg_len = 0xfffffffd;
+	assert_int_equal(nfl_rx_datagram(&rx, buf, 64, collect, &s), 0);
+	((struct nlmsghdr *)(void *)buf)->nlmsg_len = 0x80000000;
+	assert_int_equal(nfl_rx_datagram(&rx, buf, 64, collect, &s), 0);
+	((struct nlmsghdr *)(void *)buf)->nlmsg_len = 21;
+	assert_int_equal(nfl_rx_datagram(&rx, buf, 21, collect, &s), 0);
+	assert_int_equal(rx.stats.bad, 10);
 	assert_int_equal(nfl_rx_datagram(&rx, buf + 1, 16, collect, &s), -EINVAL);
 	assert_int_equal(rx.stats.records, 8);
 }
