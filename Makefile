@@ -58,6 +58,11 @@ build/choreoctl: tools/choreoctl.c build/libchoreo.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< build/libchoreo.a $(LDLIBS)
 
+# the lab's listener on an NFLOG group (tests/lab/test_nflog.sh)
+build/nflog-listen: tests/lab/nflog_listen.c build/libchoreo.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< build/libchoreo.a $(LDLIBS)
+
 build/choreo-load: tools/choreo-load.c tools/load_model.c tools/load_model.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tools/choreo-load.c tools/load_model.c -lm
@@ -109,7 +114,7 @@ build/valgrind/choreod-planted: $(OBJ) tests/valgrind/plant.c
 	$(CC) $(CFLAGS) -Wl,--wrap=mnl_socket_sendto -o $@ $(OBJ) tests/valgrind/plant.c $(LDLIBS)
 
 check-build: build/choreod $(TOOLS) $(UNIT) $(REPLAYS) $(FUZZERS) build/valgrind/choreod-planted \
-	build/asan/gen_frame_corpus
+	build/asan/gen_frame_corpus build/nflog-listen
 
 test: test-deps
 	@$(MAKE) --no-print-directory check-build
