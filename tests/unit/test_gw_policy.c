@@ -473,21 +473,18 @@ static void test_log_claims_rows(void **state)
 #undef LOG9
 }
 
-/* A DNS node has no table; with a controller it still logs nothing. */
+/* Only a gateway's table logs: a node of another role with a controller
+ * (a DNS node has none, but the check is on the role) logs nothing. */
 static void test_log_roles(void **state)
 {
-	struct config *cfg = parse(
-		"[daemon]\nrole = dns\nname = dns1\n"
-		"[dns]\nlisten = 198.51.100.53\nzone = example.test\nzonefile = /z\n"
-		"[key 1]\nfile = /etc/choreo/psk1\n"
-		"[peer gw1]\nrole = gateway\naddress = 192.0.2.1:5300\nkey = 1\n"
-		CONTROLLER
-		"[service www]\nname = www.example.test\npool = 203.0.113.0/25\n"
-		"server = 192.0.2.10\nhoneypot = 192.0.2.20\n"
-		"slice = 203.0.113.0/25\nshare = 16\n");
+	struct config *cfg = load_as(GATEWAY PEERS CONTROLLER);
 
 	(void)state;
+	assert_true(gw_logs_bindings(cfg));
+	cfg->role = CONFIG_ROLE_DNS;
 	assert_non_null(config_controller(cfg));
+	assert_false(gw_logs_bindings(cfg));
+	cfg->role = CONFIG_ROLE_STANDALONE;
 	assert_false(gw_logs_bindings(cfg));
 	config_free(cfg);
 }
