@@ -4,7 +4,7 @@
 
 CC       ?= gcc
 FUZZ_CC  ?= clang
-PKGS     := libknot libzscanner libnftnl libmnl libcrypto
+PKGS     := libknot libzscanner libnftnl libmnl libnetfilter_log libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -55,6 +55,11 @@ build/libchoreo.a: $(LIB_OBJ)
 	ar rcs $@ $(LIB_OBJ)
 
 build/choreoctl: tools/choreoctl.c build/libchoreo.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< build/libchoreo.a $(LDLIBS)
+
+# the lab's listener on an NFLOG group (tests/lab/test_nflog.sh)
+build/nflog-listen: tests/lab/nflog_listen.c build/libchoreo.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< build/libchoreo.a $(LDLIBS)
 
@@ -109,7 +114,7 @@ build/valgrind/choreod-planted: $(OBJ) tests/valgrind/plant.c
 	$(CC) $(CFLAGS) -Wl,--wrap=mnl_socket_sendto -o $@ $(OBJ) tests/valgrind/plant.c $(LDLIBS)
 
 check-build: build/choreod $(TOOLS) $(UNIT) $(REPLAYS) $(FUZZERS) build/valgrind/choreod-planted \
-	build/asan/gen_frame_corpus
+	build/asan/gen_frame_corpus build/nflog-listen
 
 test: test-deps
 	@$(MAKE) --no-print-directory check-build

@@ -5,7 +5,7 @@
 # Usage: scripts/install-deps.sh build|test|demo|bench|kernels
 set -eu
 
-build="gcc make pkg-config libknot-dev libcmocka-dev libnftnl-dev libmnl-dev libssl-dev iproute2"
+build="gcc make pkg-config libknot-dev libcmocka-dev libnftnl-dev libmnl-dev libnetfilter-log-dev libssl-dev iproute2"
 test_extra="clang clang-tools libclang-rt-14-dev valgrind cppcheck nsd dnsutils knot-dnsutils python3 perl nftables unbound nmap curl openssl"
 demo_extra="dnsutils knot-dnsutils python3 nftables unbound nmap curl openssl"
 bench_extra="nsd dnsperf dnsutils python3 nftables"

@@ -106,6 +106,9 @@ struct row_act {
 /* Which configurations a row is for. */
 enum row_when { ALWAYS, UNCLAIMED, CLAIMED };
 
+/* A row's LOG_BIND is there only when the table logs its bindings
+ * (gw_logs_bindings): a standalone table is the same as without it. */
+
 #define SRC_IN(o)  { .kind = GW_M_SRC_IN, .obj = (o) }
 #define DST_IN(o)  { .kind = GW_M_DST_IN, .obj = (o) }
 #define PAIR_IN(o) { .kind = GW_M_PAIR_IN, .obj = (o) }
@@ -114,6 +117,7 @@ enum row_when { ALWAYS, UNCLAIMED, CLAIMED };
 #define CLAIM(o)   { .kind = GW_A_CLAIM, .obj = (o) }
 #define COUNT(o)   { .kind = GW_A_COUNTER, .obj = (o) }
 #define DNAT(t)    { .kind = GW_A_DNAT, .to = (t) }
+#define LOG_BIND   { .kind = GW_A_LOG }
 
 static const struct chain_row {
 	enum row_when when;
@@ -122,20 +126,25 @@ static const struct chain_row {
 } pool_chain[] = {
 	/* 1. a quarantined source -> honeypot */
 	{ ALWAYS, { SRC_IN(QUARANTINE) }, { COUNT(GW_C_HONEYPOT), DNAT(TO_HONEYPOT) } },
-	/* 2. a bound source -> server; its binding lives on */
+	/* 2. a bound source -> server; its binding lives on (and the
+	 * refresh is reported) */
 	{ ALWAYS, { PAIR_IN(GW_BOUND) },
-	  { UPDATE(GW_BOUND), COUNT(GW_C_SERVER), DNAT(TO_SERVER) } },
+	  { UPDATE(GW_BOUND), COUNT(GW_C_SERVER), LOG_BIND, DNAT(TO_SERVER) } },
 	/* 3. the asker of an answer: learn the binding, -> server (it never
-	 * takes a claim: its own entry lets it in) */
-	{ ALWAYS, { PAIR_IN(GW_ASKED) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
+	 * takes a claim: its own entry lets it in). A learn is reported only
+	 * when the add succeeded: a full set ends the rule before the log */
+	{ ALWAYS, { PAIR_IN(GW_ASKED) },
+	  { ADD(GW_BOUND), COUNT(GW_C_LEARNED), LOG_BIND } },
 	{ ALWAYS, { PAIR_IN(GW_ASKED) },
 	  { COUNT(GW_C_WINDOW), COUNT(GW_C_SERVER), DNAT(TO_SERVER) } },
 	/* 4. a client-subnet window (scoped) or the open window: learn the
 	 * binding, -> server */
-	{ UNCLAIMED, { PAIR_IN(GW_SCOPED) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
+	{ UNCLAIMED, { PAIR_IN(GW_SCOPED) },
+	  { ADD(GW_BOUND), COUNT(GW_C_LEARNED), LOG_BIND } },
 	{ UNCLAIMED, { PAIR_IN(GW_SCOPED) },
 	  { COUNT(GW_C_WINDOW), COUNT(GW_C_SERVER), DNAT(TO_SERVER) } },
-	{ UNCLAIMED, { DST_IN(GW_OPEN) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
+	{ UNCLAIMED, { DST_IN(GW_OPEN) },
+	  { ADD(GW_BOUND), COUNT(GW_C_LEARNED), LOG_BIND } },
 	{ UNCLAIMED, { DST_IN(GW_OPEN) },
 	  { COUNT(GW_C_WINDOW), COUNT(GW_C_SERVER), DNAT(TO_SERVER) } },
 	/* 4, with window_claims: the window admits its first N new sources
@@ -144,7 +153,8 @@ static const struct chain_row {
 	 * learn its binding and let it in */
 	{ CLAIMED, { PAIR_IN(GW_SCOPED) }, { CLAIM(GW_CLAIMS), ADD(GW_CLAIMED) } },
 	{ CLAIMED, { DST_IN(GW_OPEN) }, { CLAIM(GW_CLAIMS), ADD(GW_CLAIMED) } },
-	{ CLAIMED, { PAIR_IN(GW_CLAIMED) }, { ADD(GW_BOUND), COUNT(GW_C_LEARNED) } },
+	{ CLAIMED, { PAIR_IN(GW_CLAIMED) },
+	  { ADD(GW_BOUND), COUNT(GW_C_LEARNED), LOG_BIND } },
 	{ CLAIMED, { PAIR_IN(GW_CLAIMED) },
 	  { COUNT(GW_C_CLAIM), COUNT(GW_C_WINDOW), COUNT(GW_C_SERVER),
 	    DNAT(TO_SERVER) } },
@@ -163,9 +173,16 @@ static void obj_name(char out[static GW_NAME_MAX], const struct config_pool *p,
 		gw_name(out, cfg, p->service, p->family, (enum gw_pool_obj)obj);
 }
 
+bool gw_logs_bindings(const struct config *cfg)
+{
+	return cfg->role == CONFIG_ROLE_GATEWAY && config_controller(cfg) != NULL;
+}
+
 static void pool_rule(struct gw_rule *r, const struct config *cfg,
 		      const struct config_pool *p, const struct chain_row *row)
 {
+	bool log = gw_logs_bindings(cfg);
+
 	const struct config_service *s = p->svc;
 
 	memset(r, 0, sizeof(*r));
@@ -178,9 +195,18 @@ static void pool_rule(struct gw_rule *r, const struct config *cfg,
 		obj_name(m->set, p, cfg, row->match[i].obj);
 	}
 	for (size_t i = 0; i < GW_MAX_ACT && row->act[i].kind; i++) {
-		struct gw_act *a = &r->act[r->n_act++];
+		struct gw_act *a;
 
+		if (row->act[i].kind == GW_A_LOG && !log)
+			continue;
+		a = &r->act[r->n_act++];
 		a->kind = row->act[i].kind;
+		if (a->kind == GW_A_LOG) {
+			snprintf(a->name, sizeof(a->name), "%s", GW_LOG_PREFIX_BIND);
+			a->group = (uint16_t)cfg->nflog_group;
+			a->snaplen = GW_LOG_SNAPLEN;
+			continue;
+		}
 		if (a->kind == GW_A_DNAT) {
 			const void *to;
 
@@ -400,6 +426,10 @@ const char *gw_rule_format(const struct gw_rule *r, char *buf, size_t len)
 			break;
 		case GW_A_JUMP: put(&t, " jump %s", x->name); break;
 		case GW_A_ACCEPT: put(&t, " accept"); break;
+		case GW_A_LOG:
+			put(&t, " log prefix \"%s\" group %u snaplen %u", x->name,
+			    (unsigned)x->group, (unsigned)x->snaplen);
+			break;
 		}
 	}
 	return buf;

@@ -87,6 +87,8 @@ enum gw_act_kind {
 	GW_A_DNAT,         /* rewrite the destination to addr; ends the chain */
 	GW_A_JUMP,         /* to chain name */
 	GW_A_ACCEPT,
+	GW_A_LOG,          /* copy the packet's first snaplen bytes to NFLOG
+			      group, with prefix name */
 };
 
 struct gw_act {
@@ -95,6 +97,8 @@ struct gw_act {
 	uint64_t timeout_ms;      /* GW_A_ADD, GW_A_UPDATE, GW_A_CLAIM */
 	uint32_t burst;           /* GW_A_CLAIM: claims per element */
 	uint8_t addr[16];         /* GW_A_DNAT */
+	uint16_t group;           /* GW_A_LOG: NFLOG group */
+	uint32_t snaplen;         /* GW_A_LOG: bytes of the packet copied */
 };
 
 struct gw_rule {
@@ -119,6 +123,21 @@ struct gw_table {
 /* The mark choreod puts on its table (user data), to know it as its own. */
 #define GW_TABLE_MARK "choreod"
 
+/*
+ * A gateway with a controller reports the bindings its kernel learns and
+ * refreshes: those happen in the packet path and raise no netlink event, so
+ * every rule that adds to or updates a bound set also logs the packet to
+ * NFLOG group [daemon] nflog_group with this prefix. The copy is the network
+ * header (IPv6: 40 bytes) and a little: the source and the pool address are
+ * all a report needs. Other prefixes on the same group are other events.
+ */
+#define GW_LOG_PREFIX_BIND "choreo-bind"
+#define GW_LOG_SNAPLEN     64
+
+/* Whether cfg's table logs its bindings: role gateway with a controller.
+ * A standalone node, or a gateway without a controller, logs nothing. */
+bool gw_logs_bindings(const struct config *cfg);
+
 /* The table cfg needs. Returns 0 and *out (free with gw_table_free), or
  * -ENOMEM. */
 int gw_policy_build(const struct config *cfg, struct gw_table **out);
@@ -138,8 +157,9 @@ int gw_parse_name(const struct config *cfg, const char *name, size_t *service,
 		  int *family, enum gw_pool_obj *obj);
 
 /* One rule as text, as `nft list` would show its meaning, e.g.
- * "ip www_chain4: saddr . daddr @www_bound4 update @www_bound4 600000ms
- *  counter www_server4 dnat 192.0.2.10". Returns buf. */
+ * "ip www_chain4: saddr . daddr @www_bound4 update saddr . daddr
+ *  @www_bound4 timeout 600000ms counter www_server4 log prefix
+ *  "choreo-bind" group 5353 snaplen 64 dnat to 192.0.2.10". Returns buf. */
 const char *gw_rule_format(const struct gw_rule *r, char *buf, size_t len);
 
 /* A change as a set element. */

@@ -184,6 +184,20 @@ static bool e_dnat(struct nftnl_rule *r, int family, const uint8_t *to)
 	return expr(r, nat);
 }
 
+/* The packet's first snaplen bytes to NFLOG group, with prefix (for
+ * nfnetlink_log: a group, never a syslog level). */
+static bool e_log(struct nftnl_rule *r, const struct gw_act *a)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("log");
+
+	if (e) {
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, a->name);
+		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, a->group);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_SNAPLEN, a->snaplen);
+	}
+	return expr(r, e);
+}
+
 /* A verdict: accept, or jump to chain. */
 static bool e_verdict(struct nftnl_rule *r, int verdict, const char *chain)
 {
@@ -233,6 +247,8 @@ static bool e_act(struct nftnl_rule *r, int family, const struct gw_act *a)
 		return e_verdict(r, NFT_JUMP, a->name);
 	case GW_A_ACCEPT:
 		return e_verdict(r, NF_ACCEPT, NULL);
+	case GW_A_LOG:
+		return e_log(r, a);
 	}
 	return false;
 }

@@ -2,8 +2,9 @@
 /*
  * One gw_policy rule as libnftnl expressions: the match on the family
  * (meta nfproto), its matches (payload, bitwise, cmp, lookup) and its
- * actions (dynset, objref counter, immediate + nat, verdicts). Part of the
- * netlink adapter (nft.c); names come from the row, none is spelled here.
+ * actions (dynset, objref counter, log, immediate + nat, verdicts). Part
+ * of the netlink adapter (nft.c); names come from the row, none is
+ * spelled here.
  */
 #ifndef CHOREO_NFT_EXPR_H
 #define CHOREO_NFT_EXPR_H

@@ -72,6 +72,16 @@ def rule_text(r):
             parts.append(f"jump {e['jump']['target']}")
         elif "accept" in e:
             parts.append("accept")
+        elif "log" in e:
+            # only the NFLOG form (a group, no syslog level) is ours
+            g = e["log"]
+            text = f"log prefix \"{g.get('prefix', '')}\" group {g.get('group', '?')}"
+            if "snaplen" in g:
+                text += f" snaplen {g['snaplen']}"
+            extra = sorted(k for k in g if k not in ("prefix", "group", "snaplen"))
+            if extra:
+                text += " ?" + ",".join(extra)
+            parts.append(text)
         else:
             parts.append("?" + json.dumps(e))
     return f"{fam} {r['chain']}: " + " ".join(parts)

@@ -6,6 +6,10 @@
 # a configuration of 256 dual-stack services installs in one transaction,
 # answers from its last service, is adopted after a restart, and shrinks to
 # fewer services on a restart with objects of the removed ones deleted.
+# A gateway logs the bindings its kernel learns and refreshes to NFLOG only
+# when it has a controller: without one its table has no log statement, as
+# standalone's has none; with one, exactly the rules that write a bound set
+# log, and the log statement is compared like the rest.
 # TAP output; exits non-zero if anything failed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,20 +63,71 @@ start() {
 	lab_wait_dns "$NS" $DNS4 53 60 "$PID"
 }
 
+# start_gw CONF NAME: choreod role gateway (no DNS to wait for: until its
+# table is in); sets PID
+start_gw() {
+	local deadline=$((SECONDS + 30))
+	lab_spawn "$NS" "$LAB_TMP/$2.log" "$CHOREOD" -c "$1"
+	PID=$LAB_LAST_PID
+	until grep -q "table inet $TABLE_GW \(created\|adopted\)" "$LAB_TMP/$2.log"; do
+		lab_alive "$PID" && [ "$SECONDS" -lt "$deadline" ] || {
+			tap_diag <"$LAB_TMP/$2.log"
+			return 1
+		}
+		sleep 0.05
+	done
+}
+
 stop() {
 	kill -TERM "$PID" 2>/dev/null
 	for _ in $(seq 1 100); do lab_alive "$PID" || break; sleep 0.1; done
 	lab_stop "$PID"
 }
 
-# compare CONF: nft's view against choreod -p, as TAP diagnostics; status 0 when same
+# compare CONF [TABLE]: nft's view against choreod -p, as TAP diagnostics;
+# status 0 when same
 compare() {
-	lab_in "$NS" nft -j list table inet "$TABLE" >"$LAB_TMP/kernel.json" &&
+	lab_in "$NS" nft -j list table inet "${2:-$TABLE}" >"$LAB_TMP/kernel.json" &&
 		"$CHOREOD" -p -c "$1" >"$LAB_TMP/policy.txt" &&
 		python3 "$here/nftjson.py" "$LAB_TMP/kernel.json" "$LAB_TMP/policy.txt" >"$LAB_TMP/cmp.out"
 	local rc=$?
 	tap_diag <"$LAB_TMP/cmp.out"
 	return $rc
+}
+
+# logs: the log statements in the kernel's table (of the last compare), and
+# the rules of the policy that add to or update a bound set; "KERNEL WRITERS"
+logs() {
+	local k w
+	k=$(grep -o '"log": {[^}]*}' "$LAB_TMP/kernel.json" | grep -c '"prefix": "choreo-bind", "group": '"${1:-5353}"', "snaplen": 64')
+	w=$(grep -cE '(add|update) saddr \. daddr @[a-z0-9_]+_bound[46] ' "$LAB_TMP/policy.txt")
+	echo "$k $w"
+}
+
+# write_gw FILE [controller]: tests/data/unit.conf's services (mail4 with
+# window_claims 2) on a gateway, with a [peer] controller when asked
+write_gw() {
+	{
+		echo "[daemon]"
+		echo "control = $LAB_TMP/run/gw.sock"
+		echo "table = $TABLE_GW"
+		echo "role = gateway"
+		echo "name = gw1"
+		echo "peer_listen = $DNS4:5300"
+		echo "[key 1]"
+		echo "file = $LAB_TMP/peer.key"
+		echo "[peer dns1]"
+		echo "role = dns"
+		echo "key = 1"
+		if [ "${2:-}" = controller ]; then
+			echo "[peer ctl]"
+			echo "role = controller"
+			echo "key = 1"
+			echo "address = 192.0.2.9"
+		fi
+		sed -n '/^\[service /,$p' "$root/tests/data/unit.conf" |
+			sed "s|^\[service mail4\]|[service mail4]\nwindow_claims = 2|"
+	} >"$1"
 }
 
 # ---- the kernel probe ----------------------------------------------------------
@@ -95,6 +150,49 @@ start "$LAB_TMP/small.conf" small
 tap_check $? "choreod starts with tests/data/unit.conf (mail4 with window_claims 2)"
 compare "$LAB_TMP/small.conf"
 tap_check $? "the kernel's table (nft -j list table) is exactly the rows choreod -p renders"
+read -r n_log n_writers < <(logs)
+[ "$n_log" = 0 ] && ! grep -q '"log"' "$LAB_TMP/kernel.json" && [ "$n_writers" -gt 0 ]
+tap_check $? "standalone: no log statement in the table ($n_writers rules write a bound set)"
+stop
+
+# ---- a gateway: without a controller as standalone, with one its bindings logged ----
+TABLE_GW="choreo_tblgw_$$"
+(umask 077 && head -c 48 /dev/urandom | base64 >"$LAB_TMP/peer.key") || lab_die "cannot write the key"
+write_gw "$LAB_TMP/gw.conf"
+write_gw "$LAB_TMP/gw-ctl.conf" controller
+start_gw "$LAB_TMP/gw.conf" gw
+tap_check $? "choreod role gateway without a controller starts with unit.conf's services"
+compare "$LAB_TMP/gw.conf" "$TABLE_GW"
+rc=$?
+read -r n_log n_writers < <(logs)
+[ $rc -eq 0 ] && [ "$n_log" = 0 ] && ! grep -q '"log"' "$LAB_TMP/kernel.json"
+tap_check $? "a gateway without a controller: the kernel's table is the policy's rows, no log statement"
+stop
+start_gw "$LAB_TMP/gw-ctl.conf" gw-ctl
+tap_check $? "choreod role gateway with a controller peer (not there) starts and adopts the table"
+compare "$LAB_TMP/gw-ctl.conf" "$TABLE_GW"
+rc=$?
+read -r n_log n_writers < <(logs)
+tap_diag "log statements: $n_log; rules that add to or update a bound set: $n_writers"
+[ $rc -eq 0 ] && [ "$n_log" -gt 0 ] && [ "$n_log" = "$n_writers" ] &&
+	[ "$(grep -o '"log"' "$LAB_TMP/kernel.json" | wc -l)" = "$n_log" ]
+tap_check $? "a gateway with a controller: the kernel's table is the policy's rows, log statements included (prefix, group 5353, snaplen 64), one on each rule that writes a bound set and on no other"
+lab_alive "$PID"
+tap_check $? "the gateway keeps running with its controller unreachable"
+stop
+sed -i 's|^\[daemon\]|[daemon]\nnflog_group = 77|' "$LAB_TMP/gw-ctl.conf"
+start_gw "$LAB_TMP/gw-ctl.conf" gw-77
+compare "$LAB_TMP/gw-ctl.conf" "$TABLE_GW"
+rc=$?
+read -r n_log n_writers < <(logs 77)
+[ $rc -eq 0 ] && [ "$n_log" -gt 0 ] && [ "$n_log" = "$n_writers" ]
+tap_check $? "[daemon] nflog_group = 77: a restart replaces the rules, every log statement goes to group 77"
+stop
+start_gw "$LAB_TMP/gw.conf" gw-again
+compare "$LAB_TMP/gw.conf" "$TABLE_GW"
+rc=$?
+[ $rc -eq 0 ] && ! grep -q '"log"' "$LAB_TMP/kernel.json"
+tap_check $? "the controller removed from the config: a restart takes every log statement out"
 stop
 
 # ---- 256 dual-stack services -------------------------------------------------------

@@ -39,14 +39,22 @@ static const char conf[] =
 	"honeypot = 192.0.2.26\n"
 	"binding = 30\n";
 
-static struct config *load(void)
+static struct config *parse(const char *text)
 {
 	struct config_errors errs = { 0 };
 	struct config *cfg = NULL;
+	int ret = config_parse("t.conf", text, strlen(text), &cfg, &errs);
 
-	assert_int_equal(config_parse("t.conf", conf, sizeof(conf) - 1, &cfg, &errs), 0);
+	for (size_t i = 0; i < errs.n; i++)
+		print_message("unexpected: %s\n", errs.msg[i]);
+	assert_int_equal(ret, 0);
 	config_errors_free(&errs);
 	return cfg;
+}
+
+static struct config *load(void)
+{
+	return parse(conf);
 }
 
 /* The whole table as rules, one line each, in order. */
@@ -284,6 +292,203 @@ static void test_change_elems(void **state)
 	config_free(cfg);
 }
 
+/* The same services on a gateway: [dns] (and its accept rules) gone. */
+#define GATEWAY \
+	"[daemon]\n" \
+	"role = gateway\n" \
+	"name = gw1\n" \
+	"peer_listen = 192.0.2.1:5300\n"
+#define PEERS \
+	"[key 1]\n" \
+	"file = /etc/choreo/psk1\n" \
+	"[peer dns1]\n" \
+	"role = dns\n" \
+	"key = 1\n"
+#define CONTROLLER \
+	"[peer ctl]\n" \
+	"role = controller\n" \
+	"key = 1\n" \
+	"address = 192.0.2.9\n"
+
+/* conf's services, on a node with this [daemon] and these peers */
+static struct config *load_as(const char *head)
+{
+	const char *services = strstr(conf, "[service www]");
+	char text[2048];
+
+	snprintf(text, sizeof(text), "%s%s", head, services);
+	return parse(text);
+}
+
+static void rule_texts(const struct config *cfg, char (*out)[512], size_t max,
+		       size_t *n)
+{
+	struct gw_table *t;
+
+	assert_int_equal(gw_policy_build(cfg, &t), 0);
+	assert_true(t->n_rules <= max);
+	for (size_t i = 0; i < t->n_rules; i++)
+		gw_rule_format(&t->rules[i], out[i], sizeof(out[i]));
+	*n = t->n_rules;
+	gw_table_free(t);
+}
+
+/*
+ * A gateway with a controller logs each binding its kernel learns or
+ * refreshes to NFLOG: every rule that adds to or updates a bound set, and
+ * only those, gets the log (before the DNAT). Standalone, and a gateway
+ * without a controller, make the table they made before.
+ */
+static void test_log_rows(void **state)
+{
+#define LOG5353 " log prefix \"choreo-bind\" group 5353 snaplen 64"
+	static const char *const want_mail[] = {
+		"ip mail_chain4: saddr @quarantine4 counter mail_honeypot4 dnat to 192.0.2.26",
+		"ip mail_chain4: saddr . daddr @mail_bound4 update saddr . daddr @mail_bound4 timeout 30000ms counter mail_server4" LOG5353 " dnat to 192.0.2.25",
+		"ip mail_chain4: saddr . daddr @mail_asked4 add saddr . daddr @mail_bound4 timeout 30000ms counter mail_learned4" LOG5353,
+		"ip mail_chain4: saddr . daddr @mail_asked4 counter mail_window4 counter mail_server4 dnat to 192.0.2.25",
+		"ip mail_chain4: saddr . daddr @mail_scoped4 add saddr . daddr @mail_bound4 timeout 30000ms counter mail_learned4" LOG5353,
+		"ip mail_chain4: saddr . daddr @mail_scoped4 counter mail_window4 counter mail_server4 dnat to 192.0.2.25",
+		"ip mail_chain4: daddr @mail_open4 add saddr . daddr @mail_bound4 timeout 30000ms counter mail_learned4" LOG5353,
+		"ip mail_chain4: daddr @mail_open4 counter mail_window4 counter mail_server4 dnat to 192.0.2.25",
+		"ip mail_chain4: counter mail_honeypot4 dnat to 192.0.2.26",
+	};
+	static char plain[64][512], logged[64][512];
+	size_t n_want = sizeof(want_rules) / sizeof(want_rules[0]);
+	size_t n_plain, n_logged, k = 0, n_log = 0;
+	struct config *standalone = load();
+	struct config *gw = load_as(GATEWAY PEERS);
+	struct config *gw_ctl = load_as(GATEWAY PEERS CONTROLLER);
+	struct config *gw_7 = load_as(GATEWAY "nflog_group = 7\n" PEERS CONTROLLER);
+	struct gw_table *t;
+
+	(void)state;
+	assert_false(gw_logs_bindings(standalone));
+	assert_false(gw_logs_bindings(gw));
+	assert_true(gw_logs_bindings(gw_ctl));
+	assert_int_equal(gw_ctl->nflog_group, CONFIG_DEFAULT_NFLOG_GROUP);
+
+	/* without a controller: the standalone rules, but for [dns]'s two
+	 * accept rules (a gateway answers no DNS) */
+	rule_texts(gw, plain, 64, &n_plain);
+	assert_int_equal(n_plain, n_want - 2);
+	for (size_t i = 0; i < n_plain; i++)
+		assert_string_equal(plain[i], want_rules[i + 2]);
+
+	/* with one: the same rules in the same order; the log added where a
+	 * bound set is written, in each of the three pools */
+	rule_texts(gw_ctl, logged, 64, &n_logged);
+	assert_int_equal(n_logged, n_plain);
+	for (size_t i = 0; i < n_logged; i++) {
+		const char *log = strstr(logged[i], LOG5353);
+		bool writes_bound = strstr(plain[i], "add saddr . daddr @www_bound") ||
+				    strstr(plain[i], "add saddr . daddr @mail_bound") ||
+				    strstr(plain[i], "update saddr . daddr @");
+		char without[512];
+
+		print_message("%s\n", logged[i]);
+		assert_int_equal(log != NULL, writes_bound);
+		if (strncmp(logged[i], "ip mail_chain4:", 15) == 0) {
+			assert_true(k < sizeof(want_mail) / sizeof(want_mail[0]));
+			assert_string_equal(logged[i], want_mail[k]);
+			k++;
+		}
+		if (!log) {
+			assert_string_equal(logged[i], plain[i]);
+			continue;
+		}
+		n_log++;
+		snprintf(without, sizeof(without), "%.*s%s", (int)(log - logged[i]),
+			 logged[i], log + strlen(LOG5353));
+		assert_string_equal(without, plain[i]);
+		if (strstr(logged[i], "dnat to"))   /* before the DNAT: it ends the rule */
+			assert_non_null(strstr(log, " dnat to"));
+	}
+	assert_int_equal(k, sizeof(want_mail) / sizeof(want_mail[0]));
+	assert_int_equal(n_log, 3 * 4);
+
+	/* the action as nft.c gets it, with [daemon] nflog_group */
+	assert_int_equal(gw_policy_build(gw_7, &t), 0);
+	n_log = 0;
+	for (size_t i = 0; i < t->n_rules; i++) {
+		const struct gw_rule *r = &t->rules[i];
+
+		for (size_t j = 0; j < r->n_act; j++) {
+			if (r->act[j].kind != GW_A_LOG)
+				continue;
+			assert_string_equal(r->act[j].name, GW_LOG_PREFIX_BIND);
+			assert_int_equal(r->act[j].group, 7);
+			assert_int_equal(r->act[j].snaplen, GW_LOG_SNAPLEN);
+			assert_true(GW_LOG_SNAPLEN >= 40); /* an IPv6 header */
+			n_log++;
+		}
+	}
+	assert_int_equal(n_log, 3 * 4);
+	gw_table_free(t);
+	config_free(gw_7);
+	config_free(gw_ctl);
+	config_free(gw);
+	config_free(standalone);
+#undef LOG5353
+}
+
+/* With window_claims, the binding is learned from claimed: that add logs;
+ * the claim and the hand-over to claimed do not. */
+static void test_log_claims_rows(void **state)
+{
+#define LOG9 " log prefix \"choreo-bind\" group 9 snaplen 64"
+	static const char *const want[] = {
+		"ip mail_chain4: saddr @quarantine4 counter mail_honeypot4 dnat to 192.0.2.26",
+		"ip mail_chain4: saddr . daddr @mail_bound4 update saddr . daddr @mail_bound4 timeout 30000ms counter mail_server4" LOG9 " dnat to 192.0.2.25",
+		"ip mail_chain4: saddr . daddr @mail_asked4 add saddr . daddr @mail_bound4 timeout 30000ms counter mail_learned4" LOG9,
+		"ip mail_chain4: saddr . daddr @mail_asked4 counter mail_window4 counter mail_server4 dnat to 192.0.2.25",
+		"ip mail_chain4: saddr . daddr @mail_scoped4 claim daddr @mail_claims4 burst 3 timeout 9000ms add saddr . daddr @mail_claimed4 timeout 9000ms",
+		"ip mail_chain4: daddr @mail_open4 claim daddr @mail_claims4 burst 3 timeout 9000ms add saddr . daddr @mail_claimed4 timeout 9000ms",
+		"ip mail_chain4: saddr . daddr @mail_claimed4 add saddr . daddr @mail_bound4 timeout 30000ms counter mail_learned4" LOG9,
+		"ip mail_chain4: saddr . daddr @mail_claimed4 counter mail_claim4 counter mail_window4 counter mail_server4 dnat to 192.0.2.25",
+		"ip mail_chain4: counter mail_honeypot4 dnat to 192.0.2.26",
+	};
+	struct config *cfg = load_as(GATEWAY "nflog_group = 9\n" PEERS CONTROLLER);
+	struct gw_table *t;
+	size_t k = 0;
+	char buf[512];
+
+	(void)state;
+	cfg->services[1].window_claims = 3;
+	cfg->services[1].window = 7;
+	cfg->services[1].grace = 2;
+	assert_int_equal(gw_policy_build(cfg, &t), 0);
+	for (size_t i = 0; i < t->n_rules; i++) {
+		if (strcmp(t->rules[i].chain, "mail_chain4") != 0)
+			continue;
+		gw_rule_format(&t->rules[i], buf, sizeof(buf));
+		print_message("%s\n", buf);
+		assert_true(k < sizeof(want) / sizeof(want[0]));
+		assert_string_equal(buf, want[k]);
+		k++;
+	}
+	assert_int_equal(k, sizeof(want) / sizeof(want[0]));
+	gw_table_free(t);
+	config_free(cfg);
+#undef LOG9
+}
+
+/* Only a gateway's table logs: a node of another role with a controller
+ * (a DNS node has none, but the check is on the role) logs nothing. */
+static void test_log_roles(void **state)
+{
+	struct config *cfg = load_as(GATEWAY PEERS CONTROLLER);
+
+	(void)state;
+	assert_true(gw_logs_bindings(cfg));
+	cfg->role = CONFIG_ROLE_DNS;
+	assert_non_null(config_controller(cfg));
+	assert_false(gw_logs_bindings(cfg));
+	cfg->role = CONFIG_ROLE_STANDALONE;
+	assert_false(gw_logs_bindings(cfg));
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +497,9 @@ int main(void)
 		cmocka_unit_test(test_claims_rows),
 		cmocka_unit_test(test_names_round_trip),
 		cmocka_unit_test(test_change_elems),
+		cmocka_unit_test(test_log_rows),
+		cmocka_unit_test(test_log_claims_rows),
+		cmocka_unit_test(test_log_roles),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
