@@ -142,6 +142,17 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 		    (unsigned long long)s->agent.failed,
 		    (unsigned long long)s->agent.outside,
 		    (unsigned long long)s->agent.over_window);
+	if (c->src.agent && s->has_node_ctl)
+		say(r, "bindings_relay learned %llu coalesced %llu foreign %llu "
+		    "relayed_in %llu wrong_kind %llu nflog_records %llu nflog_bad %llu "
+		    "nflog_lost %llu\n", (unsigned long long)s->agent.learned,
+		    (unsigned long long)s->agent.learned_coalesced,
+		    (unsigned long long)s->agent.learned_foreign,
+		    (unsigned long long)s->agent.relayed_in,
+		    (unsigned long long)s->agent.wrong_kind,
+		    (unsigned long long)s->agent.nflog_records,
+		    (unsigned long long)s->agent.nflog_bad,
+		    (unsigned long long)s->agent.nflog_lost);
 }
 
 /* The distributed mode's links: one line for the node, one per peer. */
@@ -184,12 +195,14 @@ static void render_node_ctl(const struct stats_snapshot *s, struct reply *r)
 	const struct node_ctl_stats *n = &s->node_ctl;
 
 	say(r, "controller %s joins %llu reports %llu learned_sent %llu "
-	    "learned_frames %llu learned_dropped %llu changes_in %llu\n",
+	    "learned_frames %llu learned_dropped %llu changes_in %llu assigns %llu "
+	    "epoch %llu\n",
 	    n->up ? "joined" : "not_joined", (unsigned long long)n->joins,
 	    (unsigned long long)n->reports, (unsigned long long)n->learned_sent,
 	    (unsigned long long)n->learned_frames,
 	    (unsigned long long)n->learned_dropped,
-	    (unsigned long long)n->changes_in);
+	    (unsigned long long)n->changes_in, (unsigned long long)n->assigns,
+	    (unsigned long long)n->epoch);
 }
 
 /* The controller: the deployment, a line per node with its last REPORT. */

@@ -4,13 +4,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "addr.h"
 #include "config.h"
 #include "crypto.h"
 #include "frame.h"
 #include "gateway.h"
+#include "gw_policy.h"
 #include "log.h"
+#include "loop.h"
+#include "nflog.h"
 #include "node_ctl.h"
 #include "peer.h"
 #include "relay.h"
@@ -28,6 +32,9 @@ struct gw_agent {
 	struct relay_cache *relayed; /* the learned bindings reported lately */
 	node_ctl_report_fn *report;
 	void *report_ctx;
+	struct loop *loop;
+	struct nfl *nfl;           /* the kernel's learned bindings (NFLOG) */
+	struct loop_handler nfl_h;
 };
 
 /* The answer to one CHANGES frame, sent when the local commit is done. */
@@ -293,6 +300,8 @@ int gw_agent_new(const struct config *cfg, struct loop *loop,
 		return -ENOMEM;
 	a->cfg = cfg;
 	a->local = local;
+	a->loop = loop;
+	a->nfl_h.fd = -1;
 	a->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(2, 10);
 	ret = config_digest(cfg, a->digest);
 	if (ret == 0) {
@@ -307,6 +316,22 @@ int gw_agent_new(const struct config *cfg, struct loop *loop,
 	return 0;
 }
 
+static void on_record(void *ctx, const struct nfl_event *e)
+{
+	if (e->is_binding)
+		gw_agent_learned(ctx, e->family, e->src, e->dst, log_now_ms());
+}
+
+/* NFLOG records to read: the learned bindings, reported in one go. */
+static void on_nflog(struct loop_handler *h, uint32_t events)
+{
+	struct gw_agent *a = container_of(h, struct gw_agent, nfl_h);
+
+	(void)events;
+	nfl_read(a->nfl, on_record, a);
+	gw_agent_learned_flush(a);
+}
+
 static void report_trampoline(void *ctx, char *buf, size_t len)
 {
 	struct gw_agent *a = ctx;
@@ -318,6 +343,8 @@ static void report_trampoline(void *ctx, char *buf, size_t len)
 int gw_agent_attach_controller(struct gw_agent *a, node_ctl_report_fn *report,
 			       void *report_ctx)
 {
+	int ret;
+
 	if (!config_controller(a->cfg))
 		return 0;
 	a->relayed = relay_cache_new();
@@ -325,8 +352,20 @@ int gw_agent_attach_controller(struct gw_agent *a, node_ctl_report_fn *report,
 		return -ENOMEM;
 	a->report = report;
 	a->report_ctx = report_ctx;
-	return node_ctl_new(a->cfg, a->peers, report_trampoline,
-			    on_controller_changes, NULL, a, &a->ctl);
+	ret = node_ctl_new(a->cfg, a->peers, report_trampoline,
+			   on_controller_changes, NULL, a, &a->ctl);
+	if (ret < 0 || !gw_logs_bindings(a->cfg))
+		return ret;
+	/* the learn rules log to this group (gw_policy.c) */
+	ret = nfl_open((uint16_t)a->cfg->nflog_group, &a->nfl);
+	if (ret < 0)
+		return ret;
+	a->nfl_h = (struct loop_handler){ .fd = nfl_fd(a->nfl), .fn = on_nflog };
+	if (loop_add(a->loop, &a->nfl_h, EPOLLIN) < 0) {
+		a->nfl_h.fd = -1;
+		return -errno;
+	}
+	return 0;
 }
 
 /* The service whose pool of this family holds addr, or -1. */
@@ -380,6 +419,9 @@ void gw_agent_free(struct gw_agent *a)
 {
 	if (!a)
 		return;
+	if (a->nfl_h.fd >= 0)
+		loop_del(a->loop, &a->nfl_h);
+	nfl_close(a->nfl);
 	node_ctl_free(a->ctl);
 	relay_cache_free(a->relayed);
 	peers_free(a->peers);
@@ -400,5 +442,12 @@ struct peers *gw_agent_peers(struct gw_agent *a)
 
 void gw_agent_get_stats(const struct gw_agent *a, struct gw_agent_stats *out)
 {
+	struct nfl_stats ns = { 0 };
+
 	*out = a->st;
+	if (a->nfl)
+		nfl_get_stats(a->nfl, &ns);
+	out->nflog_records = ns.records;
+	out->nflog_bad = ns.bad;
+	out->nflog_lost = ns.lost;
 }

@@ -63,6 +63,7 @@ struct gw_agent_stats {
 	uint64_t learned;        /* bindings the kernel learned, reported */
 	uint64_t learned_coalesced; /* ... not reported: reported lately */
 	uint64_t learned_foreign;   /* ... outside every pool (ignored) */
+	uint64_t nflog_records, nflog_bad, nflog_lost; /* the NFLOG reader's */
 };
 
 void gw_agent_get_stats(const struct gw_agent *a, struct gw_agent_stats *out);

@@ -8,8 +8,11 @@
 #   1  choreod -t over the five files: one deployment; a controller that
 #      does not know a gateway is refused
 #   2  every node joins the controller; its status shows the deployment
-#      (each node joined, with its last report)
-#   3  a DNS node with other [service] sections (its digest differs) is
+#      (each node joined, with its last report); once the controller's
+#      start-up hold is over (it cannot tell a first start from a restart:
+#      a node may have windows from before), each DNS node holds its own
+#      block of the pool and half of max_open, and answers only from it
+#   3  a gateway with other [service] sections (its digest differs) is
 #      refused by the controller, counted and shown; with its own file back
 #      it joins again
 #   4  relay: fresh clients of net A ask a DNS node and connect through
@@ -22,8 +25,11 @@
 #      misroutes; a client moved meanwhile is not relayed (it reaches the
 #      honeypot: the check of 5 can fail); the gateways count what they
 #      could not report
-#   7  the controller started again: every node joins again, and relaying
-#      works (fresh clients' bindings reach gateway 2)
+#   7  the controller started again: every node joins again with the
+#      slices it holds (kept as they were: answers never stopped), and
+#      relaying works (fresh clients' bindings reach gateway 2)
+#   8  a DNS node leaves (SIGTERM): its block and share drain; the other
+#      node's share is not raised before the drain time, and is after
 #
 # TAP output; exits non-zero if anything failed. LAB_KEEP=1 keeps the temp
 # dir.
@@ -97,29 +103,62 @@ gw_side=$(dl_field gw1 controller joins)
 	[ "$(dl_ctl dns1 status | awk '$1 == "controller" { print $2 }')" = joined ]
 tap_check $? "2: all 4 nodes joined the controller ($n_joined) and report to it ($n_reports lines with a report); gw1 and dns1 see the link joined"
 
+# the controller's hold: D = window + grace + 30 s (late commits) + 10 s
+# (commit_timeout at most) + 0.25 s after each DNS node's first report
+DRAIN_S=$((DL_WINDOW + DL_GRACE + 41))
+# dns_slice NODE: "BLOCK SHARE EPOCH" of service www, from the controller
+dns_slice() { ctl_node "$1" | awk '{ for (i = 1; i < NF; i++) { if ($i == "www" && $(i + 1) == "block") b = $(i + 2); if ($i == "share" && $(i - 2) == "block") s = $(i + 1); if ($i == "epoch") e = $(i + 1) } } END { print b, s, e }'; }
+assigned() {
+	local a b
+	read -r a _ _ <<<"$(dns_slice dns1)"
+	read -r b _ _ <<<"$(dns_slice dns2)"
+	[ "${a:--1}" -ge 0 ] && [ "${b:--1}" -ge 0 ] && [ "$(dl_field dns1 controller assigns)" != 0 ]
+}
+start=$SECONDS
+poll_until $((DRAIN_S + 15)) assigned
+el=$((SECONDS - start))
+read -r b1 s1 e1 <<<"$(dns_slice dns1)"
+read -r b2 s2 e2 <<<"$(dns_slice dns2)"
+dl_ctl ctl status | grep -E '^(slices|node dns)' | cut -c1-220 | tap_diag
+# block b of 1 bit of 203.0.113.0/25: 203.0.113.0/26 or .64/26
+in_block() { local o=${1##*.}; [ "$1" = "${1%.*}.$o" ] && [ $((o / 64)) = "$2" ]; }
+answers_in() {
+	local node=$1 b=$2 a ok=0 i
+	for i in $(seq 1 20); do
+		a=$(ip netns exec "$CLIA" dig +short +tries=1 +time=1 "@${DL_ADDR4[$node]}" "$DL_NAME" A)
+		[ -n "$a" ] && in_block "$a" "$b" && ok=$((ok + 1))
+	done
+	echo "$ok"
+}
+ok1=$(answers_in dns1 "${b1:--1}")
+ok2=$(answers_in dns2 "${b2:--1}")
+[ "${b1:--1}" -ge 0 ] && [ "${b2:--1}" -ge 0 ] && [ "$b1" != "$b2" ] &&
+	[ $((s1 + s2)) = "$DL_MAX_OPEN" ] && [ "$s1" = "$s2" ] && [ "$ok1" = 20 ] && [ "$ok2" = 20 ]
+tap_check $? "2: after the start-up hold ($el s; D = $DRAIN_S s) dns1 holds block $b1 share $s1, dns2 block $b2 share $s2 (disjoint, shares adding up to max_open $DL_MAX_OPEN); 20 of 20 answers of each from its own block ($ok1, $ok2)"
+
 # ---- 3: another digest is refused ------------------------------------------------------
 
-sed 's/^binding = .*/binding = 601/' "${DL_CONF[dns2]}" >"$LAB_TMP/dns2-stale.conf"
-dl_stop dns2
-good_conf=${DL_CONF[dns2]}
-DL_CONF[dns2]=$LAB_TMP/dns2-stale.conf
-dl_start dns2 || tap_diag "dns2 (stale) did not start"
-stale_seen() { ctl_node dns2 | grep -q ' refused_stale '; }
+sed 's/^binding = .*/binding = 601/' "${DL_CONF[gw2]}" >"$LAB_TMP/gw2-stale.conf"
+dl_stop gw2
+good_conf=${DL_CONF[gw2]}
+DL_CONF[gw2]=$LAB_TMP/gw2-stale.conf
+dl_start gw2 || tap_diag "gw2 (stale) did not start"
+stale_seen() { ctl_node gw2 | grep -q ' refused_stale '; }
 poll_until 10 stale_seen
-line=$(ctl_node dns2)
+line=$(ctl_node gw2)
 tap_diag "controller: $line"
 refusals=$(field stale_refusals <<<"$line")
-grep -q "node dns2: refused: its \[service\] sections differ" "${DL_LOG[ctl]}"
+grep -q "node gw2: refused: its \[service\] sections differ" "${DL_LOG[ctl]}"
 logged=$?
 stale_seen && [ "${refusals:-0}" -ge 1 ] && [ "$logged" = 0 ]
-tap_check $? "3: dns2 with binding 601 (another services digest) is refused by the controller: shown refused_stale, stale_refusals ${refusals:-0}, logged"
-dl_stop dns2
-DL_CONF[dns2]=$good_conf
-dl_start dns2 || tap_diag "dns2 did not start again"
-poll_until 35 joined dns2
-joined dns2
-tap_check $? "3: dns2 with its own file joins again ($(ctl_node dns2 | cut -d' ' -f1-7))"
-dl_wait_links 10 || tap_diag "the DNS nodes' links to the gateways are not all up"
+tap_check $? "3: gw2 with binding 601 (another services digest) is refused by the controller: shown refused_stale, stale_refusals ${refusals:-0}, logged"
+dl_stop gw2
+DL_CONF[gw2]=$good_conf
+dl_start gw2 || tap_diag "gw2 did not start again"
+poll_until 35 joined gw2
+joined gw2
+tap_check $? "3: gw2 with its own file joins again ($(ctl_node gw2 | cut -d' ' -f1-7))"
+dl_wait_links 35 || tap_diag "the DNS nodes' links to the gateways are not all up"
 
 # ---- 4: relay ----------------------------------------------------------------------------
 
@@ -202,15 +241,51 @@ dl_start ctl || tap_diag "the controller did not start again"
 poll_until 40 all_joined
 ok_join=$?
 el=$((SECONDS - start))
+read -r nb1 ns1 _ <<<"$(dns_slice dns1)"
+read -r nb2 ns2 _ <<<"$(dns_slice dns2)"
+ok1=$(answers_in dns1 "$b1")
+tap_diag "7: after the restart: dns1 block $nb1 share $ns1, dns2 block $nb2 share $ns2; $(dl_ctl ctl status | grep '^slices')"
+[ "$nb1" = "$b1" ] && [ "$ns1" = "$s1" ] && [ "$nb2" = "$b2" ] && [ "$ns2" = "$s2" ] && [ "$ok1" = 20 ]
+tap_check $? "7: the restarted controller rebuilt its view from the DNS nodes' claims: the same blocks and shares ($nb1/$ns1, $nb2/$ns2), dns1 answered 20 of 20 from its block ($ok1)"
 out=$(relaylag --src-base 198.18.70.1 --count 10)
 sum=$(tail -n 1 <<<"$out")
 tap_diag "7: $sum"
 [ "$ok_join" = 0 ] && [ "$(field relayed <<<"$sum")" = 10 ] && [ "$(field server <<<"$sum")" = 10 ]
 tap_check $? "7: the controller started again: all 4 nodes joined within ${el} s (reconnect back-off); relaying works again: $(field relayed <<<"$sum") of 10 fresh bindings reach gw2"
 
+# ---- 8: a DNS node leaves ------------------------------------------------------------------
+
+sum_ok() {
+	# reserved + draining never above max_open
+	dl_ctl ctl status | awk -v m="$DL_MAX_OPEN" '$1 == "slices" {
+		for (i = 1; i < NF; i++) { if ($i == "reserved") r = $(i + 1); if ($i == "draining_share") d = $(i + 1) }
+		exit !(r + d <= m) }'
+}
+dl_stop dns2
+t_left=$SECONDS
+poll_until 5 eval '[ "$(ctl_node dns2 | awk "{ print \$5 }")" = absent ]'
+st=$(dl_ctl ctl status | grep '^slices')
+tap_diag "8: dns2 left: $st; $(ctl_node dns2 | cut -c1-160)"
+early_ok=0 samples=0
+while [ $((SECONDS - t_left)) -lt $((DRAIN_S - 5)) ]; do
+	read -r _ s1now _ <<<"$(dns_slice dns1)"
+	sum_ok || early_ok=1
+	[ "${s1now:-0}" -gt "$s1" ] && early_ok=2
+	samples=$((samples + 1))
+	sleep 2
+done
+raised() { read -r _ s1now _ <<<"$(dns_slice dns1)"; [ "${s1now:-0}" = "$DL_MAX_OPEN" ]; }
+poll_until 20 raised
+late_ok=$?
+el=$((SECONDS - t_left))
+tap_diag "8: $(dl_ctl ctl status | grep '^slices')"
+[ "$early_ok" = 0 ] && [ "$samples" -ge 5 ] && [ "$late_ok" = 0 ] &&
+	grep -q "node dns2 left: its slices drain" "${DL_LOG[ctl]}"
+tap_check $? "8: dns2 left (LEAVE): for $((DRAIN_S - 5)) s ($samples samples) dns1's share stayed $s1 and reserved + draining never exceeded max_open; then, $el s after the leave (D = $DRAIN_S s), dns1 holds all $DL_MAX_OPEN"
+
 alive=0
-for n in "${DL_NODES[@]}"; do lab_alive "${DL_PID[$n]}" && alive=$((alive + 1)); done
+for n in ctl gw1 gw2 dns1; do lab_alive "${DL_PID[$n]}" && alive=$((alive + 1)); done
 tap_diag "checks took $((SECONDS - T0)) s"
-[ "$alive" = 5 ]
-tap_check $? "all 5 choreod still run ($alive)"
+[ "$alive" = 4 ]
+tap_check $? "the 4 choreod left still run ($alive)"
 tap_done
