@@ -76,6 +76,12 @@ int change_decode(struct wire *w, size_t n_services, struct change *out)
 		    zero_from(out->src, out->src_len))
 			goto bad;
 		break;
+	case CHANGE_QUARANTINE:
+		/* a source prefix, no pool address */
+		if (out->src_len == 0 || out->src_len > bits ||
+		    zero_from(out->src, out->src_len) || zero_from(out->addr, 0))
+			goto bad;
+		break;
 	default:
 		goto bad;
 	}
@@ -92,6 +98,7 @@ const char *change_kind_name(uint8_t kind)
 	case CHANGE_OPEN: return "open";
 	case CHANGE_OPEN_SCOPED: return "open_scoped";
 	case CHANGE_LEARNED: return "learned";
+	case CHANGE_QUARANTINE: return "quarantine";
 	}
 	return "?";
 }

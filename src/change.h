@@ -7,7 +7,7 @@
  * Its encoding (change_encode/change_decode) is explicit, field by field in
  * network order, never a memcpy of the struct: CHANGE_WIRE_LEN bytes,
  *
- *   u8  kind        1 bind, 2 open, 3 open_scoped, 4 learned
+ *   u8  kind        1 bind, 2 open, 3 open_scoped, 4 learned, 5 quarantine
  *   u8  family      4 or 6 (not the host's AF_ numbers)
  *   u8  src_len     prefix length of src: 32/128 for bind and learned, 0 for open
  *   u8  reserved    0
@@ -34,6 +34,8 @@ enum change_kind {
 	CHANGE_OPEN_SCOPED, /* (src/src_len . addr) is open: an ECS client subnet */
 	CHANGE_LEARNED,     /* (src . addr) is bound: a binding another gateway's
 			       kernel learned, relayed by the controller */
+	CHANGE_QUARANTINE,  /* src/src_len reaches only the honeypot: pushed by
+			       the controller to every gateway; addr all 0 */
 };
 
 struct change {

@@ -437,6 +437,23 @@ size_t controller_push(struct controller *c, const struct change *changes,
 	return sent;
 }
 
+int controller_quarantine(struct controller *c, const struct addr_prefix *src,
+			  uint32_t seconds)
+{
+	struct change q = { .kind = CHANGE_QUARANTINE, .family = (uint8_t)src->family,
+			    .src_len = src->len, .service = 0 };
+	size_t alen = addr_family_size(src->family);
+	uint64_t ms = (uint64_t)seconds * 1000;
+
+	if (!alen || src->len < 1 || src->len > alen * 8 || !seconds ||
+	    ms > CHANGE_MAX_MS || !c->cfg->n_services)
+		return -EINVAL;
+	q.ms = (uint32_t)ms;
+	memcpy(q.src, src->bytes, alen);
+	addr_mask(src->family, q.src, src->len);
+	return (int)controller_push(c, &q, 1);
+}
+
 int controller_forget(struct controller *c, const char *name)
 {
 	const struct config_peer *cp = config_find_peer(c->cfg, name);

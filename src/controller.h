@@ -55,6 +55,16 @@ size_t controller_push(struct controller *c, const struct change *changes,
 		       size_t n);
 
 /*
+ * Quarantine the sources of src (an address or prefix) on every joined
+ * gateway for seconds (the hook for the operator's quarantine: a
+ * quarantined source reaches only the honeypot, also after asking DNS).
+ * Returns the number of gateways it was sent to, or -EINVAL.
+ */
+struct addr_prefix;
+int controller_quarantine(struct controller *c, const struct addr_prefix *src,
+			  uint32_t seconds);
+
+/*
  * The operator says DNS node name has stopped for good (choreoctl forget):
  * its slices and share drain and then go to the others; its link, if up,
  * is closed. 0, or -ENOENT when name is not a DNS node here.

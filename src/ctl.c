@@ -144,11 +144,12 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 		    (unsigned long long)s->agent.over_window);
 	if (c->src.agent && s->has_node_ctl)
 		say(r, "bindings_relay learned %llu coalesced %llu foreign %llu "
-		    "relayed_in %llu wrong_kind %llu nflog_records %llu nflog_bad %llu "
-		    "nflog_lost %llu\n", (unsigned long long)s->agent.learned,
+		    "relayed_in %llu quarantined %llu wrong_kind %llu nflog_records %llu "
+		    "nflog_bad %llu nflog_lost %llu\n", (unsigned long long)s->agent.learned,
 		    (unsigned long long)s->agent.learned_coalesced,
 		    (unsigned long long)s->agent.learned_foreign,
 		    (unsigned long long)s->agent.relayed_in,
+		    (unsigned long long)s->agent.quarantined,
 		    (unsigned long long)s->agent.wrong_kind,
 		    (unsigned long long)s->agent.nflog_records,
 		    (unsigned long long)s->agent.nflog_bad,
@@ -515,6 +516,31 @@ static void on_timer(struct loop_handler *h, uint32_t events)
 		arm_timer(c, next - now);
 }
 
+/* "PREFIX SECONDS" on a controller: to every gateway. */
+static void quarantine(struct ctl *c, struct client *cl, const char *args)
+{
+	char what[80];
+	unsigned long secs = 0;
+	struct addr_prefix p;
+	int n = 0, ret;
+
+	if (!c->src.controller) {
+		say(&cl->r, "error: quarantine is a controller's command\n");
+	} else if (sscanf(args, "%79s %lu%n", what, &secs, &n) != 2 || args[n] ||
+		   secs < 1 || secs > CHANGE_MAX_MS / 1000 ||
+		   (addr_prefix_parse(what, &p) < 0 &&
+		    (addr_parse(what, &p.family, p.bytes) < 0 ||
+		     !(p.len = (uint8_t)(addr_family_size(p.family) * 8))))) {
+		say(&cl->r, "error: quarantine PREFIX SECONDS (an address or prefix, "
+		    "1 to %u seconds)\n", CHANGE_MAX_MS / 1000);
+	} else if ((ret = controller_quarantine(c->src.controller, &p, (uint32_t)secs)) < 0) {
+		say(&cl->r, "error: %s\n", strerror(-ret));
+	} else {
+		say(&cl->r, "quarantined %s for %lu s on %d gateways\n", what, secs, ret);
+	}
+	client_reply(cl);
+}
+
 static void run_command(struct client *cl)
 {
 	struct ctl *c = cl->ctl;
@@ -566,6 +592,10 @@ static void run_command(struct client *cl)
 			say(&cl->r, "error: a bindings listing is already running; "
 			    "try again\n");
 		client_reply(cl);
+		return;
+	}
+	if (strncmp(cmd, "quarantine ", 11) == 0) {
+		quarantine(c, cl, cmd + 11);
 		return;
 	}
 	if (strncmp(cmd, "forget ", 7) == 0) {

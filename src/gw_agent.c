@@ -80,11 +80,14 @@ static void on_applied(void *ctx, int result)
 	ap->acked = send_ack(ap->l, ap->ack.commit_id, result, result ? 0 : ap->n) == 0;
 }
 
-/* The address of a change lies in its service's pool of that family. */
+/* The address of a change lies in its service's pool of that family (a
+ * quarantine has none). */
 static bool in_pool(const struct config *cfg, const struct change *c)
 {
 	const struct config_service *s = &cfg->services[c->service];
 
+	if (c->kind == CHANGE_QUARANTINE)
+		return true;
 	if (c->family == AF_INET6)
 		return s->has_pool6 && addr_prefix_contains(&s->pool6, AF_INET6, c->addr);
 	return addr_prefix_contains(&s->pool, AF_INET, c->addr);
@@ -99,14 +102,18 @@ static bool in_time(const struct config *cfg, const struct change *c)
 
 	if (c->kind == CHANGE_LEARNED)
 		return c->ms <= relay_ms(s->binding);
+	if (c->kind == CHANGE_QUARANTINE)
+		return true; /* the operator's, through the controller: any time */
 	return c->ms <= ((uint64_t)s->window + s->grace) * 1000;
 }
 
 /* What each sender may ask for: a DNS node its answers' changes, the
- * controller the bindings it relays. */
+ * controller the bindings it relays and the sources it quarantines. */
 static bool kind_allowed(bool from_controller, uint8_t kind)
 {
-	return from_controller ? kind == CHANGE_LEARNED : kind != CHANGE_LEARNED;
+	bool controllers = kind == CHANGE_LEARNED || kind == CHANGE_QUARANTINE;
+
+	return from_controller == controllers;
 }
 
 static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
@@ -185,8 +192,10 @@ static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 	}
 	ap.ack.commit_id = commit_id;
 	ap.n = n;
-	if (from_controller)
-		a->st.relayed_in += n;
+	for (size_t i = 0; from_controller && i < n; i++) {
+		a->st.relayed_in += a->changes[i].kind == CHANGE_LEARNED;
+		a->st.quarantined += a->changes[i].kind == CHANGE_QUARANTINE;
+	}
 	gateway_commit(a->local, a->changes, n, on_applied, &ap);
 	if (!ap.done) {
 		/* the local gateway completes before it returns; were it ever

@@ -60,6 +60,7 @@ struct gw_agent_stats {
 	uint64_t over_window;    /* links closed: a lifetime over window + grace */
 	uint64_t wrong_kind;     /* links closed: a kind its sender may not send */
 	uint64_t relayed_in;     /* bindings relayed by the controller, applied */
+	uint64_t quarantined;    /* quarantines pushed by the controller */
 	uint64_t learned;        /* bindings the kernel learned, reported */
 	uint64_t learned_coalesced; /* ... not reported: reported lately */
 	uint64_t learned_foreign;   /* ... outside every pool (ignored) */

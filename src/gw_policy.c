@@ -456,6 +456,21 @@ int gw_change_elem(const struct config *cfg, const struct change *c,
 	struct config_pool p;
 
 	memset(out, 0, sizeof(*out));
+	if (c->kind == CHANGE_QUARANTINE && alen) {
+		/* the table's quarantine set: a source prefix as a range */
+		if (c->src_len < 1 || c->src_len > alen * 8)
+			return -EINVAL;
+		quarantine_name(out->set, c->family);
+		out->family = c->family;
+		out->timeout_ms = c->ms;
+		memcpy(out->key, c->src, alen);
+		out->key_len = (uint32_t)alen;
+		memcpy(out->key_end, out->key, alen);
+		for (unsigned bit = c->src_len; bit < alen * 8; bit++)
+			out->key_end[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+		out->has_end = true;
+		return 0;
+	}
 	if (obj == GW_N_POOL_OBJ || !alen ||
 	    !config_pool_at(cfg, (size_t)c->service * 2 + (c->family == AF_INET6), &p))
 		return -EINVAL;

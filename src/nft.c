@@ -367,6 +367,37 @@ void nft_add_rule(struct nft *n, const struct gw_rule *gr)
 
 /* ---- elements ------------------------------------------------------------------------ */
 
+/* A range of one address field (the quarantine sets): the kernel's
+ * interval sets of one field take a start element and an end element, the
+ * address after the range flagged INTERVAL_END (KEY_END is for ranges of
+ * concatenations only). */
+static bool single_field(const struct gw_elem *e)
+{
+	return e->key_len == 4 || e->key_len == 16;
+}
+
+/* The end element of e's range; none when the range runs to the last
+ * address (nothing follows it). false: out of memory. */
+static bool put_interval_end(struct nftnl_set *s, const struct gw_elem *e)
+{
+	uint8_t next[16];
+	struct nftnl_set_elem *x;
+	size_t i = e->key_len;
+
+	memcpy(next, e->key_end, e->key_len);
+	while (i > 0 && ++next[i - 1] == 0)
+		i--;
+	if (i == 0)
+		return true; /* the range ends at the last address */
+	x = nftnl_set_elem_alloc();
+	if (!x)
+		return false;
+	nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY, next, e->key_len);
+	nftnl_set_elem_set_u32(x, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+	nftnl_set_elem_add(s, x);
+	return true;
+}
+
 static void put_elems(struct nft *n, const struct gw_elem *e, size_t count,
 		      bool add)
 {
@@ -406,7 +437,7 @@ static void put_elems(struct nft *n, const struct gw_elem *e, size_t count,
 				break;
 			}
 			nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY, e[k].key, e[k].key_len);
-			if (e[k].has_end)
+			if (e[k].has_end && !single_field(&e[k]))
 				nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY_END,
 						   e[k].key_end, e[k].key_len);
 			if (add) {
@@ -425,6 +456,10 @@ static void put_elems(struct nft *n, const struct gw_elem *e, size_t count,
 			nftnl_set_elem_add(s, x);
 			done[k] = true;
 			in_msg++;
+			if (e[k].has_end && single_field(&e[k]) && !put_interval_end(s, &e[k])) {
+				n->err = -ENOMEM;
+				break;
+			}
 		}
 		nlh = n->err ? NULL : put_msg(n, add ? NFT_MSG_NEWSETELEM :
 					      NFT_MSG_DELSETELEM,

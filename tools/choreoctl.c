@@ -19,6 +19,7 @@ static void usage(FILE *f)
 		"Usage: choreoctl [-s SOCKET] COMMAND\n"
 		"       choreoctl [-s SOCKET] remove-table TABLE\n"
 		"       choreoctl [-s SOCKET] forget NODE\n"
+		"       choreoctl [-s SOCKET] quarantine PREFIX SECONDS\n"
 		"Query a running choreod.\n\n"
 		"  -s SOCKET  control socket (default %s)\n"
 		"  -h         this help\n"
@@ -33,7 +34,10 @@ static void usage(FILE *f)
 		"  forget NODE\n"
 		"             on a controller: DNS node NODE has stopped for good; its\n"
 		"             slices and share drain and go to the others (say it only\n"
-		"             when the node no longer answers)\n\n"
+		"             when the node no longer answers)\n"
+		"  quarantine PREFIX SECONDS\n"
+		"             on a controller: the sources of PREFIX reach only the\n"
+		"             honeypot, on every gateway, for SECONDS\n\n"
 		"See choreoctl(8).\n", CONFIG_DEFAULT_CONTROL);
 }
 
@@ -107,6 +111,11 @@ int main(int argc, char **argv)
 	    strlen(argv[optind + 1]) <= CONFIG_NAME_MAX &&
 	    !strpbrk(argv[optind + 1], " \n")) {
 		snprintf(cmd, sizeof(cmd), "forget %s\n", argv[optind + 1]);
+	} else if (optind + 3 == argc && strcmp(argv[optind], "quarantine") == 0 &&
+		   strlen(argv[optind + 1]) < 64 && strlen(argv[optind + 2]) < 12 &&
+		   !strpbrk(argv[optind + 1], " \n") && !strpbrk(argv[optind + 2], " \n")) {
+		snprintf(cmd, sizeof(cmd), "quarantine %s %s\n", argv[optind + 1],
+			 argv[optind + 2]);
 	} else if (optind + 1 != argc) {
 		usage(stderr);
 		return 2;

@@ -28,6 +28,10 @@
 #   7  the controller started again: every node joins again with the
 #      slices it holds (kept as they were: answers never stopped), and
 #      relaying works (fresh clients' bindings reach gateway 2)
+#   7  quarantine through the controller (the hook): a bound client's prefix
+#      quarantined for 60 s is in both gateways' quarantine sets within a
+#      second; the bound client and a fresh asker of that prefix reach the
+#      honeypot only, through gw1
 #   8  a DNS node leaves (SIGTERM): its block and share drain; the other
 #      node's share is not raised before the drain time, and is after
 #
@@ -252,6 +256,27 @@ sum=$(tail -n 1 <<<"$out")
 tap_diag "7: $sum"
 [ "$ok_join" = 0 ] && [ "$(field relayed <<<"$sum")" = 10 ] && [ "$(field server <<<"$sum")" = 10 ]
 tap_check $? "7: the controller started again: all 4 nodes joined within ${el} s (reconnect back-off); relaying works again: $(field relayed <<<"$sum") of 10 fresh bindings reach gw2"
+
+# ---- 7: quarantine fan-out ---------------------------------------------------------------
+
+q_in() { dl_set_elems "$1" quarantine4 | grep -q '^198\.18\.70\.0/28$\|^198\.18\.70\.0-198\.18\.70\.15$'; }
+q_both() { q_in gw1 && q_in gw2; }
+bound_addr=$(dl_set_elems gw1 www_bound4 | awk '$1 == "198.18.70.1" { print $3; exit }')
+qout=$(dl_ctl ctl quarantine 198.18.70.0/28 60)
+start=$(date +%s%N)
+poll_until 5 q_both
+ok_sets=$?
+el_ms=$((($(date +%s%N) - start) / 1000000))
+h_bound=$(gtool "$CLIA" connect --src 198.18.70.1 --dst "${bound_addr:-203.0.113.1}" --port 80 --timeout 3)
+ans=$(gtool "$CLIA" ask --server "${DL_ADDR4[dns1]}" --src 198.18.70.9)
+h_fresh=$(gtool "$CLIA" connect --src 198.18.70.9 --dst "$(awk '{ print $2 }' <<<"$ans")" --port 80 --timeout 3)
+h_other=$(gtool "$CLIA" connect --src 198.18.70.1 --dst "${bound_addr:-203.0.113.1}" --port 80 --timeout 3 >/dev/null;
+	  ans=$(gtool "$CLIA" ask --server "${DL_ADDR4[dns1]}" --src 198.18.71.9)
+	  gtool "$CLIA" connect --src 198.18.71.9 --dst "$(awk '{ print $2 }' <<<"$ans")" --port 80 --timeout 3)
+tap_diag "7: $qout; in both gateways' sets after ${el_ms} ms; bound client ($bound_addr): $h_bound; fresh asker in the prefix: $h_fresh ($ans); asker outside it: $h_other"
+[ "$ok_sets" = 0 ] && [ -n "$bound_addr" ] && [ "$h_bound" = honeypot ] && [ "$h_fresh" = honeypot ] &&
+	[ "$h_other" = server ] && grep -q 'on 2 gateways' <<<"$qout"
+tap_check $? "7: quarantine 198.18.70.0/28 through the controller: in both gateways' sets (${el_ms} ms); the bound client and a fresh asker of the prefix reach the honeypot ($h_bound, $h_fresh); an asker outside it the $h_other"
 
 # ---- 8: a DNS node leaves ------------------------------------------------------------------
 

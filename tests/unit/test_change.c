@@ -86,8 +86,10 @@ static struct change make(uint8_t kind, int family, uint8_t src_len)
 		memcpy(c.addr, "\xcb\x00\x71\x07", 4);
 		if (kind == CHANGE_BIND || kind == CHANGE_LEARNED)
 			memcpy(c.src, "\xc6\x12\x00\x01", 4);
-		else if (kind == CHANGE_OPEN_SCOPED)
+		else if (kind == CHANGE_OPEN_SCOPED || kind == CHANGE_QUARANTINE)
 			memcpy(c.src, "\xc6\x12\x01\x00", 3);
+		if (kind == CHANGE_QUARANTINE)
+			memset(c.addr, 0, sizeof(c.addr));
 	} else {
 		memcpy(c.addr, "\x20\x01\x0d\xb8\x00\x01\0\0\0\0\0\0\0\0\0\x42", 16);
 		if (kind == CHANGE_BIND)
@@ -100,8 +102,8 @@ static struct change make(uint8_t kind, int family, uint8_t src_len)
 
 static void test_change_round_trip(void **state)
 {
-	struct change in[7], out;
-	uint8_t buf[7 * CHANGE_WIRE_LEN];
+	struct change in[8], out;
+	uint8_t buf[8 * CHANGE_WIRE_LEN];
 	struct wire_out w = wire_out_init(buf, sizeof(buf));
 	struct wire r;
 
@@ -113,7 +115,8 @@ static void test_change_round_trip(void **state)
 	in[4] = make(CHANGE_OPEN, AF_INET6, 0);
 	in[5] = make(CHANGE_OPEN_SCOPED, AF_INET6, 56);
 	in[6] = make(CHANGE_LEARNED, AF_INET, 32);
-	for (int i = 0; i < 7; i++)
+	in[7] = make(CHANGE_QUARANTINE, AF_INET, 24);
+	for (int i = 0; i < 8; i++)
 		change_encode(&w, &in[i]);
 	assert_int_equal(wire_out_error(&w), 0);
 	assert_int_equal(wire_out_len(&w), sizeof(buf));
@@ -122,7 +125,7 @@ static void test_change_round_trip(void **state)
 			    "\xcb\x00\x71\x07", 14);
 	assert_memory_equal(buf + 26, "\xc6\x12\x00\x01", 4);
 	r = wire_init(buf, sizeof(buf));
-	for (int i = 0; i < 7; i++) {
+	for (int i = 0; i < 8; i++) {
 		assert_int_equal(change_decode(&r, 4, &out), 0);
 		assert_memory_equal(&out, &in[i], sizeof(out));
 	}
@@ -144,6 +147,10 @@ static void test_change_decode_refuses(void **state)
 		{ CHANGE_BIND, AF_INET, 32, 0, 0, "kind 0" },
 		{ CHANGE_BIND, AF_INET, 32, 0, 5, "kind 5" },
 		{ CHANGE_LEARNED, AF_INET, 32, 2, 24, "learned with a prefix" },
+		{ CHANGE_QUARANTINE, AF_INET, 24, 2, 0, "quarantine /0" },
+		{ CHANGE_QUARANTINE, AF_INET, 24, 2, 33, "quarantine /33" },
+		{ CHANGE_QUARANTINE, AF_INET, 24, 29, 1, "quarantine host bits past the prefix" },
+		{ CHANGE_QUARANTINE, AF_INET, 24, 10, 1, "quarantine with a pool address" },
 		{ CHANGE_BIND, AF_INET, 32, 1, 5, "family 5" },
 		{ CHANGE_BIND, AF_INET, 32, 1, 0, "family 0" },
 		{ CHANGE_BIND, AF_INET, 32, 2, 24, "bind with a prefix" },

@@ -280,6 +280,31 @@ static void test_change_elems(void **state)
 	assert_memory_equal(e.key, "\xc6\x12\x10\x00\xc6\x33\x64\x07", 8);
 	assert_memory_equal(e.key_end, "\xc6\x12\x1f\xff\xc6\x33\x64\x07", 8);
 
+	/* a relayed binding: the bound set */
+	c.kind = CHANGE_LEARNED;
+	c.src_len = 32;
+	memcpy(c.src, "\xc6\x12\x00\x01", 4);
+	assert_int_equal(gw_change_elem(cfg, &c, &e), 0);
+	assert_string_equal(e.set, "mail_bound4");
+	assert_false(e.has_end);
+
+	/* a quarantine: the source prefix as a range of the quarantine set */
+	c.kind = CHANGE_QUARANTINE;
+	c.src_len = 28;
+	memset(c.addr, 0, sizeof(c.addr));
+	memcpy(c.src, "\xc6\x12\x46\x00", 4);
+	assert_int_equal(gw_change_elem(cfg, &c, &e), 0);
+	assert_string_equal(e.set, "quarantine4");
+	assert_int_equal(e.key_len, 4);
+	assert_true(e.has_end);
+	assert_memory_equal(e.key, "\xc6\x12\x46\x00", 4);
+	assert_memory_equal(e.key_end, "\xc6\x12\x46\x0f", 4);
+	c.src_len = 0;
+	assert_int_equal(gw_change_elem(cfg, &c, &e), -EINVAL);
+	c.kind = CHANGE_OPEN_SCOPED;
+	c.src_len = 20;
+	memcpy(c.addr, "\xc6\x33\x64\x07", 4);
+
 	/* IPv6 for a service without pool6, an unknown service or kind */
 	c.family = AF_INET6;
 	assert_int_equal(gw_change_elem(cfg, &c, &e), -EINVAL);
