@@ -27,7 +27,7 @@ REPLAYS  := $(patsubst tests/fuzz/fuzz_%.c,build/asan/replay_%,$(FUZZ_SRC))
 TOOLS    := build/choreoctl build/choreo-load
 
 .PHONY: all build deps test-deps check-build test demo bench bench-seed bench-scale fuzz clean \
-	bench-distributed bench-claims test-distributed \
+	bench-distributed bench-claims bench-relay test-distributed \
 	property test-kernels
 # User-facing targets install their packages first, then build in a second
 # make: pkg-config above is only right once the -dev packages are there.
@@ -161,6 +161,12 @@ bench-claims:
 	@scripts/install-deps.sh demo
 	@$(MAKE) --no-print-directory build
 	@tests/lab/bench-claims.sh
+
+# a binding's relay between two gateways through the controller
+bench-relay:
+	@scripts/install-deps.sh demo
+	@$(MAKE) --no-print-directory build
+	@tests/lab/bench-relay.sh
 
 # The 2014 evaluation's experiment (issue 4): SECONDS_PER_RUN, SCALE_SECONDS.
 bench-seed:
