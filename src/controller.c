@@ -43,33 +43,19 @@ struct controller {
 	struct log_ratelimit rl;
 };
 
-struct changes_args {
-	uint32_t commit_id;
-	const uint8_t *digest;
-	const struct change *c;
-	size_t n;
-};
-
-static int fill_changes(void *ctx, struct wire_out *w)
-{
-	const struct changes_args *a = ctx;
-
-	return frame_changes_encode(w, a->commit_id, a->digest, a->c, a->n);
-}
-
 /* CHANGES to one gateway; its ACK will be timed from start_us. */
 static int send_to(struct controller *c, size_t i, const struct change *v,
 		   size_t n, uint64_t start_us)
 {
 	struct node *nd = &c->node[i];
 	struct peer_link *l = peers_link(c->peers, i);
-	struct changes_args a = { nd->next_commit_id, c->digest, v, n };
+	struct frame_changes_args a = { nd->next_commit_id, c->digest, v, n };
 	int ret;
 
 	if (!l)
 		return -ENOTCONN;
 	ret = peer_send(l, FRAME_CHANGES, FRAME_CHANGES_HEAD + n * CHANGE_WIRE_LEN,
-			fill_changes, &a);
+			frame_changes_fill, &a);
 	if (ret < 0)
 		return ret;
 	nd->next_commit_id++;

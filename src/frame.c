@@ -386,6 +386,13 @@ int frame_changes_encode(struct wire_out *w, uint32_t commit_id,
 	return wire_out_error(w);
 }
 
+int frame_changes_fill(void *ctx, struct wire_out *w)
+{
+	const struct frame_changes_args *a = ctx;
+
+	return frame_changes_encode(w, a->commit_id, a->digest, a->c, a->n);
+}
+
 /* The head, count and size of a CHANGES, read from w. */
 static int changes_head(struct wire *w, struct frame_changes *out)
 {

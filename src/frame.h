@@ -274,6 +274,17 @@ int frame_changes_encode(struct wire_out *w, uint32_t commit_id,
 			 const uint8_t digest[static FRAME_DIGEST_LEN],
 			 const struct change *changes, size_t n);
 
+/* frame_changes_encode's arguments, for peer_send's fill callback
+ * (frame_changes_fill): ctx is a struct frame_changes_args. */
+struct frame_changes_args {
+	uint32_t commit_id;
+	const uint8_t *digest;
+	const struct change *c;
+	size_t n;
+};
+
+int frame_changes_fill(void *ctx, struct wire_out *w);
+
 /*
  * A decoded CHANGES payload: its head and an iterator over its changes.
  * It points into the payload's buffer, which must outlive it.

@@ -251,20 +251,6 @@ static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w
 
 /* ---- committing ----------------------------------------------------------------- */
 
-struct changes_args {
-	uint32_t commit_id;
-	const uint8_t *digest;
-	const struct change *c;
-	size_t n;
-};
-
-static int fill_changes(void *ctx, struct wire_out *w)
-{
-	const struct changes_args *a = ctx;
-
-	return frame_changes_encode(w, a->commit_id, a->digest, a->c, a->n);
-}
-
 /* The changes of c[0..n) that gateway peer i carries, into r->sub. */
 static size_t subset(struct gw_remote *r, size_t i, const struct change *c, size_t n)
 {
@@ -380,11 +366,11 @@ static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 
 		for (size_t off = 0; off < k && !err; off += FRAME_MAX_CHANGES) {
 			size_t part = k - off < FRAME_MAX_CHANGES ? k - off : FRAME_MAX_CHANGES;
-			struct changes_args a = { g->next_commit_id, r->digest,
+			struct frame_changes_args a = { g->next_commit_id, r->digest,
 						  r->sub + off, part };
 
 			err = peer_send(l, FRAME_CHANGES, FRAME_CHANGES_HEAD +
-					part * CHANGE_WIRE_LEN, fill_changes, &a);
+					part * CHANGE_WIRE_LEN, frame_changes_fill, &a);
 			if (err)
 				break;
 			g->q[(g->head + g->n) % GW_REMOTE_MAX_PENDING] = (struct inflight){
