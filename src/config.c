@@ -41,7 +41,8 @@ static int check_all(struct conf *c, void *ctx);
 
 enum {
 	K_CONTROL, K_TABLE, K_REFRESH, K_ROLE, K_NODE_NAME, K_PEER_LISTEN,
-	K_COMMIT_TIMEOUT, K_COMMIT_TO, K_NFLOG_GROUP, N_DAEMON_KEYS
+	K_COMMIT_TIMEOUT, K_GATEWAY_DOWN, K_GATEWAY_DEADLINE, K_NFLOG_GROUP,
+	N_DAEMON_KEYS
 };
 
 static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
@@ -61,8 +62,11 @@ static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
 	[K_COMMIT_TIMEOUT] = { .name = "commit_timeout", .type = CONF_UINT,
 			.min = 50, .max = 10000, .def = CONFIG_DEFAULT_COMMIT_TIMEOUT,
 			CFG(commit_timeout) },
-	[K_COMMIT_TO] = { .name = "commit_to", .type = CONF_CUSTOM,
-			  .parse = config_parse_commit_to },
+	[K_GATEWAY_DOWN] = { .name = "on_gateway_down", .type = CONF_CUSTOM,
+			  .parse = config_parse_gateway_down },
+	[K_GATEWAY_DEADLINE] = { .name = "gateway_deadline", .type = CONF_UINT,
+			.min = 100, .max = 60000, .def = CONFIG_DEFAULT_GATEWAY_DEADLINE,
+			CFG(gateway_deadline) },
 	[K_NFLOG_GROUP] = { .name = "nflog_group", .type = CONF_UINT, .min = 0,
 			.max = 65535, .def = CONFIG_DEFAULT_NFLOG_GROUP,
 			CFG(nflog_group) },
@@ -480,9 +484,12 @@ static void check_daemon_roles(struct conf *c, struct config *cfg)
 		conf_error(c, conf_line(c), "[daemon]: role %s needs 'peer_listen', "
 			   "the address %s connect to", config_role_name(cfg->role),
 			   gw ? "DNS nodes" : "DNS nodes and gateways");
-	if (!dns && daemon_line(c, K_COMMIT_TO))
-		conf_error(c, daemon_line(c, K_COMMIT_TO),
-			   "[daemon]: key 'commit_to' is for role dns");
+	if (!dns && daemon_line(c, K_GATEWAY_DOWN))
+		conf_error(c, daemon_line(c, K_GATEWAY_DOWN),
+			   "[daemon]: key 'on_gateway_down' is for role dns");
+	if (!dns && daemon_line(c, K_GATEWAY_DEADLINE))
+		conf_error(c, daemon_line(c, K_GATEWAY_DEADLINE),
+			   "[daemon]: key 'gateway_deadline' is for role dns");
 	if (!gw && !ctl && daemon_line(c, K_PEER_LISTEN))
 		conf_error(c, daemon_line(c, K_PEER_LISTEN),
 			   "[daemon]: key 'peer_listen' is for roles gateway and controller");

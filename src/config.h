@@ -41,6 +41,7 @@
 #define CONFIG_MAX_KEYS            4
 #define CONFIG_NAME_MAX            63
 #define CONFIG_DEFAULT_COMMIT_TIMEOUT 1000 /* ms */
+#define CONFIG_DEFAULT_GATEWAY_DEADLINE 2000 /* ms */
 #define CONFIG_DEFAULT_PEER_PORT   5300
 #define CONFIG_DEFAULT_NFLOG_GROUP 5353 /* a gateway's learned bindings, to relay */
 
@@ -53,10 +54,12 @@ enum config_role {
 				       config digest, bindings relayed */
 };
 
-/* Which gateways a DNS node's answers wait for. */
-enum config_commit_to {
-	CONFIG_COMMIT_ALL = 0,      /* every gateway carrying the service */
-	CONFIG_COMMIT_CONNECTED,    /* those of them connected; at least one */
+/* What a DNS node's answers do when a gateway carrying their service is
+ * down: not connected, or no acknowledgement for gateway_deadline ms. */
+enum config_gateway_down {
+	CONFIG_DOWN_SERVFAIL = 0,   /* they are SERVFAIL (safety) */
+	CONFIG_DOWN_EXCLUDE,        /* they wait only for the others; at
+				       least one per service (availability) */
 };
 
 /* [peer NAME]: a node this one talks to. */
@@ -126,7 +129,8 @@ struct config {
 	struct sockaddr_storage peer_listen; /* a gateway: where DNS nodes connect */
 	socklen_t peer_listen_len;
 	uint32_t commit_timeout;   /* ms a DNS node waits for every gateway */
-	enum config_commit_to commit_to;
+	enum config_gateway_down on_gateway_down;
+	uint32_t gateway_deadline; /* ms without an acknowledgement: down */
 	uint32_t nflog_group;      /* a gateway with a controller: where the
 				      kernel logs the bindings it learns */
 

@@ -72,17 +72,17 @@ int config_parse_refresh(struct conf *c, const struct conf_key *k, void *obj,
 	return 0;
 }
 
-int config_parse_commit_to(struct conf *c, const struct conf_key *k, void *obj,
-			   char *v)
+int config_parse_gateway_down(struct conf *c, const struct conf_key *k, void *obj,
+			      char *v)
 {
 	struct config *cfg = obj;
 
-	if (strcmp(v, "all") == 0)
-		cfg->commit_to = CONFIG_COMMIT_ALL;
-	else if (strcmp(v, "connected") == 0)
-		cfg->commit_to = CONFIG_COMMIT_CONNECTED;
+	if (strcmp(v, "servfail") == 0)
+		cfg->on_gateway_down = CONFIG_DOWN_SERVFAIL;
+	else if (strcmp(v, "exclude") == 0)
+		cfg->on_gateway_down = CONFIG_DOWN_EXCLUDE;
 	else
-		conf_bad_value(c, k, v, "all or connected");
+		conf_bad_value(c, k, v, "servfail or exclude");
 	return 0;
 }
 

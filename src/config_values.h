@@ -16,7 +16,7 @@
 CONFIG_VALUE_PARSER(config_parse_listen);        /* [dns] listen, into struct config */
 CONFIG_VALUE_PARSER(config_parse_resolvers);     /* [dns] ecs_resolvers */
 CONFIG_VALUE_PARSER(config_parse_refresh);       /* [daemon] element_refresh */
-CONFIG_VALUE_PARSER(config_parse_commit_to);     /* [daemon] commit_to */
+CONFIG_VALUE_PARSER(config_parse_gateway_down);  /* [daemon] on_gateway_down */
 CONFIG_VALUE_PARSER(config_parse_role);          /* [daemon] role */
 CONFIG_VALUE_PARSER(config_parse_peer_listen);   /* [daemon] peer_listen */
 CONFIG_VALUE_PARSER(config_parse_peer_role);     /* [peer] role, into struct config_peer */

@@ -104,7 +104,8 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 		say(r, "gateways commits %llu failures %llu elements %llu frames %llu "
 		    "latency_us p50 %llu p99 %llu max %llu not_connected %llu "
 		    "timeouts %llu link_lost %llu refused %llu stale %llu busy %llu "
-		    "windows_counted %llu windows_others %llu\n",
+		    "windows_counted %llu windows_others %llu live %zu downs %llu "
+		    "resyncs %llu resync_changes %llu resync_lost %llu\n",
 		    (unsigned long long)g->commits, (unsigned long long)g->failures,
 		    (unsigned long long)g->elements, (unsigned long long)m->frames,
 		    (unsigned long long)g->latency.p50_us,
@@ -115,7 +116,10 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 		    (unsigned long long)m->refused, (unsigned long long)m->stale,
 		    (unsigned long long)m->busy,
 		    (unsigned long long)m->windows_counted,
-		    (unsigned long long)m->windows_others);
+		    (unsigned long long)m->windows_others, m->live,
+		    (unsigned long long)m->downs, (unsigned long long)m->resyncs,
+		    (unsigned long long)m->resync_changes,
+		    (unsigned long long)m->resync_lost);
 		return;
 	}
 	say(r, "gateway table inet %s commits %llu failures %llu elements %llu "

@@ -8,6 +8,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "change_log.h"
 #include "config.h"
 #include "crypto.h"
 #include "frame.h"
@@ -23,17 +24,25 @@ struct pending {
 	gateway_done_fn done;
 	void *ctx;
 	uint64_t deadline_ms, start_us;
+	uint64_t log_first;      /* its changes in the log */
+	size_t log_n;
 };
+
+#define NO_SLOT UINT16_MAX     /* a frame no commit waits for */
 
 /* A CHANGES frame sent on a link, in the order sent (ACKs come so). */
 struct inflight {
 	uint32_t commit_id;
-	uint16_t slot;           /* in pend[] */
+	uint16_t slot;           /* in pend[], or NO_SLOT */
 	uint16_t count;          /* changes in it */
+	uint64_t sent_ms;
 };
 
 struct glink {
 	bool ready;              /* the gateway's WINDOWS have all come */
+	bool live;               /* in sync: commits wait for it */
+	bool resyncing;          /* the log's live changes are on their way */
+	uint32_t resync_last;    /* commit id of the last resync frame */
 	uint32_t next_commit_id;
 	struct inflight q[GW_REMOTE_MAX_PENDING];
 	size_t head, n;
@@ -51,6 +60,7 @@ struct gw_remote {
 	uint64_t carried[CONFIG_MAX_SERVICES]; /* per service: bits of cfg->peers */
 	struct change *sub;                      /* one gateway's part of a commit */
 	size_t sub_cap;
+	struct change_log *log;                  /* for a returning gateway */
 	uint64_t commits, failures, elements;
 	struct latency latency;
 	struct gw_remote_stats st;
@@ -76,6 +86,8 @@ static void finish(struct gw_remote *r, struct pending *pd, int result)
 		return;
 	pd->finished = true;
 	if (result) {
+		/* its answers are SERVFAIL: nothing of it to resend at a resync */
+		change_log_drop(r->log, pd->log_first, pd->log_n);
 		r->failures++;
 	} else {
 		latency_record(&r->latency, latency_now_us() - pd->start_us);
@@ -106,6 +118,16 @@ static void arm_timer(struct gw_remote *r)
 		if (pd->used && !pd->finished && (!next || pd->deadline_ms < next))
 			next = pd->deadline_ms;
 	}
+	for (size_t i = 0; i < r->cfg->n_peers; i++) {
+		const struct glink *g = &r->gl[i];
+		uint64_t due;
+
+		if (!g->live || !g->n)
+			continue;
+		due = g->q[g->head].sent_ms + r->cfg->gateway_deadline;
+		if (!next || due < next)
+			next = due;
+	}
 	if (next) {
 		uint64_t in = next > now ? next - now : 1;
 
@@ -113,6 +135,37 @@ static void arm_timer(struct gw_remote *r)
 		its.it_value.tv_nsec = (long)(in % 1000) * 1000000;
 	}
 	timerfd_settime(r->timer.fd, 0, &its, NULL);
+}
+
+/*
+ * A gateway silent past gateway_deadline: down. No commit waits for it any
+ * more (with on_gateway_down = exclude they complete without it; with
+ * servfail they fail, and so do new ones until it is back); its ACKs of
+ * what it was sent are taken when they come. It may still apply those
+ * frames late (unsure). It counts again once it has caught up and been
+ * sent the log's live changes (resync).
+ */
+static void declare_down(struct gw_remote *r, size_t i, uint64_t now)
+{
+	struct glink *g = &r->gl[i];
+	int result = r->cfg->on_gateway_down == CONFIG_DOWN_EXCLUDE ? 0 : -EHOSTDOWN;
+
+	g->live = false;
+	r->st.downs++;
+	if (log_ratelimit_ok(&r->rl, now))
+		log_warn("gateway %s: no acknowledgement for %u ms: down (%s)",
+			 r->cfg->peers[i].name, r->cfg->gateway_deadline,
+			 result ? "answers for its services are SERVFAIL" :
+			 "answers go on through the other gateways");
+	for (size_t k = 0; k < g->n; k++) {
+		struct inflight *f = &g->q[(g->head + k) % GW_REMOTE_MAX_PENDING];
+
+		if (f->slot == NO_SLOT)
+			continue;
+		settle(r, &r->pend[f->slot], result);
+		f->slot = NO_SLOT;
+	}
+	unsure(r);
 }
 
 static void on_timer(struct loop_handler *h, uint32_t events)
@@ -138,6 +191,12 @@ static void on_timer(struct loop_handler *h, uint32_t events)
 			late = true;
 		}
 	}
+	for (size_t i = 0; i < r->cfg->n_peers; i++) {
+		struct glink *g = &r->gl[i];
+
+		if (g->live && g->n && now >= g->q[g->head].sent_ms + r->cfg->gateway_deadline)
+			declare_down(r, i, now);
+	}
 	if (late)
 		unsure(r);
 	arm_timer(r);
@@ -153,7 +212,88 @@ static int on_up(void *ctx, struct peer_link *l)
 	g->head = g->n = 0;
 	g->next_commit_id = 0;
 	g->ready = false;  /* until its windows are counted */
+	g->live = g->resyncing = false; /* and it has been resynchronised */
 	return 0;
+}
+
+struct resync {
+	struct gw_remote *r;
+	size_t peer;
+	size_t n;
+	int err;
+};
+
+/* One frame of the resync, what r->sub holds. */
+static int send_resync_frame(struct gw_remote *r, size_t peer, size_t n)
+{
+	struct glink *g = &r->gl[peer];
+	struct frame_changes_args a = { g->next_commit_id, r->digest, r->sub, n };
+	int err;
+
+	if (g->n == GW_REMOTE_MAX_PENDING)
+		return -EBUSY;
+	err = peer_send(peers_link(r->peers, peer), FRAME_CHANGES,
+			FRAME_CHANGES_HEAD + n * CHANGE_WIRE_LEN, frame_changes_fill, &a);
+	if (err)
+		return err;
+	g->q[(g->head + g->n) % GW_REMOTE_MAX_PENDING] = (struct inflight){
+		g->next_commit_id, NO_SLOT, (uint16_t)n, log_now_ms() };
+	g->resync_last = g->next_commit_id++;
+	g->n++;
+	r->st.resync_changes += n;
+	return 0;
+}
+
+static void resync_one(void *ctx, const struct change *c)
+{
+	struct resync *rs = ctx;
+	struct gw_remote *r = rs->r;
+
+	if (rs->err || !(r->carried[c->service] >> rs->peer & 1))
+		return;
+	r->sub[rs->n++] = *c;
+	if (rs->n == FRAME_MAX_CHANGES) {
+		rs->err = send_resync_frame(r, rs->peer, rs->n);
+		rs->n = 0;
+	}
+}
+
+/*
+ * A gateway back (its link up again, or caught up after a stall): the
+ * windows and answers' entries still live that it may have missed, before
+ * it counts as live again. Those sent while it resynchronises reach it
+ * after these, on the same link.
+ */
+static void start_resync(struct gw_remote *r, size_t peer)
+{
+	struct glink *g = &r->gl[peer];
+	struct resync rs = { r, peer, 0, 0 };
+	size_t before = g->n;
+
+	if (r->sub_cap < FRAME_MAX_CHANGES) {
+		struct change *grown = realloc(r->sub, FRAME_MAX_CHANGES * sizeof(*grown));
+
+		if (!grown) {
+			peers_close(r->peers, peer); /* tried again at its return */
+			return;
+		}
+		r->sub = grown;
+		r->sub_cap = FRAME_MAX_CHANGES;
+	}
+	change_log_live(r->log, log_now_ms(), resync_one, &rs);
+	if (!rs.err && rs.n)
+		rs.err = send_resync_frame(r, peer, rs.n);
+	if (rs.err) {
+		log_warn("gateway %s: cannot resynchronise it: %s", r->cfg->peers[peer].name,
+			 strerror(-rs.err));
+		peers_close(r->peers, peer);
+		return;
+	}
+	if (g->n == before) {
+		g->live = true; /* nothing live to send */
+		return;
+	}
+	g->resyncing = true;
 }
 
 /*
@@ -184,6 +324,8 @@ static int on_windows(struct gw_remote *r, size_t peer, struct wire *w)
 		}
 	}
 	g->ready = !fw.more;
+	if (g->ready)
+		start_resync(r, peer);
 	return 0;
 }
 
@@ -200,10 +342,13 @@ static void on_down(void *ctx, struct peer_link *l, enum peer_reason why)
 
 		g->head = (g->head + 1) % GW_REMOTE_MAX_PENDING;
 		g->n--;
+		if (f->slot == NO_SLOT)
+			continue;
 		if (!r->pend[f->slot].finished)
 			r->st.link_lost++;
 		settle(r, &r->pend[f->slot], -ECONNRESET);
 	}
+	g->live = g->resyncing = false;
 	arm_timer(r);
 }
 
@@ -231,6 +376,29 @@ static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w
 		return PEER_R_PROTOCOL;
 	g->head = (g->head + 1) % GW_REMOTE_MAX_PENDING;
 	g->n--;
+	if (f.slot == NO_SLOT) {
+		/* a resync frame, or one sent before the gateway went down; a
+		 * gateway that refuses a resync frame (its set full, say) is
+		 * live all the same: it answers, and refuses what it refuses
+		 * as it would a commit (counted) */
+		if (ack.result && g->resyncing) {
+			r->st.resync_refused++;
+			if (log_ratelimit_ok(&r->rl, log_now_ms()))
+				log_warn("gateway %s refused a resync frame: %s",
+					 r->cfg->peers[peer].name, strerror(-ack.result));
+		}
+		if (g->resyncing && ack.commit_id == g->resync_last) {
+			g->resyncing = false;
+			g->live = true;
+			r->st.resyncs++;
+			log_info("gateway %s resynchronised: live again",
+				 r->cfg->peers[peer].name);
+		} else if (!g->live && !g->resyncing && g->ready && !g->n) {
+			start_resync(r, peer); /* caught up after a stall */
+		}
+		arm_timer(r);
+		return 0;
+	}
 	if (ack.result) {
 		uint64_t now = log_now_ms();
 
@@ -263,8 +431,8 @@ static size_t subset(struct gw_remote *r, size_t i, const struct change *c, size
 	return k;
 }
 
-/* commit_to = connected: each service of the commit has a gateway that
- * carries it and takes commits now; -ENOTCONN when one has none. */
+/* on_gateway_down = exclude: each service of the commit has a gateway that
+ * carries it and is live; -ENOTCONN when one has none. */
 static int some_gateway_each(struct gw_remote *r, const struct change *c, size_t n)
 {
 	uint64_t ready = 0;
@@ -329,9 +497,9 @@ static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 		r->sub = grown;
 		r->sub_cap = n;
 	}
-	/* every gateway needed must be there before anything is sent (with
-	 * commit_to = connected: those connected, at least one per service) */
-	if (cfg->commit_to == CONFIG_COMMIT_CONNECTED)
+	/* every gateway needed must be live before anything is sent (with
+	 * on_gateway_down = exclude: those live, at least one per service) */
+	if (cfg->on_gateway_down == CONFIG_DOWN_EXCLUDE)
 		err = some_gateway_each(r, c, n);
 	for (size_t i = 0; i < cfg->n_peers && !err; i++) {
 		size_t frames = (subset(r, i, c, n) + FRAME_MAX_CHANGES - 1) / FRAME_MAX_CHANGES;
@@ -339,13 +507,13 @@ static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 		if (!frames)
 			continue;
 		if (!gw_remote_ready(r, i)) {
-			if (cfg->commit_to == CONFIG_COMMIT_CONNECTED)
+			if (cfg->on_gateway_down == CONFIG_DOWN_EXCLUDE)
 				continue;
 			err = -ENOTCONN;
 			r->st.not_connected++;
 			if (log_ratelimit_ok(&r->rl, log_now_ms()))
-				log_warn("gateway %s is not connected: answers for its "
-					 "services are SERVFAIL", cfg->peers[i].name);
+				log_warn("gateway %s is down: answers for its services "
+					 "are SERVFAIL", cfg->peers[i].name);
 		} else if (r->gl[i].n + frames > GW_REMOTE_MAX_PENDING) {
 			err = -EBUSY;
 			r->st.busy++;
@@ -359,10 +527,15 @@ static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 	*pd = (struct pending){ .used = true, .done = done, .ctx = ctx,
 		.deadline_ms = log_now_ms() + cfg->commit_timeout,
 		.start_us = latency_now_us() };
+	pd->log_first = change_log_add(r->log, c, n, log_now_ms());
+	pd->log_n = n;
 	for (size_t i = 0; i < cfg->n_peers && !err; i++) {
 		struct peer_link *l = peers_link(r->peers, i);
 		struct glink *g = &r->gl[i];
-		size_t k = gw_remote_ready(r, i) ? subset(r, i, c, n) : 0;
+		bool wait = gw_remote_ready(r, i);
+		/* a gateway resynchronising gets them too, after the resync
+		 * frames on its link, but nothing waits for it yet */
+		size_t k = wait || (g->resyncing && l) ? subset(r, i, c, n) : 0;
 
 		for (size_t off = 0; off < k && !err; off += FRAME_MAX_CHANGES) {
 			size_t part = k - off < FRAME_MAX_CHANGES ? k - off : FRAME_MAX_CHANGES;
@@ -374,9 +547,10 @@ static void remote_commit(struct gateway *gw, const struct change *c, size_t n,
 			if (err)
 				break;
 			g->q[(g->head + g->n) % GW_REMOTE_MAX_PENDING] = (struct inflight){
-				g->next_commit_id++, (uint16_t)slot, (uint16_t)part };
+				g->next_commit_id++, wait ? (uint16_t)slot : NO_SLOT,
+				(uint16_t)part, log_now_ms() };
 			g->n++;
-			pd->waiting++;
+			pd->waiting += wait;
 			r->st.frames++;
 			r->elements += part;
 		}
@@ -484,6 +658,11 @@ int gw_remote_new(const struct config *cfg, struct loop *loop,
 	ret = config_digest(cfg, r->digest);
 	if (ret < 0)
 		goto fail;
+	r->log = change_log_new(GW_REMOTE_LOG);
+	if (!r->log) {
+		ret = -ENOMEM;
+		goto fail;
+	}
 	map_services(r);
 	r->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	r->timer.fn = on_timer;
@@ -513,6 +692,7 @@ void gw_remote_free(struct gw_remote *r)
 		loop_del(r->loop, &r->timer);
 		close(r->timer.fd);
 	}
+	change_log_free(r->log);
 	free(r->sub);
 	free(r);
 }
@@ -538,10 +718,14 @@ struct peers *gw_remote_peers(struct gw_remote *r)
 void gw_remote_get_stats(const struct gw_remote *r, struct gw_remote_stats *out)
 {
 	*out = r->st;
+	out->resync_lost = change_log_lost(r->log);
+	out->live = 0;
+	for (size_t i = 0; i < r->cfg->n_peers; i++)
+		out->live += gw_remote_ready(r, i);
 }
 
 bool gw_remote_ready(const struct gw_remote *r, size_t peer_index)
 {
 	return peer_index < r->cfg->n_peers && r->gl[peer_index].ready &&
-	       peers_link(r->peers, peer_index);
+	       r->gl[peer_index].live && peers_link(r->peers, peer_index);
 }

@@ -3,9 +3,15 @@
  * The gateway as a DNS node sees it in the distributed mode: a struct
  * gateway whose commit sends CHANGES (docs/protocol.md) to every gateway
  * that carries the services concerned, and completes when each of them has
- * acknowledged it. Any other result, a lost link, a gateway not connected,
- * or no acknowledgement within commit_timeout fails the commit: its
- * answers become SERVFAIL. Nothing is answered on a guess.
+ * acknowledged it. Any other result, a lost link, a gateway down, or no
+ * acknowledgement within commit_timeout fails the commit: its answers
+ * become SERVFAIL. Nothing is answered on a guess.
+ *
+ * A gateway is down when its link is, or when it has not acknowledged a
+ * frame for gateway_deadline ms. With on_gateway_down = exclude the
+ * commits then go to the others (at least one per service) and complete
+ * without it; with servfail they fail at once. A gateway that comes back
+ * is sent the changes still live (change_log.c) before it is live again.
  */
 #ifndef CHOREO_GW_REMOTE_H
 #define CHOREO_GW_REMOTE_H
@@ -17,6 +23,7 @@
 #include "gateway.h"
 
 #define GW_REMOTE_MAX_PENDING 256 /* commits awaiting acknowledgements */
+#define GW_REMOTE_LOG (1u << 18)  /* changes remembered for a returning gateway */
 
 struct config;
 struct loop;
@@ -64,6 +71,12 @@ struct gw_remote_stats {
 	uint64_t frames;         /* CHANGES frames sent */
 	uint64_t windows_counted; /* gateways' windows counted at (re)connect */
 	uint64_t windows_others;  /* ... not this node's (or past its share) */
+	uint64_t downs;           /* gateways declared down: gateway_deadline */
+	uint64_t resyncs;         /* gateways resynchronised and live again */
+	uint64_t resync_changes;  /* changes sent in resyncs */
+	uint64_t resync_lost;     /* live changes the log had no room for */
+	uint64_t resync_refused;  /* resync frames a gateway refused */
+	size_t live;              /* gateways live now */
 };
 
 void gw_remote_get_stats(const struct gw_remote *r, struct gw_remote_stats *out);

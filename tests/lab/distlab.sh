@@ -76,6 +76,8 @@ DL_WINDOW=${DL_WINDOW:-2}
 DL_GRACE=${DL_GRACE:-1}
 DL_COMMIT_TIMEOUT=${DL_COMMIT_TIMEOUT:-300}
 DL_BINDING=${DL_BINDING:-600}
+DL_GATEWAY_DOWN=${DL_GATEWAY_DOWN:-servfail}   # a DNS node's on_gateway_down
+DL_GATEWAY_DEADLINE=${DL_GATEWAY_DEADLINE:-2000}
 
 # namespaces
 CORE="" GW1="" GW2="" DNS1="" DNS2="" CLIA="" CLIB="" CTL=""   # (SRV HPOT RES SCAN: gwlab's)
@@ -290,6 +292,8 @@ distlab_conf() {
 			echo "peer_listen = ${DL_ADDR4[$n]}:$DL_PEER_PORT"
 		else
 			echo "commit_timeout = $DL_COMMIT_TIMEOUT"
+			echo "on_gateway_down = $DL_GATEWAY_DOWN"
+			echo "gateway_deadline = $DL_GATEWAY_DEADLINE"
 			echo "[dns]"
 			echo "listen = ${DL_ADDR4[$n]}:53"
 			echo "zone = $DL_ZONE"
@@ -600,7 +604,8 @@ def cmd_ask(a):
             time.sleep(a.pause)
     ms.sort()
     print(" ".join(f"{k.lower()} {tally.get(k, 0)}" for k in ("NOERROR", "SERVFAIL", "TIMEOUT"))
-          + f" ms_min {ms[0]:.0f} ms_p50 {ms[len(ms) // 2]:.0f} ms_max {ms[-1]:.0f}"
+          + f" ms_min {ms[0]:.0f} ms_p50 {ms[len(ms) // 2]:.0f}"
+          + f" ms_p99 {ms[min(len(ms) - 1, len(ms) * 99 // 100)]:.1f} ms_max {ms[-1]:.0f}"
           + (" via_server {server} via_other {o}".format(
               server=via["server"], o=via["honeypot"] + via["none"] + via["other"])
              if a.via_ns else "")

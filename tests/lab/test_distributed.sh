@@ -38,6 +38,9 @@
 # of check 3.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# the deadline far off: check 6 times SERVFAIL at commit_timeout
+# (test_gateway_down.sh tries the deadline)
+DL_GATEWAY_DEADLINE=${DL_GATEWAY_DEADLINE:-60000}
 . "$here/distlab.sh"
 
 distlab_init dist

@@ -175,31 +175,37 @@ static void test_role_errors(void **state)
 		       "[peer gw1]\nrole = gateway\naddress = 192.0.2.1\nkey = 2\n"
 		       SERVICES, want, 3);
 	}
-	/* commit_to: its values, and only on a DNS node */
+	/* on_gateway_down and gateway_deadline: their values, only on a DNS node */
 	{
 		static const char *const want[] = {
-			"[daemon]: key 'commit_to' is for role dns",
+			"[daemon]: key 'on_gateway_down' is for role dns",
+			"[daemon]: key 'gateway_deadline' is for role dns",
 		};
 		static const char *const bad[] = {
-			"key 'commit_to' value 'some': expected all or connected",
+			"key 'on_gateway_down' value 'some': expected servfail or exclude",
+			"key 'gateway_deadline' value '99'",
 		};
 		char text[2048];
 		struct config *cfg;
 
 		replace(text, sizeof(text), DNS_NODE("d", "203.0.113.0/26", "16"),
-			"role = dns\n", "role = dns\ncommit_to = connected\n");
+			"role = dns\n", "role = dns\non_gateway_down = exclude\n"
+			"gateway_deadline = 500\n");
 		cfg = parse_ok("t.conf", text);
-		assert_int_equal(cfg->commit_to, CONFIG_COMMIT_CONNECTED);
+		assert_int_equal(cfg->on_gateway_down, CONFIG_DOWN_EXCLUDE);
+		assert_int_equal(cfg->gateway_deadline, 500);
 		config_free(cfg);
 		cfg = parse_ok("t.conf", DNS_NODE("d", "203.0.113.0/26", "16"));
-		assert_int_equal(cfg->commit_to, CONFIG_COMMIT_ALL);
+		assert_int_equal(cfg->on_gateway_down, CONFIG_DOWN_SERVFAIL);
+		assert_int_equal(cfg->gateway_deadline, CONFIG_DEFAULT_GATEWAY_DEADLINE);
 		config_free(cfg);
 		expect("[daemon]\nrole = gateway\nname = g\npeer_listen = 192.0.2.1\n"
-		       "commit_to = all\n[key 1]\nfile = /k\n[peer d]\nrole = dns\nkey = 1\n"
-		       SERVICES, want, 1);
+		       "on_gateway_down = servfail\ngateway_deadline = 1000\n[key 1]\n"
+		       "file = /k\n[peer d]\nrole = dns\nkey = 1\n" SERVICES, want, 2);
 		replace(text, sizeof(text), DNS_NODE("d", "203.0.113.0/26", "16"),
-			"role = dns\n", "role = dns\ncommit_to = some\n");
-		expect(text, bad, 1);
+			"role = dns\n", "role = dns\non_gateway_down = some\n"
+			"gateway_deadline = 99\n");
+		expect(text, bad, 2);
 	}
 	/* a slice outside the pool, a share above max_open, unknown gateways */
 	{

@@ -211,8 +211,8 @@ struct fake {
 	bool no_windows;         /* the handshake sends no WINDOWS after it */
 };
 
-/* [daemon] commit_to of the next dns_start (reset by setup). */
-static const char *dns_commit_to = "all";
+/* [daemon] on_gateway_down of the next dns_start (reset by setup). */
+static const char *dns_gateway_down = "servfail";
 
 struct fx {
 	char dir[64];
@@ -257,7 +257,7 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	dns_commit_to = "all";
+	dns_gateway_down = "servfail";
 	snprintf(f->dir, sizeof(f->dir), "/tmp/choreo-test-peer.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->key_good, sizeof(f->key_good), "%s/psk1", f->dir);
@@ -438,14 +438,14 @@ static void dns_start(struct fx *f, const char *name, const char *key,
 		"[daemon]\n"
 		"role = dns\n"
 		"name = %s\n"
-		"commit_to = %s\n"
+		"on_gateway_down = %s\n"
 		"commit_timeout = %u\n"
 		"[dns]\n"
 		"listen = 127.0.0.1:5353\n"
 		"zone = example.test\n"
 		"zonefile = /nonexistent/unit.zone\n"
 		"[key 1]\n"
-		"file = %s\n", name, dns_commit_to, commit_timeout, key);
+		"file = %s\n", name, dns_gateway_down, commit_timeout, key);
 	for (size_t i = 0; i < n_peers; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
 			"[peer %s]\n"
@@ -1226,17 +1226,17 @@ static void test_no_commit_before_the_windows(void **state)
 	assert_int_equal(g.result, -ENOTCONN);
 }
 
-/* commit_to = connected: a gateway down is skipped (its services' other
+/* on_gateway_down = exclude: a gateway down is skipped (its services' other
  * gateways suffice); with none left for a service, ENOTCONN. The default,
  * all, fails the commit when one is down (test_not_connected_fails_at_once). */
-static void test_commit_to_connected(void **state)
+static void test_gateway_down_exclude(void **state)
 {
 	struct fx *f = *state;
 	struct done_rec d = { 0 }, e = { 0 }, g = { 0 };
 	struct change www = chg(CHANGE_OPEN, AF_INET, SVC_WWW, 4);
 	struct change mail = chg(CHANGE_OPEN, AF_INET, SVC_MAIL, 4);
 
-	dns_commit_to = "connected";
+	dns_gateway_down = "exclude";
 	two_gateways(f, 1000); /* www on gw1 only; mail on both */
 	gw_stop(f, 1);
 	assert_true(RUN_UNTIL(f, !dns_pstats(f).link[1].up, 2000));
@@ -1327,10 +1327,15 @@ static void test_link_loss_fails_commits_in_flight(void **state)
 	dns_tick_ahead(f, PEER_BACKOFF_MIN_MS);
 	assert_true(RUN_UNTIL(f, dns_up(f, 0) && gw_up(f, 0), 2000));
 	assert_int_equal(dns_pstats(f).link[0].connects, 2);
+	/* it was resynchronised first: the first commit's window, still
+	 * live, in one frame (the three that failed are not resent) */
+	assert_int_equal(rstats(f).resyncs, 1);
+	assert_int_equal(rstats(f).resync_changes, 1);
+	assert_int_equal(f->g[0].rec.commits, 2);
 	gateway_commit(remote_gw(f), &c, 1, on_done, &e);
 	assert_true(RUN_UNTIL(f, e.calls > 0, 2000));
 	assert_int_equal(e.result, 0);
-	assert_int_equal(f->g[0].rec.commits, 2);
+	assert_int_equal(f->g[0].rec.commits, 3);
 	/* silent for PEER_IDLE_MS: the DNS node closes, what is in flight fails */
 	gateway_commit(remote_gw(f), &c, 1, on_done, &g);
 	gateway_tick(remote_gw(f), log_now_ms() + PEER_IDLE_MS);
@@ -2013,7 +2018,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_connected_fails_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_windows_are_counted_at_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_commit_before_the_windows, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_commit_to_connected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gateway_down_exclude, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_loss_fails_commits_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_backoff, setup, teardown),
