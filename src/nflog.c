@@ -233,7 +233,7 @@ static int setup_ack(struct nfl *n, uint32_t seq)
 /* Bind the group and configure it, in one acknowledged message. */
 static int setup(struct nfl *n, uint16_t group)
 {
-	char req[256];
+	char req[256] = { 0 };
 	struct nlmsghdr *nlh = nflog_nlmsg_put_header(req, NFULNL_MSG_CONFIG,
 						       AF_UNSPEC, group);
 	uint32_t seq = (uint32_t)time(NULL);

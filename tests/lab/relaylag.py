@@ -42,23 +42,25 @@ def enter(ns):
         os.close(fd)
 
 
-def monitor(ns, table, lines, stop):
+def monitor(p, table, lines, stop):
     """Every 'add element' line of the table, with the time it was read."""
-    p = subprocess.Popen(["ip", "netns", "exec", ns, "nft", "monitor", "new", "elements"],
-                         stdout=subprocess.PIPE, text=True, bufsize=1)
+    while not stop.is_set():
+        line = p.stdout.readline()
+        if not line:
+            break
+        if table in line and "_bound" in line:
+            lines.put((time.perf_counter(), line))
+
+
+def stop_monitor(p):
+    """nft monitor ends here, not when its next line comes (it holds the
+    caller's stderr open: a $(...) around this tool would wait for it)."""
+    p.terminate()
     try:
-        while not stop.is_set():
-            line = p.stdout.readline()
-            if not line:
-                break
-            if table in line and "_bound" in line:
-                lines.put((time.perf_counter(), line))
-    finally:
-        p.terminate()
-        try:
-            p.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            p.kill()
+        p.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
 
 
 def main():
@@ -77,7 +79,17 @@ def main():
         ap.error("--count must be 1..1000")
 
     lines, stop = queue.Queue(), threading.Event()
-    mon = threading.Thread(target=monitor, args=(a.monitor_ns, a.table, lines, stop), daemon=True)
+    mon_p = subprocess.Popen(["ip", "netns", "exec", a.monitor_ns, "nft", "monitor", "new",
+                              "elements"], stdout=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        return measure(a, mon_p, lines, stop)
+    finally:
+        stop.set()
+        stop_monitor(mon_p)
+
+
+def measure(a, mon_p, lines, stop):
+    mon = threading.Thread(target=monitor, args=(mon_p, a.table, lines, stop), daemon=True)
     mon.start()
     time.sleep(0.5)  # nft monitor subscribed
     base = ipaddress.ip_address(a.src_base)
@@ -111,7 +123,6 @@ def main():
             ms = (got - t0) * 1000
             lags.append(ms)
             print(f"lag_ms {src} {addr} {ms:.1f}")
-    stop.set()
     lags.sort()
 
     def pct(q):
