@@ -410,6 +410,8 @@ static int assign(void *ctx, const struct frame_assign *a)
 			 cfg->n_services);
 		return PEER_R_FIELD;
 	}
+	/* all of it fits, or none of it is applied (a node claims at its
+	 * next JOIN what it applied: never half an assignment) */
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct config_service *s = &cfg->services[i];
 		struct addr_prefix b4, b6;
@@ -417,11 +419,23 @@ static int assign(void *ctx, const struct frame_assign *a)
 
 		if (a->share[i] > s->max_open ||
 		    (!none && (block_prefix(&s->pool, a->block_bits[i], a->block[i], &b4) < 0 ||
-			       (s->has_pool6 && block_prefix(&s->pool6, a->block_bits[i],
-							     a->block[i], &b6) < 0)))) {
-			log_warn("controller: an assignment that does not fit [service %s]",
-				 s->section);
+			       (s->has_pool6 && (block_prefix(&s->pool6, a->block_bits[i],
+							      a->block[i], &b6) < 0 ||
+						 b6.len >= 128))))) {
+			log_warn("controller: an assignment that does not fit [service %s]: "
+				 "none of it applied", s->section);
 			return PEER_R_FIELD;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct config_service *s = &cfg->services[i];
+		struct addr_prefix b4 = { 0 }, b6 = { 0 };
+		bool none = a->block[i] < 0 || a->share[i] == 0;
+
+		if (!none) {
+			block_prefix(&s->pool, a->block_bits[i], a->block[i], &b4);
+			if (s->has_pool6)
+				block_prefix(&s->pool6, a->block_bits[i], a->block[i], &b6);
 		}
 		if (rotor_assign(p->rotor, i, AF_INET, none ? NULL : &b4, a->share[i]) < 0 ||
 		    (s->has_pool6 &&

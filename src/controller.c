@@ -35,6 +35,7 @@ struct controller {
 	size_t n_dns;
 	uint8_t block_bits[CONFIG_MAX_SERVICES];
 	struct frame_assign asg;          /* scratch: one ASSIGN or claim */
+	char report[FRAME_REPORT_MAX + 1]; /* scratch: one REPORT */
 	uint8_t digest[FRAME_DIGEST_LEN];
 	struct node node[CONFIG_MAX_PEERS];
 	struct change *changes;   /* one LEARNED frame's */
@@ -174,7 +175,9 @@ static int claim_of(const struct controller *c, const struct frame_assign *f,
 		out->block[s] = SLICES_NO_BLOCK;
 	if (f->epoch == 0)
 		return 0;
-	if (f->n != c->cfg->n_services)
+	/* epochs grow by one per change: a claim this high is a lie, and
+	 * would leave no epoch above it to assign */
+	if (f->n != c->cfg->n_services || f->epoch > CONTROLLER_MAX_EPOCH)
 		return -1;
 	out->epoch = f->epoch;
 	for (size_t s = 0; s < f->n; s++) {
@@ -210,10 +213,12 @@ static int on_join(struct controller *c, size_t i, struct wire *w)
 	} else {
 		if (claim_of(c, &c->asg, &claim) < 0) {
 			if (log_ratelimit_ok(&c->rl, log_now_ms()))
-				log_warn("node %s: refused: it claims slices cut for "
-					 "another number of DNS nodes; stop it, or "
+				log_warn("node %s: refused: it claims slices of another "
+					 "number of services, cut for another number of DNS "
+					 "nodes, or of an epoch past %llu; stop it, or "
 					 "restore the controller's [peer] sections",
-					 nd->pub.name);
+					 nd->pub.name,
+					 (unsigned long long)CONTROLLER_MAX_EPOCH);
 			return PEER_R_FIELD;
 		}
 		slices_node_up(c->slices, (size_t)c->dns_node[i], &claim, log_now_ms());
@@ -253,9 +258,11 @@ static int on_frame(void *ctx, struct peer_link *l, uint8_t type, struct wire *w
 		return type == FRAME_JOIN ? on_join(c, i, w) : PEER_R_TYPE;
 	switch (type) {
 	case FRAME_REPORT:
-		ret = frame_report_decode(w, nd->pub.report);
+		/* a refused one leaves the last good one shown */
+		ret = frame_report_decode(w, c->report);
 		if (ret)
 			return ret == FRAME_ERR_SIZE ? PEER_R_SIZE : PEER_R_FIELD;
+		memcpy(nd->pub.report, c->report, sizeof(c->report));
 		nd->report_ms = log_now_ms();
 		return 0;
 	case FRAME_LEARNED:

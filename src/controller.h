@@ -35,6 +35,7 @@
 
 #define CONTROLLER_MAX_INFLIGHT 1024 /* relays per gateway awaiting an ACK */
 #define CONTROLLER_SHOW_SERVICES 8   /* services whose slices status shows */
+#define CONTROLLER_MAX_EPOCH (1ull << 48) /* a claim above: refused */
 
 struct loop;
 struct peers;
