@@ -1176,6 +1176,8 @@ def node_join(o, changes, say=None):
                 say(f"ASSIGN {a}")
                 if not o.no_assigned:
                     cl.conn.send(ASSIGNED, struct.pack(">Q", a.epoch))
+                if getattr(o, "until_assign", False):
+                    end = min(end, time.monotonic() + 1.0)  # its answer on its way, then go
             elif f.type == CHANGES:
                 commit, _, raw = changes_head(f.payload)
                 try:
@@ -1310,10 +1312,10 @@ def data_frame(opts, cl, out, **frame_kw):
 
 def ctl_join(opts, cl, out, claim=None):
     """The JOIN that opens a controller session, and a look that it was taken
-    (the link still open 0.3 s later): else the attack is spoilt."""
+    (the link still open 0.2 s later): else the attack is spoilt."""
     claim = claim or parse_assignment_text(opts.claim)
     cl.join(opts.digest, claim)
-    seen, closed, rx = observe(cl.conn.sock, 0.3)
+    seen, closed, rx = observe(cl.conn.sock, 0.2)
     out.seen += seen
     cl.conn.rx_bytes += rx
     if closed:
@@ -1895,6 +1897,8 @@ def main(argv=None):
     p.add_argument("--report", help="join: a REPORT with this text after the JOIN")
     p.add_argument("--stay", type=float, default=0.0, help="join: seconds to stay on the link")
     p.add_argument("--no-assigned", action="store_true", help="join: do not answer ASSIGN")
+    p.add_argument("--until-assign", action="store_true",
+                   help="join: leave 1 s after the first ASSIGN (at the latest after --stay)")
     p.add_argument("--block-bits", help="fakectl: the block_bits of each service, comma-"
                    "separated (default: a claim's are not checked)")
     o = p.parse_intermixed_args(argv)
