@@ -33,6 +33,19 @@
 #      link closed; its answers unchanged); a valid ASSIGN (ASSIGNED; 20
 #      answers from that block only)
 #
+# The checks marked "src bug if not" hold the contract of protocol.md
+# against what choreod did when this was written (each failed then):
+#   - a REPORT the controller refuses wipes the node's last REPORT shown
+#     (frame_report_decode writes into the node's buffer before its checks)
+#   - a DNS node's claim of epoch 2^64-1 is taken; the controller's next
+#     epoch wraps to 0 and it sends no ASSIGN to anyone any more
+#   - an ASSIGN refused for its second entry has its first applied (the
+#     rotor answers from the new block) and the node's next JOIN claims
+#     the old assignment
+# And, observed rather than checked: the controller relays a LEARNED of an
+# address outside every pool, or of a lifetime over binding + C, as it
+# came; each gateway then refuses it and its controller link closes.
+#
 # TAP output; exits non-zero if anything failed. LAB_KEEP=1 keeps the temp
 # dir (configs, logs, peertool's output).
 set -uo pipefail
