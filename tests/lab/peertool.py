@@ -2,13 +2,24 @@
 # SPDX-License-Identifier: MIT
 """An independent peer of choreo's peer protocol, version 1, written from
 docs/protocol.md alone (standard library only). A DNS node (client), a
-gateway (server, for self-tests), and the lab's attacks on a gateway.
+gateway (server, for self-tests), a node of a controller and a controller,
+and the lab's attacks on a gateway and on a controller.
 
   send CHANGE...  as a DNS node: handshake, one CHANGES frame, wait for its ACK
   ping            as a DNS node: handshake, PING, wait for the PONG
   serve           as a gateway: accept DNS nodes, print their changes, ACK 0
                   (ESTALE when --digest is given and the frame's differs)
-  attack NAME     one attack on a gateway (below), one line of outcome
+  join [LEARNED...]  as a DNS node or a gateway (--role) of a controller: JOIN
+                  (--claim), a REPORT (--report), a LEARNED of the bindings
+                  given ("learned SOURCE ADDR MS"), then --stay seconds,
+                  answering ASSIGN with ASSIGNED and CHANGES with ACK 0 and
+                  printing them (a CHANGES a gateway would refuse is marked)
+  fakectl         as a controller (--peer-name NODE=ROLE,...): accepts its
+                  nodes, checks what they send as a controller does, and does
+                  what stdin says, one command a line, one outcome a line
+                  (see fakectl() below: wait, changes, assign, frame, report)
+  attack NAME     one attack on a gateway, or with --peer-role controller on a
+                  controller (below), one line of outcome
   digest FILE     the configuration digest of a choreo.conf's [service] sections
   selftest        client against server in-process, HKDF vectors, every attack
 
@@ -41,7 +52,29 @@ after a valid handshake; --variant picks a flavour, default the first):
              meanwhile one valid handshake (locked out while 64 are pending?)
              from --probe-source; --source A,B,... spreads the sockets over
              those local addresses in turn
-Each prints "ATTACK: what it did -> what came back; refused|ACCEPTED".
+With --peer-role controller (--peer-name the controller's name, --name and
+--role the node posed as), the data frame of duplicate, reorder, replay and
+the staged attacks is a REPORT after a valid JOIN, and these attack the
+controller's link after the handshake:
+  prejoin    [--variant report|learned|assigned|ack|leave|changes] as the
+             first frame, before any JOIN
+  rejoin     a valid JOIN, then a second one
+  stalejoin  JOIN with another services digest
+  claim      JOIN with the --claim given (EPOCH:BITS/BLOCK/SHARE,...): slices
+             claimed by a gateway, block_bits not the controller's, ...
+  learned    a valid JOIN, then LEARNED [--variant given (the --change, kind
+             learned), open, bind (another kind), more (more = 1), count0,
+             countover (24001), short (count past the bytes), ms0, mslong,
+             srclen (24), service (65535), digest (another)]
+  ack        a valid JOIN, then an ACK of a commit never sent
+  assigned   a valid JOIN, then ASSIGNED of --epoch, never sent
+  leave      a valid JOIN, then LEAVE [--variant plain|payload (8 bytes)]
+  report     a valid JOIN, then REPORT [--variant control (a BEL), del (0x7f),
+             empty, long (1025 bytes), short (length past the bytes), given
+             (--text)]
+Each prints "ATTACK: what it did -> what came back; refused|ACCEPTED" (NOT RUN
+when a valid JOIN before it was refused). Refused means the peer closed the
+connection without an answer that would mean it took the frame.
 
 The PSK file's bytes are the secret, trailing newlines stripped. Exit status:
 0 done (ACK result 0; attack refused), 1 otherwise, 2 usage error.
@@ -65,9 +98,11 @@ import time
 MAGIC = b"chor"
 VERSION = 1
 HELLO, WELCOME, PROOF, CHANGES, ACK, PING, PONG, WINDOWS = 1, 2, 3, 16, 17, 18, 19, 20
+JOIN, LEARNED, REPORT, ASSIGN, ASSIGNED, LEAVE = 32, 33, 34, 35, 36, 37  # the controller's
 TYPE_NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", PROOF: "PROOF",
               CHANGES: "CHANGES", ACK: "ACK", PING: "PING", PONG: "PONG",
-              WINDOWS: "WINDOWS"}
+              WINDOWS: "WINDOWS", JOIN: "JOIN", LEARNED: "LEARNED", REPORT: "REPORT",
+              ASSIGN: "ASSIGN", ASSIGNED: "ASSIGNED", LEAVE: "LEAVE"}
 HEADER = struct.Struct(">4sBBHIQQ")  # magic version type key_id N seq timestamp
 TAG_LEN = 32
 MAX_PAYLOAD = 1048576
@@ -83,8 +118,13 @@ PING_IDLE_S, SILENCE_S = 10.0, 30.0
 ESTALE = -116
 ROLES = (b"dns", b"gateway", b"controller")
 NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-BIND, OPEN, OPEN_SCOPED = 1, 2, 3
-KIND_WORDS = {"bind": BIND, "open": OPEN, "scoped": OPEN_SCOPED}
+BIND, OPEN, OPEN_SCOPED, KIND_LEARNED = 1, 2, 3, 4
+KIND_WORDS = {"bind": BIND, "open": OPEN, "scoped": OPEN_SCOPED, "learned": KIND_LEARNED}
+DNS_KINDS = (BIND, OPEN, OPEN_SCOPED)  # what a DNS node's CHANGES may carry
+CTL_KINDS = (KIND_LEARNED,)            # what a controller's CHANGES may carry
+MAX_SERVICES = 256                     # entries of an assignment
+MAX_BLOCK_BITS = 16
+REPORT_MAX = 1024                      # bytes of a REPORT's text
 
 assert HEADER.size == 28
 
@@ -250,14 +290,17 @@ class Change:
         n = 4 if self.family == 4 else 16
         ip = lambda b: str(ipaddress.ip_address(b[:n]))
         addr = ip(self.addr)
+        if self.family not in (4, 6):
+            return f"kind {self.kind} family {self.family} {self.encode().hex()}"
         what = {BIND: f"bind {ip(self.src)} {addr}", OPEN: f"open {addr}",
-                OPEN_SCOPED: f"scoped {ip(self.src)}/{self.src_len} {addr}"}
-        return f"{what.get(self.kind, '?')} {self.ms} svc={self.service}"
+                OPEN_SCOPED: f"scoped {ip(self.src)}/{self.src_len} {addr}",
+                KIND_LEARNED: f"learned {ip(self.src)} {addr}"}
+        return f"{what.get(self.kind, f'kind {self.kind}')} {self.ms} svc={self.service}"
 
 
 def parse_change_text(text, service=0):
-    """"open ADDR MS", "bind ASKER ADDR MS", "scoped PREFIX ADDR MS", each
-    optionally followed by svc=N."""
+    """"open ADDR MS", "bind ASKER ADDR MS", "scoped PREFIX ADDR MS",
+    "learned SOURCE ADDR MS", each optionally followed by svc=N."""
     words = text.split()
     if words and words[-1].startswith("svc="):
         service = int(words.pop()[4:])
@@ -269,7 +312,7 @@ def parse_change_text(text, service=0):
         src, src_len = bytes(16), 0
     else:
         net = ipaddress.ip_network(words[1], strict=True)
-        if kind == BIND and net.prefixlen != net.max_prefixlen:
+        if kind in (BIND, KIND_LEARNED) and net.prefixlen != net.max_prefixlen:
             raise ValueError(f"bad asker {words[1]!r}")
         if net.version != addr.version:
             raise ValueError(f"{text!r}: families differ")
@@ -277,12 +320,14 @@ def parse_change_text(text, service=0):
     return Change(kind, addr.version, src_len, service, ms, addr.packed.ljust(16, b"\0"), src)
 
 
-def decode_change(r):
+def decode_change(r, kinds=DNS_KINDS):
     """One change from untrusted bytes, checked as docs/protocol.md says; the
-    service's range is the caller's (it depends on the digest)."""
+    service's range is the caller's (it depends on the digest). `kinds`: the
+    kinds this sender may send (a DNS node's CHANGES: bind, open, open_scoped;
+    a controller's and a LEARNED: learned)."""
     kind, family, src_len, reserved, service, ms = struct.unpack(">BBBBHI", r.take(10))
     c = Change(kind, family, src_len, service, ms, r.take(16), r.take(16), reserved)
-    if kind not in (BIND, OPEN, OPEN_SCOPED):
+    if kind not in kinds:
         raise Refused(f"change kind {kind}")
     if family not in (4, 6):
         raise Refused(f"change family {family}")
@@ -291,8 +336,8 @@ def decode_change(r):
     n = 4 if family == 4 else 16
     if any(c.addr[n:]) or any(c.src[n:]):
         raise Refused("change bits set past the address")
-    if kind == BIND and src_len != 8 * n:
-        raise Refused(f"bind with src_len {src_len}")
+    if kind in (BIND, KIND_LEARNED) and src_len != 8 * n:
+        raise Refused(f"{'bind' if kind == BIND else 'learned'} with src_len {src_len}")
     if kind == OPEN and (src_len or any(c.src)):
         raise Refused("open with a source")
     if kind == OPEN_SCOPED:
@@ -331,16 +376,138 @@ def parse_windows(payload):
     return digest, more == 1, windows
 
 
-def parse_changes(payload):
+def parse_changes(payload, kinds=DNS_KINDS):
     r = Reader(payload)
     commit_id, digest, count = r.unpack(">I"), r.take(32), r.unpack(">H")
     if not 1 <= count <= MAX_CHANGES:
         raise Refused(f"CHANGES count {count}")
     if len(payload) != CHANGES_HEAD + CHANGE_LEN * count:
         raise Refused(f"CHANGES count {count} does not match its {len(payload)} bytes")
-    changes = [decode_change(r) for _ in range(count)]
+    changes = [decode_change(r, kinds) for _ in range(count)]
     r.end()
     return commit_id, digest, changes
+
+
+def changes_head(payload):
+    """(commit_id, digest, [Change]) read without the checks, for printing
+    what a peer sent (raw: an observer shows garbage too)."""
+    commit_id, digest, count = struct.unpack_from(">I32sH", payload)
+    out, pos = [], CHANGES_HEAD
+    while pos + CHANGE_LEN <= len(payload):
+        k, f, sl, rs, sv, ms = struct.unpack_from(">BBBBHI", payload, pos)
+        out.append(Change(k, f, sl, sv, ms, payload[pos + 10:pos + 26],
+                          payload[pos + 26:pos + 42], rs))
+        pos += CHANGE_LEN
+    return commit_id, digest, out
+
+
+# ---- the controller's payloads ---------------------------------------------------
+
+def learned_payload(digest, changes, more=0, count=None):
+    """LEARNED: the layout of WINDOWS (more = 0, count 1 .. 24 000, kind learned)."""
+    body = b"".join(c if isinstance(c, bytes) else c.encode() for c in changes)
+    return (digest + bytes([more])
+            + struct.pack(">H", len(changes) if count is None else count) + body)
+
+
+def parse_learned(payload):
+    """A LEARNED payload: (digest, [Change]); more 0, count 1 .. 24 000, each
+    change of kind learned."""
+    r = Reader(payload)
+    digest, more, count = r.take(32), r.u8(), r.unpack(">H")
+    if more != 0 or not 1 <= count <= MAX_CHANGES:
+        raise Refused(f"LEARNED more {more} count {count}")
+    if len(payload) != 32 + 1 + 2 + CHANGE_LEN * count:
+        raise Refused(f"LEARNED count {count} does not match its {len(payload)} bytes")
+    changes = [decode_change(r, CTL_KINDS) for _ in range(count)]
+    r.end()
+    return digest, changes
+
+
+@dataclasses.dataclass
+class Assignment:
+    """A DNS node's slices and shares (ASSIGN; a JOIN's claim): epoch, and per
+    service (block_bits, block, share); block -1: none. Encoded as given, so
+    that an attack can carry any value (block_bits 17, block 2^bits ...)."""
+    epoch: int = 0
+    entries: list = dataclasses.field(default_factory=list)
+
+    def encode(self):
+        return struct.pack(">QH", self.epoch, len(self.entries)) + b"".join(
+            struct.pack(">BII", bits, block & 0xFFFFFFFF, share)
+            for bits, block, share in self.entries)
+
+    def __str__(self):
+        return f"{self.epoch}:" + ",".join(f"{b}/{k}/{s}" for b, k, s in self.entries)
+
+
+def parse_assignment_text(text):
+    """"EPOCH:BITS/BLOCK/SHARE,..." (entry i is service i; BLOCK -1: none);
+    "0:" is none (a gateway's claim, a DNS node's without one)."""
+    epoch, _, rest = text.partition(":")
+    entries = []
+    for item in filter(None, rest.split(",")):
+        bits, block, share = (int(x) for x in item.split("/"))
+        entries.append((bits, block, share))
+    return Assignment(int(epoch), entries)
+
+
+def read_assignment(r, is_assign):
+    """An assignment from untrusted bytes: n <= 256, epoch 0 only with n 0 (an
+    ASSIGN never has epoch 0), each block_bits <= 16 and block -1 or below
+    2^block_bits."""
+    epoch, n = r.unpack(">Q"), r.unpack(">H")
+    if n > MAX_SERVICES or (epoch == 0 and (n or is_assign)):
+        raise Refused(f"assignment epoch {epoch} n {n}")
+    if len(r.data) - r.pos != 9 * n:
+        raise Refused(f"assignment n {n} does not match its {len(r.data) - r.pos} bytes")
+    entries = []
+    for _ in range(n):
+        bits, block, share = r.u8(), r.unpack(">I"), r.unpack(">I")
+        block = -1 if block == 0xFFFFFFFF else block
+        if bits > MAX_BLOCK_BITS or not (block == -1 or 0 <= block < 1 << bits):
+            raise Refused(f"assignment entry block_bits {bits} block {block}")
+        entries.append((bits, block, share))
+    r.end()
+    return Assignment(epoch, entries)
+
+
+def join_payload(digest, claim=None):
+    return digest + (claim or Assignment()).encode()
+
+
+def parse_join(payload):
+    r = Reader(payload)
+    digest = r.take(32)
+    return digest, read_assignment(r, False)
+
+
+def parse_assign(payload):
+    return read_assignment(Reader(payload), True)
+
+
+def report_payload(text, length=None):
+    return struct.pack(">H", len(text) if length is None else length) + text
+
+
+def parse_report(payload):
+    """REPORT: u16 len || 1 .. 1024 bytes of printable ASCII."""
+    r = Reader(payload)
+    n = r.unpack(">H")
+    if not 1 <= n <= REPORT_MAX:
+        raise Refused(f"REPORT length {n}")
+    text = r.take(n)
+    r.end()
+    if any(not 0x20 <= b <= 0x7e for b in text):
+        raise Refused("REPORT with a byte outside 0x20 .. 0x7e")
+    return text.decode()
+
+
+def parse_assigned(payload):
+    epoch = parse(payload, ">Q")[0]
+    if epoch == 0:
+        raise Refused("ASSIGNED epoch 0")
+    return epoch
 
 
 # ---- the configuration digest ----------------------------------------------------
@@ -510,8 +677,9 @@ class Client:
         p = self.conn.recv({PROOF}, MAX_HANDSHAKE_PAYLOAD, timeout=self.timeout)
         if not hmac.compare_digest(parse(p.payload, "32s")[0], transcript):
             raise Refused("the server's PROOF does not match the transcript")
-        # the gateway's windows, before anything else (protocol.md, WINDOWS)
-        self.windows, more = [], True
+        # the gateway's windows, before anything else (protocol.md, WINDOWS);
+        # a controller sends none: the node speaks first, with its JOIN
+        self.windows, more = [], self.peer_role != b"controller"
         while more:
             f = self.conn.recv({WINDOWS}, MAX_PAYLOAD, timeout=self.timeout)
             _, more, got = parse_windows(f.payload)
@@ -535,6 +703,20 @@ class Client:
             raise Refused(f"ACK for commit {got}, not {commit_id}")
         return result, applied
 
+    # -- as a node of a controller (protocol.md, "The controller") --
+
+    def join(self, digest, claim=None):
+        """JOIN, the first frame after the handshake: the digest and the
+        claim (a gateway's, and a DNS node's without one: epoch 0, n 0)."""
+        self.conn.send(JOIN, join_payload(digest, claim))
+        return self
+
+    def report(self, text):
+        self.conn.send(REPORT, report_payload(text.encode() if isinstance(text, str) else text))
+
+    def learned(self, digest, changes):
+        self.conn.send(LEARNED, learned_payload(digest, changes))
+
     def ping(self):
         token = secrets.randbits(64)
         self.conn.send(PING, struct.pack(TOKEN_FMT, token))
@@ -547,6 +729,8 @@ class Client:
 class Gateway:
     """keys {key_id: psk}; peers {name: role} ([peer NAME] sections);
     digest None accepts any; services None leaves the index unchecked."""
+
+    accepts = (b"dns",)  # the roles that connect to this server's role
 
     def __init__(self, name, keys, peers, digest=None, services=None, role=b"gateway",
                  seq_rule="next", handshake_s=HANDSHAKE_S, log=None):
@@ -609,7 +793,7 @@ class Gateway:
                 self.unauthenticated -= 1
             authenticated, c.deadline = True, None
             self.log(f"{who}: {peer.decode()} authenticated, key id {c.key_id}")
-            self.session(c, who)
+            self.session(c, who, peer)
         except Refused as e:
             self.note(who, f"refused: {e}")
         except (PeerClosed, Quiet) as e:
@@ -626,10 +810,12 @@ class Gateway:
         configured = self.peers.get(cname)
         if configured is None:
             raise Refused(f"{cname.decode()} is not a configured peer")
-        if configured != b"dns":
-            raise Refused(f"{cname.decode()} is configured as {configured.decode()}, not dns")
+        if configured not in self.accepts:
+            raise Refused(f"{cname.decode()} is configured as {configured.decode()}, not "
+                          + " or ".join(r.decode() for r in self.accepts))
         if crole != configured:
-            raise Refused(f"{cname.decode()} claims role {crole.decode()}, configured dns")
+            raise Refused(f"{cname.decode()} claims role {crole.decode()}, configured "
+                          f"{configured.decode()}")
         if sname != self.name:
             raise Refused(f"HELLO means {sname.decode()}, not us")
         c.key_id = hello.key_id
@@ -643,10 +829,11 @@ class Gateway:
         if not hmac.compare_digest(parse(proof.payload, "32s")[0], transcript):
             raise Refused("the client's PROOF does not match the transcript")
         c.send(PROOF, transcript)
-        c.send(WINDOWS, windows_payload(self.digest or bytes(32)))  # holds none
+        if self.role == b"gateway":  # a controller sends none
+            c.send(WINDOWS, windows_payload(self.digest or bytes(32)))  # holds none
         return cname
 
-    def session(self, c, who):
+    def session(self, c, who, peer=None):
         last_rx = time.monotonic()
         while True:
             if not select.select([c.sock], [], [], PING_IDLE_S)[0]:
@@ -677,6 +864,335 @@ class Gateway:
         for ch in changes:
             self.log(f"{who}: commit {commit_id}: {ch}")
         c.send(ACK, struct.pack(ACK_FMT, commit_id, 0, len(changes)))
+
+
+# ---- the server: a controller ----------------------------------------------------------
+
+class CtlSession:
+    """A node's connection to the controller, from its JOIN on."""
+
+    def __init__(self, serial, c, name, role, who, claim):
+        self.id, self.c, self.name, self.role, self.who = serial, c, name, role, who
+        self.claim = claim
+        self.send_lock = threading.Lock()  # the reader answers PINGs meanwhile
+        self.events = []       # (type, value): REPORT text, LEARNED changes, ACK, ASSIGNED, LEAVE
+        self.closed = None     # how it ended
+        self.next_commit = 0   # the controller's commit ids, from 0 on each connection
+        self.inflight = []     # commit ids sent and not yet acknowledged, in order
+        self.epochs_sent = set()
+        self.last_report = None
+
+    def send(self, ftype, payload):
+        with self.send_lock:
+            return self.c.send(ftype, payload)
+
+
+class Controller(Gateway):
+    """The controller's side of protocol.md, "The controller": JOIN first (a
+    digest other than ours, a gateway claiming slices, a DNS node's claim
+    cut with other block_bits: refused), REPORT, LEARNED (gateways only),
+    ACK of a CHANGES sent, ASSIGNED of an ASSIGN sent, LEAVE (DNS nodes
+    only). It relays nothing by itself: request() sends what the caller
+    wants (the lab's fake controller) and waits for the answer.
+    block_bits: per service, or None (unchecked)."""
+
+    accepts = (b"dns", b"gateway")
+
+    def __init__(self, name, keys, peers, digest=None, services=None, block_bits=None, **kw):
+        super().__init__(name, keys, peers, digest, services, role=b"controller", **kw)
+        self.block_bits = block_bits
+        self.cv = threading.Condition()  # sessions and their events (not self.lock: say())
+        self.nodes = {}                  # name -> its latest CtlSession
+        self.serial = 0
+
+    def session(self, c, who, peer):
+        role = self.peers[peer]
+        while True:  # PING is the link's, answered in any state
+            f = c.recv({JOIN, PING, PONG}, MAX_PAYLOAD, timeout=SILENCE_S)
+            if f.type == PING:
+                c.send(PONG, struct.pack(TOKEN_FMT, *parse(f.payload, TOKEN_FMT)))
+            elif f.type == JOIN:
+                break
+        digest, claim = parse_join(f.payload)
+        if self.digest is not None and not hmac.compare_digest(digest, self.digest):
+            raise Refused(f"JOIN of {peer.decode()} with another services digest (stale)")
+        if role == b"gateway" and claim.epoch:
+            raise Refused(f"JOIN of gateway {peer.decode()} claims slices {claim}")
+        if role == b"dns" and claim.epoch:
+            if self.services is not None and len(claim.entries) != self.services:
+                raise Refused(f"JOIN of {peer.decode()} claims {len(claim.entries)} services")
+            for i, (bits, block, _) in enumerate(claim.entries):
+                if self.block_bits is not None and block >= 0 and bits != self.block_bits[i]:
+                    raise Refused(f"JOIN of {peer.decode()}: block_bits {bits} for service {i}")
+        with self.cv:
+            self.serial += 1
+            sess = CtlSession(self.serial, c, peer, role, who, claim)
+            self.nodes[peer] = sess
+            self.cv.notify_all()
+        self.log(f"{who}: {peer.decode()} ({role.decode()}) joined, claim {claim}")
+        ended = "closed"
+        try:
+            self.node_frames(sess)
+            ended = f"{peer.decode()} left (LEAVE): closed by the controller"
+        except Refused as e:
+            ended = f"refused by the controller: {e}"
+            raise
+        except (PeerClosed, Quiet) as e:
+            ended = f"closed by {peer.decode()} ({e})"
+            raise
+        finally:
+            with self.cv:
+                sess.closed = sess.closed or ended
+                self.cv.notify_all()
+
+    def event(self, sess, ftype, value):
+        with self.cv:
+            sess.events.append((ftype, value))
+            self.cv.notify_all()
+
+    def node_frames(self, sess):
+        c, name, last_rx, pinged = sess.c, sess.name.decode(), time.monotonic(), 0.0
+        while True:
+            if not select.select([c.sock], [], [], 1.0)[0]:
+                idle = time.monotonic() - last_rx
+                if idle >= SILENCE_S:
+                    raise Refused(f"silent for {SILENCE_S:g} s")
+                if idle >= PING_IDLE_S and time.monotonic() - pinged >= PING_IDLE_S:
+                    sess.send(PING, struct.pack(TOKEN_FMT, secrets.randbits(64)))
+                    pinged = time.monotonic()
+                continue
+            f = c.recv({REPORT, LEARNED, ACK, ASSIGNED, LEAVE, PING, PONG}, MAX_PAYLOAD,
+                       timeout=SILENCE_S)
+            last_rx = time.monotonic()
+            if f.type == PING:
+                sess.send(PONG, struct.pack(TOKEN_FMT, *parse(f.payload, TOKEN_FMT)))
+            elif f.type == PONG:
+                parse(f.payload, TOKEN_FMT)
+            elif f.type == REPORT:
+                sess.last_report = parse_report(f.payload)
+                self.event(sess, REPORT, sess.last_report)
+            elif f.type == LEARNED:
+                if sess.role != b"gateway":
+                    raise Refused(f"unexpected type LEARNED from DNS node {name}")
+                digest, changes = parse_learned(f.payload)
+                if self.digest is not None and not hmac.compare_digest(digest, self.digest):
+                    raise Refused(f"LEARNED of {name} with another services digest (stale)")
+                for ch in changes:
+                    if self.services is not None and ch.service >= self.services:
+                        raise Refused(f"service {ch.service} past the configuration's {self.services}")
+                self.log(f"{sess.who}: {name}: LEARNED {'; '.join(map(str, changes))}")
+                self.event(sess, LEARNED, changes)
+            elif f.type == ACK:
+                if sess.role != b"gateway":
+                    raise Refused(f"unexpected type ACK from DNS node {name}")
+                commit, result, applied = parse(f.payload, ACK_FMT)
+                with self.cv:
+                    if not sess.inflight or sess.inflight[0] != commit:
+                        raise Refused(f"ACK of commit {commit}: nothing sent, or out of order")
+                    sess.inflight.pop(0)
+                self.event(sess, ACK, (commit, result, applied))
+            elif f.type == ASSIGNED:
+                if sess.role != b"dns":
+                    raise Refused(f"unexpected type ASSIGNED from gateway {name}")
+                epoch = parse_assigned(f.payload)
+                if epoch not in sess.epochs_sent:
+                    raise Refused(f"ASSIGNED of epoch {epoch}, never sent")
+                self.event(sess, ASSIGNED, epoch)
+            else:  # LEAVE
+                if sess.role != b"dns":
+                    raise Refused(f"unexpected type LEAVE from gateway {name}")
+                parse(f.payload)
+                self.event(sess, LEAVE, None)
+                self.log(f"{sess.who}: {name} left")
+                return
+
+    # -- what a (fake) controller does with a joined node --
+
+    def wait_node(self, name, timeout):
+        """The node's session once it has joined and is still open, or None."""
+        end = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                sess = self.nodes.get(name)
+                if sess and sess.closed is None:
+                    return sess
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cv.wait(left)
+
+    def request(self, sess, ftype, payload, want=lambda ev: False, timeout=5.0, before=None):
+        """Send one frame to a joined node and wait for an event that `want`s
+        it, for the link's end, or for `timeout`: (event or None, how it ended
+        or None). before(sess), under the lock, notes what is being sent."""
+        with self.cv:
+            start = len(sess.events)
+            if before:
+                before(sess)
+        try:
+            sess.send(ftype, payload)
+        except PeerClosed as e:
+            with self.cv:
+                sess.closed = sess.closed or f"closed by {sess.name.decode()} ({e})"
+        end = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                for ev in sess.events[start:]:
+                    if want(ev):
+                        return ev, None
+                if sess.closed is not None:
+                    return None, sess.closed
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None, None
+                self.cv.wait(left)
+
+    def changes(self, sess, changes, digest=None, timeout=5.0):
+        """CHANGES with the session's next commit id: (commit, ACK or None, ended)."""
+        with self.cv:
+            commit = sess.next_commit
+            sess.next_commit += 1
+        payload = changes_payload(commit, digest or self.digest or bytes(32), changes)
+        ev, ended = self.request(sess, CHANGES, payload, lambda e: e[0] == ACK and e[1][0] == commit,
+                                 timeout, before=lambda s: s.inflight.append(commit))
+        return commit, ev and ev[1], ended
+
+    def assign(self, sess, a, timeout=5.0):
+        """ASSIGN: (ASSIGNED epoch or None, ended)."""
+        ev, ended = self.request(sess, ASSIGN, a.encode(),
+                                 lambda e: e[0] == ASSIGNED and e[1] == a.epoch, timeout,
+                                 before=lambda s: s.epochs_sent.add(a.epoch))
+        return ev and ev[1], ended
+
+
+def change_arg(text, service=0):
+    """A change as text (parse_change_text), or "hex:" and its 42 bytes as given."""
+    return bytes.fromhex(text[4:]) if text.startswith("hex:") else parse_change_text(text, service)
+
+
+def ctl_command(ctl, words, timeout, digest):
+    """One command of the fake controller (fakectl); its outcome, one line."""
+    cmd, node = words[0], words[1].encode() if len(words) > 1 else b""
+    if cmd == "wait":
+        limit = float(words[2]) if len(words) > 2 else 30.0
+        sess = ctl.wait_node(node, limit)
+        if not sess:
+            return f"wait {node.decode()}: not joined in {limit:g} s"
+        return (f"joined {node.decode()} session {sess.id} role {sess.role.decode()} "
+                f"claim {sess.claim}")
+    if cmd == "report":
+        with ctl.cv:
+            sess = ctl.nodes.get(node)
+        return f"report {node.decode()}: {sess.last_report if sess else None}"
+    if cmd == "events":
+        with ctl.cv:
+            sess = ctl.nodes.get(node)
+            evs = list(sess.events) if sess else []
+        return f"events {node.decode()}: " + ", ".join(
+            f"{TYPE_NAMES[t]} {v if t != LEARNED else '; '.join(map(str, v))}" for t, v in evs)
+    sess = ctl.wait_node(node, timeout)
+    if not sess:
+        return f"{cmd} {node.decode()}: not joined in {timeout:g} s; nothing sent"
+    rest = words[2:]
+    if cmd == "changes":
+        use = digest
+        if rest and rest[0].startswith("digest="):
+            use = bytes.fromhex(rest.pop(0)[7:])
+        changes = [change_arg(t.strip()) for t in " ".join(rest).split(";") if t.strip()]
+        commit, ack, ended = ctl.changes(sess, changes, use, timeout)
+        what = f"changes {node.decode()} session {sess.id} commit {commit} ({len(changes)} changes) -> "
+        if ack:
+            return what + "ACK result=%d applied=%d" % ack[1:]
+        return what + "no ACK; " + (ended or f"link open after {timeout:g} s")
+    if cmd == "assign":
+        a = parse_assignment_text(rest[0])
+        epoch, ended = ctl.assign(sess, a, timeout)
+        what = f"assign {node.decode()} session {sess.id} {a} -> "
+        if epoch:
+            return what + f"ASSIGNED epoch={epoch}; link open"
+        return what + "no ASSIGNED; " + (ended or f"link open after {timeout:g} s")
+    if cmd == "frame":
+        names = {v: k for k, v in TYPE_NAMES.items()}
+        ftype = names[rest[0]] if rest[0] in names else int(rest[0])
+        payload = b"" if len(rest) < 2 or rest[1] == "-" else bytes.fromhex(rest[1])
+        _, ended = ctl.request(sess, ftype, payload, timeout=timeout)
+        return (f"frame {node.decode()} session {sess.id} {TYPE_NAMES.get(ftype, ftype)} "
+                f"({len(payload)} bytes) -> " + (ended or f"link open after {timeout:g} s"))
+    raise ValueError(f"unknown command {cmd!r}")
+
+
+def fakectl(o, ctl):
+    """The fake controller's commands, one a line on stdin, one outcome a line
+    on stdout (what it logs goes to stderr):
+      wait NODE [S]                  until NODE has joined (a new link after one ended)
+      changes NODE [digest=HEX] CHANGE[;CHANGE...]   CHANGES, then its ACK or the end
+      assign NODE EPOCH:BITS/BLOCK/SHARE,...         ASSIGN, then ASSIGNED or the end
+      frame NODE TYPE HEX|-          any frame; does the node end the link?
+      report NODE / events NODE      its last REPORT / what it sent since its JOIN
+      quit"""
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "quit":
+            print("bye", flush=True)
+            return 0
+        try:
+            out = ctl_command(ctl, words, o.timeout, o.digest)
+        except (ValueError, KeyError, IndexError, struct.error) as e:
+            out = f"error: {type(e).__name__}: {e}"
+        print(out, flush=True)
+    return 0
+
+
+# ---- a node of a controller (legitimate) ----------------------------------------------
+
+def node_join(o, changes, say=None):
+    """As a DNS node or a gateway: JOIN (with --claim), a REPORT (--report),
+    LEARNED of the changes given, then --stay seconds answering PINGs,
+    acknowledging ASSIGN (ASSIGNED) and CHANGES (ACK 0), printing each."""
+    say = say or (lambda line: print(line, flush=True))
+    t0 = time.monotonic()
+    cl = attack_session(o).handshake()
+    claim = parse_assignment_text(o.claim)
+    cl.join(o.digest, claim)
+    say(f"JOIN as {o.role.decode()} {o.name.decode()}, claim {claim}")
+    if o.report:
+        cl.report(o.report)
+        say(f"REPORT {o.report!r}")
+    if changes:
+        cl.learned(o.digest, changes)
+        say(f"LEARNED {'; '.join(map(str, changes))}")
+    ended, end = None, time.monotonic() + o.stay
+    try:
+        while time.monotonic() < end:
+            if not select.select([cl.conn.sock], [], [], max(0, min(1.0, end - time.monotonic())))[0]:
+                continue
+            f = cl.conn.recv({PING, PONG, ASSIGN, CHANGES}, MAX_PAYLOAD, timeout=o.timeout)
+            if f.type == PING:
+                cl.conn.send(PONG, struct.pack(TOKEN_FMT, *parse(f.payload, TOKEN_FMT)))
+            elif f.type == ASSIGN:
+                a = parse_assign(f.payload)
+                say(f"ASSIGN {a}")
+                if not o.no_assigned:
+                    cl.conn.send(ASSIGNED, struct.pack(">Q", a.epoch))
+                if getattr(o, "until_assign", False):
+                    end = min(end, time.monotonic() + 1.0)  # its answer on its way, then go
+            elif f.type == CHANGES:
+                commit, _, raw = changes_head(f.payload)
+                try:
+                    parse_changes(f.payload, CTL_KINDS)
+                    verdict = ""
+                except Refused as e:
+                    verdict = f" [a gateway refuses it: {e}]"
+                say(f"CHANGES commit={commit}: {'; '.join(map(str, raw))}{verdict}")
+                cl.conn.send(ACK, struct.pack(ACK_FMT, commit, 0, len(raw)))
+    except (Refused, PeerClosed, Quiet, OSError) as e:
+        ended = f"{type(e).__name__}: {e}"
+    cl.close()
+    el = time.monotonic() - t0
+    say(f"join: {'link open after %.1f s' % el if not ended else 'ended after %.1f s: %s' % (el, ended)}")
+    return 0 if not ended else 1
 
 
 # ---- attacks ---------------------------------------------------------------------------
@@ -720,10 +1236,19 @@ VARIANTS = {  # the first is the default
     "bigcount": ("over", "short", "zero"),
     "badchange": ("kind", "family", "reserved", "srclen", "bindlen", "opensrc", "addrbits",
                   "hostbits", "ms0", "mslong", "service", "given"),
+    # against a controller (--peer-role controller)
+    "prejoin": ("report", "learned", "assigned", "ack", "leave", "changes"),
+    "learned": ("given", "open", "bind", "more", "count0", "countover", "short", "ms0", "mslong",
+                "srclen", "service", "digest"),
+    "leave": ("plain", "payload"),
+    "report": ("control", "del", "empty", "long", "short", "given"),
 }
 STAGED = ("truncate", "hugelen", "bitflip", "oldtime")
+# Attacks on a controller: the link after the handshake (JOIN and what follows).
+CTL_ATTACKS = ("prejoin", "rejoin", "stalejoin", "claim", "learned", "ack", "assigned",
+               "leave", "report")
 ATTACKS = ("wrongkey", "keyid", "replay", "duplicate", "reorder", "early", "role", "bigcount",
-           "badchange", "slowloris") + STAGED
+           "badchange", "slowloris") + STAGED + CTL_ATTACKS
 
 
 @dataclasses.dataclass
@@ -737,16 +1262,20 @@ class Outcome:
     forbidden: tuple = (WELCOME, PROOF, ACK)  # answers that would mean "accepted"
     good: set = dataclasses.field(default_factory=set)  # commits to be applied once
     bad: set = dataclasses.field(default_factory=set)   # commits never to be applied
+    spoilt: str = None  # the attack never happened (e.g. its JOIN was refused first)
 
     @property
     def refused(self):
-        return self.closed is not None and not any(t in self.forbidden for t, _ in self.seen)
+        return (self.closed is not None and not self.spoilt
+                and not any(t in self.forbidden for t, _ in self.seen))
 
     def line(self):
         back = ", ".join(text for _, text in self.seen) or "nothing"
         end = f"closed by the peer ({self.closed})" if self.closed else "connection still open"
+        verdict = f"NOT RUN ({self.spoilt})" if self.spoilt else \
+            "refused" if self.refused else "ACCEPTED"
         return (f"{self.name}: {self.did} -> {back}; {end} after {self.tx} bytes sent, "
-                f"{self.rx} received; {'refused' if self.refused else 'ACCEPTED'}")
+                f"{self.rx} received; {verdict}")
 
 
 def attack_session(opts, **over):
@@ -767,8 +1296,38 @@ def changes_frame(opts, cl, out, changes=None, count=None, **frame_kw):
     return cl.conn.frame(CHANGES, changes_payload(commit, opts.digest, changes, count), **frame_kw), commit
 
 
+def is_ctl(opts):
+    return opts.peer_role == b"controller"
+
+
+def data_frame(opts, cl, out, **frame_kw):
+    """The attack's data frame after a valid handshake: a CHANGES to a
+    gateway; to a controller (after the JOIN) a REPORT, which draws no answer.
+    Returns (frame, commit id or None)."""
+    if not is_ctl(opts):
+        return changes_frame(opts, cl, out, **frame_kw)
+    text = f"peertool {opts.attack} seq {cl.conn.tx_seq}".encode()
+    return cl.conn.frame(REPORT, report_payload(text), **frame_kw), None
+
+
+def ctl_join(opts, cl, out, claim=None):
+    """The JOIN that opens a controller session, and a look that it was taken
+    (the link still open 0.2 s later): else the attack is spoilt."""
+    claim = claim or parse_assignment_text(opts.claim)
+    cl.join(opts.digest, claim)
+    seen, closed, rx = observe(cl.conn.sock, 0.2)
+    out.seen += seen
+    cl.conn.rx_bytes += rx
+    if closed:
+        out.closed, out.spoilt = closed, f"its JOIN (claim {claim}) was refused first"
+    return not closed
+
+
 def finish(out, cl, send=(), observe_s=None):
     """Send the attack's bytes, then see what comes back."""
+    if out.spoilt:
+        cl.close()
+        return out
     try:
         for data in send:
             cl.conn.send_raw(data)
@@ -782,18 +1341,105 @@ def finish(out, cl, send=(), observe_s=None):
     return out
 
 
-def answered(cl, until=(ACK,)):
+def answered(cl, until=(ACK,), timeout=None):
     """The first answer to a frame the attack sent as a legitimate one."""
-    seen, closed, rx = observe(cl.conn.sock, cl.timeout, until)
+    seen, closed, rx = observe(cl.conn.sock, timeout or cl.timeout, until)
     cl.conn.rx_bytes += rx
     return (seen[-1][1] if seen else "nothing") + (f", closed ({closed})" if closed else ""), closed
+
+
+def ctl_attack(opts, cl, out, name, v):
+    """An attack on a controller's link after the handshake."""
+    out.forbidden = ()  # a controller answers nothing a node sends: refused = closed
+    cl.handshake()
+    digest = opts.digest
+    base = parse_change_text(opts.change if opts.change.startswith("learned") else
+                             "learned 198.18.99.1 203.0.113.7 60000", opts.service)
+    if name == "prejoin":
+        ftype, payload = {
+            "report": (REPORT, report_payload(b"before the join 1")),
+            "learned": (LEARNED, learned_payload(digest, [base])),
+            "assigned": (ASSIGNED, struct.pack(">Q", 1)),
+            "ack": (ACK, struct.pack(ACK_FMT, 0, 0, 1)),
+            "leave": (LEAVE, b""),
+            "changes": (CHANGES, changes_payload(0, digest, [base]))}[v]
+        out.did = f"{TYPE_NAMES[ftype]} ({len(payload)} bytes) as the first frame, before any JOIN"
+        return finish(out, cl, [cl.conn.frame(ftype, payload)])
+    claim = parse_assignment_text(opts.claim)
+    if name == "stalejoin":
+        other = bytes([digest[0] ^ 0xFF]) + digest[1:]
+        out.did = f"JOIN with another services digest ({other.hex()[:16]}...), claim {claim}"
+        return finish(out, cl, [cl.conn.frame(JOIN, join_payload(other, claim))])
+    if name == "claim":
+        out.did = f"JOIN as {opts.role.decode()} with the claim {claim} ({claim.encode().hex()})"
+        return finish(out, cl, [cl.conn.frame(JOIN, join_payload(digest, claim))])
+    ctl_join(opts, cl, out, claim)
+    if name == "rejoin":
+        out.did = f"JOIN (claim {claim}) taken, then a second JOIN"
+        return finish(out, cl, [cl.conn.frame(JOIN, join_payload(digest, claim))])
+    if name == "ack":
+        commit = secrets.randbits(32)
+        out.did = f"JOIN, then ACK of commit {commit} (no CHANGES was sent to us)"
+        return finish(out, cl, [cl.conn.frame(ACK, struct.pack(ACK_FMT, commit, 0, 1))])
+    if name == "assigned":
+        out.did = f"JOIN, then ASSIGNED of epoch {opts.epoch} (never sent to us)"
+        return finish(out, cl, [cl.conn.frame(ASSIGNED, struct.pack(">Q", opts.epoch))])
+    if name == "leave":
+        payload = b"" if v == "plain" else bytes(8)
+        out.did = f"JOIN as {opts.role.decode()}, then LEAVE with {len(payload)} bytes of payload"
+        return finish(out, cl, [cl.conn.frame(LEAVE, payload)])
+    if name == "report":
+        text = {"control": (b"queries 1 \x07 bell", None), "del": (b"queries 1\x7f", None),
+                "empty": (b"", None), "long": (b"x" * (REPORT_MAX + 1), None),
+                "short": (b"queries 1", 20), "given": (opts.text.encode(), None)}[v]
+        payload = report_payload(*text)
+        out.did = (f"JOIN, then REPORT ({v}): length field {struct.unpack_from('>H', payload)[0]}, "
+                   f"{len(payload) - 2} bytes of text {payload[2:34]!r}{'...' if len(payload) > 34 else ''}")
+        return finish(out, cl, [cl.conn.frame(REPORT, payload)])
+    # LEARNED
+    more, count, changes, use = 0, None, [base], digest
+    if v == "open":
+        changes = [dataclasses.replace(base, kind=OPEN, src_len=0, src=bytes(16))]
+    elif v == "bind":
+        changes = [dataclasses.replace(base, kind=BIND)]
+    elif v == "more":
+        more = 1
+    elif v == "count0":
+        changes = []
+    elif v == "countover":
+        changes = [base] * (MAX_CHANGES + 1)
+    elif v == "short":
+        count = 5
+    elif v == "ms0":
+        changes = [dataclasses.replace(base, ms=0)]
+    elif v == "mslong":
+        changes = [dataclasses.replace(base, ms=CHANGE_MAX_MS + 1)]
+    elif v == "srclen":
+        changes = [dataclasses.replace(base, src_len=24)]
+    elif v == "service":
+        changes = [dataclasses.replace(base, service=65535)]
+    elif v == "digest":
+        use = bytes([digest[0] ^ 0xFF]) + digest[1:]
+    payload = learned_payload(use, changes, more, count)
+    first = changes[0] if changes else None
+    out.did = (f"JOIN, then LEARNED ({v}): more {more} count "
+               f"{len(changes) if count is None else count}, {len(payload)} bytes"
+               + (f", first change {first} ({first.encode().hex()})" if first else ""))
+    return finish(out, cl, [cl.conn.frame(LEARNED, payload)])
 
 
 def attack(opts):
     name, v = opts.attack, opts.variant or VARIANTS.get(opts.attack, ("",))[0]
     cl, out = attack_session(opts), Outcome(opts.attack)
+    ctl = is_ctl(opts)
+    what = "HELLO" if opts.stage == "hello" else "REPORT" if ctl else "CHANGES"
+    if name in CTL_ATTACKS:
+        if not ctl:
+            raise ValueError(f"attack {name} is one on a controller (--peer-role controller)")
+        return ctl_attack(opts, cl, out, name, v)
     if name in STAGED:
-        # The frame attacked: the HELLO (--stage hello), or a CHANGES after a valid handshake.
+        # The frame attacked: the HELLO (--stage hello), or a CHANGES after a
+        # valid handshake (to a controller: a REPORT after a valid JOIN).
         kw = {}
         if name == "oldtime":
             kw["ts"] = now_ms() + (60000 if v == "future" else -60000)
@@ -803,9 +1449,10 @@ def attack(opts):
             frame = bytearray(cl.hello_frame(**kw))
         else:
             cl.handshake()
-            frame = bytearray(changes_frame(opts, cl, out, **kw)[0])
-            out.forbidden = (ACK,)
-        what = "HELLO" if opts.stage == "hello" else "CHANGES"
+            if ctl:
+                ctl_join(opts, cl, out)
+            frame = bytearray(data_frame(opts, cl, out, **kw)[0])
+            out.forbidden = () if ctl else (ACK,)
         if name == "oldtime":
             out.did = f"{what} stamped 60 s in the {v}"
         elif name == "hugelen":
@@ -819,6 +1466,8 @@ def attack(opts):
                   else len(frame) - 1)
             frame[at] ^= 0x10
             out.did = f"{what} with bit 4 of byte {at} ({v}) flipped"
+        if out.spoilt:
+            return finish(out, cl)
         try:
             cl.conn.send_raw(bytes(frame))
             if name == "truncate":
@@ -841,19 +1490,28 @@ def attack(opts):
     if name == "early":
         cl.conn.send_raw(cl.hello_frame())
         cl.welcome()
-        out.did = "CHANGES (seq 1, K_c2s) instead of PROOF, after the WELCOME"
+        out.did = f"{'JOIN' if ctl else 'CHANGES'} (seq 1, K_c2s) instead of PROOF, after the WELCOME"
         out.forbidden = (PROOF, ACK)
-        return finish(out, cl, [changes_frame(opts, cl, out)[0]])
+        early = (cl.conn.frame(JOIN, join_payload(opts.digest)) if ctl
+                 else changes_frame(opts, cl, out)[0])
+        return finish(out, cl, [early])
     cl.handshake()
+    if ctl and not ctl_join(opts, cl, out):
+        return finish(out, cl)
+    # what a frame sent as a legitimate one gets: an ACK from a gateway;
+    # from a controller nothing (the link stays open a while)
+    wait = dict(until=(), timeout=0.5) if ctl else {}
     if name == "replay":
-        frame, commit = changes_frame(opts, cl, out)
-        out.bad.discard(commit)
-        out.good.add(commit)
+        frame, commit = data_frame(opts, cl, out)
+        if commit is not None:
+            out.bad.discard(commit)
+            out.good.add(commit)
         cl.conn.send_raw(frame)
-        answer, _ = answered(cl)
+        answer, _ = answered(cl, **wait)
         recorded = list(cl.conn.sent)
         cl.close()
-        out.did = (f"session 1's CHANGES commit {commit} got {answer}; the {len(recorded)} frames "
+        out.did = (f"session 1's {what}" + (f" commit {commit}" if commit is not None else "")
+                   + f" got {answer}; the {len(recorded)} frames "
                    f"it sent ({sum(map(len, recorded))} bytes) resent one by one on a new connection")
         out.forbidden = (PROOF, ACK)  # a replayed HELLO may get a WELCOME: it is authentic
         cl = attack_session(opts)
@@ -869,22 +1527,30 @@ def attack(opts):
                 break
         return finish(out, cl, observe_s=0.2 if out.closed else None)
     if name == "duplicate":
-        frame, commit = changes_frame(opts, cl, out)
-        out.bad.discard(commit)
-        out.good.add(commit)
+        frame, commit = data_frame(opts, cl, out)
+        if commit is not None:
+            out.bad.discard(commit)
+            out.good.add(commit)
         cl.conn.send_raw(frame)
-        out.did = f"CHANGES seq 2 commit {commit} (answered: {answered(cl)[0]}), then the same bytes again"
+        seq = HEADER.unpack_from(frame)[5]
+        out.did = (f"{what} seq {seq}" + (f" commit {commit}" if commit is not None else "")
+                   + f" (answered: {answered(cl, **wait)[0]}), then the same bytes again")
+        if ctl:
+            out.forbidden = ()
         return finish(out, cl, [frame])
     if name == "reorder":
-        f2, commit = changes_frame(opts, cl, out)
-        f3, second = changes_frame(opts, cl, out)
+        f2, commit = data_frame(opts, cl, out)
+        f3, second = data_frame(opts, cl, out)
         out.bad.discard(second)  # a gap is allowed by "greater than the last"
         cl.conn.send_raw(f3)
-        answer, out.closed = answered(cl)
-        out.did = (f"CHANGES seq 3 commit {second} (answered: {answer}), then seq 2 commit {commit}"
+        answer, out.closed = answered(cl, **wait)
+        s2, s3 = HEADER.unpack_from(f2)[5], HEADER.unpack_from(f3)[5]
+        out.did = (f"{what} seq {s3} (answered: {answer}), then seq {s2}"
                    + (" not sent" if out.closed else ""))
-        out.forbidden = (ACK,)
+        out.forbidden = () if ctl else (ACK,)
         return finish(out, cl, [] if out.closed else [f2])
+    if ctl:
+        raise ValueError(f"attack {name} is one on a gateway")
     out.forbidden = (ACK,)
     if name == "bigcount":
         one = parse_change_text(opts.change, opts.service)
@@ -998,6 +1664,100 @@ SELFTEST_ATTACKS = [
     ("badchange", dict(variant="given", change="open 203.0.113.7 5000 svc=2"), "service 2 past")]
 
 
+# Attacks on the controller: (attack, options, what the controller must have said).
+CTL_SELFTEST_ATTACKS = [
+    ("prejoin", dict(variant=v), f"unexpected type {t}") for v, t in (
+        ("report", "REPORT"), ("learned", "LEARNED"), ("assigned", "ASSIGNED"), ("ack", "ACK"),
+        ("leave", "LEAVE"), ("changes", "CHANGES"))] + [
+    ("rejoin", {}, "unexpected type JOIN"), ("stalejoin", {}, "another services digest"),
+    ("claim", dict(name=b"gw2", role=b"gateway", claim="1:1/0/4,1/1/4"), "claims slices"),
+    ("claim", dict(claim="1:2/0/4,1/1/4"), "block_bits 2 for service 0"),
+    ("claim", dict(claim="1:1/0/4"), "claims 1 services"),
+    ("learned", {}, "unexpected type LEARNED from DNS node"),
+] + [("learned", dict(name=b"gw2", role=b"gateway", variant=v), why) for v, why in (
+    ("open", "change kind 2"), ("bind", "change kind 1"), ("more", "LEARNED more 1"),
+    ("count0", "count 0"), ("countover", "count 24001"), ("short", "does not match"),
+    ("ms0", "ms 0"), ("mslong", "ms 691200001"), ("srclen", "learned with src_len 24"),
+    ("service", "service 65535"), ("digest", "another services digest"))] + [
+    ("ack", dict(name=b"gw2", role=b"gateway"), "nothing sent"),
+    ("ack", {}, "unexpected type ACK from DNS node"),
+    ("assigned", {}, "never sent"),
+    ("assigned", dict(name=b"gw2", role=b"gateway"), "unexpected type ASSIGNED from gateway"),
+    ("leave", dict(name=b"gw2", role=b"gateway"), "unexpected type LEAVE from gateway"),
+    ("leave", dict(variant="payload"), "past the payload's end"),
+] + [("report", dict(variant=v), why) for v, why in (
+    ("control", "outside 0x20"), ("del", "outside 0x20"), ("empty", "REPORT length 0"),
+    ("long", "REPORT length 1025"), ("short", "payload too short"))] + [
+    ("duplicate", {}, "sequence 3 after 3"), ("reorder", {}, "sequence 4 after 2"),
+    ("replay", {}, "bad tag"), ("wrongkey", {}, "bad tag"), ("keyid", {}, "key id 65535 refused"),
+    ("role", {}, "claims role gateway"), ("early", {}, "unexpected type JOIN"),
+    ("oldtime", {}, "timestamp -60"), ("bitflip", {}, "bad tag"),
+]
+
+
+def selftest_controller(check, psk, digest):
+    """The controller's side: a node joins, reports and learns; a fake
+    controller's CHANGES and ASSIGN are answered; every attack on the
+    controller's link is refused for its reason."""
+    peers = {b"dns1": b"dns", b"dns2": b"dns", b"gw2": b"gateway", b"gw3": b"gateway"}
+    ctl = Controller(b"ctl", {1: psk}, peers, digest, services=2, block_bits=[1, 1],
+                     log=lambda line: None)
+    opts = argparse.Namespace(host="127.0.0.1", port=ctl.listen("127.0.0.1", 0), psk=psk, key_id=1,
+                              name=b"dns1", role=b"dns", peer_name=b"ctl", peer_role=b"controller",
+                              timeout=2.0, digest=digest, service=0, change="open 203.0.113.7 5000",
+                              stage="data", variant=None, claim="0:", epoch=1 << 40,
+                              text="queries 1", report=None, stay=0.0, no_assigned=False)
+    threading.Thread(target=ctl.serve_forever, daemon=True).start()
+    learned = parse_change_text("learned 198.18.1.1 203.0.113.7 660000")
+
+    def node(label, lines, **over):
+        o = argparse.Namespace(**dict(vars(opts), **over))
+        t = threading.Thread(target=lambda: lines.append(node_join(o, [learned] if o.role == b"gateway"
+                                                                   else [], lines.append)))
+        t.start()
+        return t
+
+    lines = []
+    t = node("gw2", lines, name=b"gw2", role=b"gateway", report="commits 1 failures 0", stay=1.0)
+    t.join(5)
+    sess = ctl.nodes.get(b"gw2")
+    check("controller: a gateway joins, reports, reports a binding it learned",
+          sess and sess.last_report == "commits 1 failures 0" and sess.events[-1] == (LEARNED, [learned])
+          and lines[-1] == 0, "; ".join(map(str, lines)))
+    lines = []
+    t = node("dns1", lines, claim="0:", stay=2.0)
+    sess = ctl.wait_node(b"dns1", 3)
+    epoch, ended = ctl.assign(sess, Assignment(7, [(1, 0, 4), (1, 1, 2)])) if sess else (None, "no JOIN")
+    t.join(5)
+    check("controller: ASSIGN to a DNS node, answered ASSIGNED", epoch == 7 and lines[-1] == 0,
+          f"ASSIGNED {epoch} {ended or ''}; " + "; ".join(map(str, lines)))
+    lines = []
+    t = node("gw3", lines, name=b"gw3", role=b"gateway", stay=2.0)
+    sess = ctl.wait_node(b"gw3", 3)
+    commit, ack, ended = ctl.changes(sess, [learned]) if sess else (None, None, "no JOIN")
+    t.join(5)
+    check("controller: CHANGES of a learned binding to a gateway, ACK 0",
+          commit == 0 and ack == (0, 0, 1) and lines[-1] == 0, f"ACK {ack} {ended or ''}; "
+          + "; ".join(map(str, lines)))
+    for name, over, why in CTL_SELFTEST_ATTACKS:
+        label = " ".join([f"controller: attack {name}"] + [f"{k}={v if isinstance(v, str) else v.decode()}"
+                                                             for k, v in over.items()])
+        o = argparse.Namespace(**dict(vars(opts), attack=name, **over))
+        with ctl.lock:
+            before = len(ctl.closed)
+        try:
+            out = attack(o)
+        except (Refused, PeerClosed, Quiet, OSError) as e:
+            check(label, False, f"{type(e).__name__}: {e}")
+            continue
+        time.sleep(0.05)
+        with ctl.lock:
+            said = ctl.closed[before:]
+        check(label, out.refused and any(why in x for x in said),
+              out.line() + f" [controller: {'; '.join(said)}]")
+    ctl.stop()
+
+
 def selftest(_opts):
     results = []
 
@@ -1088,6 +1848,7 @@ def selftest(_opts):
     exchange("a valid session after the attacks", 105, changes[:2], (0, 2))
     gw.stop()
     gw_gt.stop()
+    selftest_controller(check, psk, digest)
     failed = results.count(False)
     print(f"selftest: {len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
@@ -1098,8 +1859,10 @@ def selftest(_opts):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("command", choices=("send", "ping", "serve", "attack", "digest", "selftest"))
-    p.add_argument("args", nargs="*", help="changes (send), attack name, or conf file (digest)")
+    p.add_argument("command", choices=("send", "ping", "serve", "attack", "digest", "selftest",
+                                        "join", "fakectl"))
+    p.add_argument("args", nargs="*", help="changes (send; join: learned ones), attack name, "
+                   "or conf file (digest)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int)
     p.add_argument("--key-file", help="the PSK file")
@@ -1108,7 +1871,8 @@ def main(argv=None):
     p.add_argument("--role", help="own role (default dns, serve: gateway)")
     p.add_argument("--peer-name", help="the gateway to reach (default gw1); serve: the DNS "
                    "nodes accepted, NAME or NAME=ROLE, comma-separated (default dns1)")
-    p.add_argument("--peer-role", default="gateway", help="the role configured for the gateway")
+    p.add_argument("--peer-role", help="the role configured for the server (default gateway; "
+                   "join: controller)")
     p.add_argument("--digest", help="config digest, 64 hex digits (default: 32 zero bytes; "
                    "serve: accept any)")
     p.add_argument("--config", help="choreo.conf to take the digest and service count from")
@@ -1126,6 +1890,17 @@ def main(argv=None):
     p.add_argument("--duration", type=float, default=10.0, help="slowloris: s to watch")
     p.add_argument("--source", help="local address to connect from (slowloris: A,B,... in turn)")
     p.add_argument("--probe-source", help="slowloris: local address of the valid handshake")
+    p.add_argument("--claim", default="0:", help="JOIN's claim, EPOCH:BITS/BLOCK/SHARE,... "
+                   "(default 0:, none)")
+    p.add_argument("--epoch", type=int, default=1 << 40, help="attack assigned: the epoch")
+    p.add_argument("--text", default="queries 1", help="attack report --variant given: the text")
+    p.add_argument("--report", help="join: a REPORT with this text after the JOIN")
+    p.add_argument("--stay", type=float, default=0.0, help="join: seconds to stay on the link")
+    p.add_argument("--no-assigned", action="store_true", help="join: do not answer ASSIGN")
+    p.add_argument("--until-assign", action="store_true",
+                   help="join: leave 1 s after the first ASSIGN (at the latest after --stay)")
+    p.add_argument("--block-bits", help="fakectl: the block_bits of each service, comma-"
+                   "separated (default: a claim's are not checked)")
     o = p.parse_intermixed_args(argv)
     if o.command == "selftest":
         return selftest(o)
@@ -1145,13 +1920,15 @@ def main(argv=None):
         if o.command == "send" and not o.args:
             p.error("send needs at least one change")
         changes = [parse_change_text(t, o.service) for a in o.args for t in a.split(";")
-                   if t.strip()] if o.command == "send" else []
+                   if t.strip()] if o.command in ("send", "join") else []
         parse_change_text(o.change, o.service)
-        serving = o.command == "serve"
+        parse_assignment_text(o.claim)
+        serving = o.command in ("serve", "fakectl")
         o.psk = read_psk(o.key_file)
-        o.name = (o.name or ("gw1" if serving else "dns1")).encode()
-        o.role = (o.role or ("gateway" if serving else "dns")).encode()
-        o.peer_role = o.peer_role.encode()
+        o.name = (o.name or ("ctl" if o.command == "fakectl" else "gw1" if serving else "dns1")).encode()
+        o.role = (o.role or ("controller" if o.command == "fakectl" else
+                             "gateway" if serving else "dns")).encode()
+        o.peer_role = (o.peer_role or ("controller" if o.command == "join" else "gateway")).encode()
         digest, services = config_digest(o.config) if o.config else (None, None)
         if o.digest:
             digest = bytes.fromhex(o.digest)
@@ -1161,6 +1938,21 @@ def main(argv=None):
         print(f"peertool: {e}", file=sys.stderr)
         return 2
     try:
+        if o.command == "fakectl":
+            peers = {}
+            for item in (o.peer_name or "gw1=gateway,dns1=dns").split(","):
+                n, _, r = item.partition("=")
+                peers[n.encode()] = (r or "dns").encode()
+            services = o.services if o.services is not None else services
+            bits = [int(b) for b in o.block_bits.split(",")] if o.block_bits else None
+            log = lambda line: print(line, file=sys.stderr, flush=True)
+            ctl = Controller(o.name, {o.key_id: o.psk}, peers, digest, services, bits, log=log)
+            ctl.listen(o.host, o.port)
+            log(f"fakectl: {o.name.decode()} on {o.host}:{o.port}, key id {o.key_id}, digest "
+                f"{digest.hex() if digest else 'any'}, nodes {b','.join(peers).decode()}")
+            o.digest = digest
+            threading.Thread(target=ctl.serve_forever, daemon=True).start()
+            return fakectl(o, ctl)
         if serving:
             peers = {}
             for item in (o.peer_name or "dns1").split(","):
@@ -1173,8 +1965,10 @@ def main(argv=None):
                    f"{digest.hex() if digest else 'any'}, services {services or 'unchecked'}")
             gw.serve_forever()
             return 0
-        o.peer_name = (o.peer_name or "gw1").encode()
+        o.peer_name = (o.peer_name or ("ctl" if o.peer_role == b"controller" else "gw1")).encode()
         o.digest = digest or bytes(32)
+        if o.command == "join":
+            return node_join(o, changes)
         if o.command == "attack":
             o.attack = o.args[0]
             if o.attack == "slowloris":
