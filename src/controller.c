@@ -7,6 +7,7 @@
 
 #include "addr.h"
 #include "crypto.h"
+#include "gw_policy.h"
 #include "log.h"
 #include "peer.h"
 #include "rotor.h"
@@ -22,9 +23,9 @@ struct node {
 	struct controller_node pub;
 	uint64_t report_ms;
 	uint32_t next_commit_id;
+	uint32_t ack_next;        /* the commit id the next ACK must carry */
 	struct inflight ring[CONTROLLER_MAX_INFLIGHT];
 	size_t head, n;           /* ACKs come in order: a queue */
-	uint64_t untracked;       /* sent while the ring was full */
 };
 
 struct controller {
@@ -64,8 +65,6 @@ static int send_to(struct controller *c, size_t i, const struct change *v,
 		nd->ring[(nd->head + nd->n) % CONTROLLER_MAX_INFLIGHT] =
 			(struct inflight){ a.commit_id, start_us };
 		nd->n++;
-	} else {
-		nd->untracked++;
 	}
 	return 0;
 }
@@ -86,10 +85,27 @@ static int on_learned(struct controller *c, size_t from, struct wire *w)
 
 	if (ret)
 		return ret == FRAME_ERR_SIZE ? PEER_R_SIZE : PEER_R_FIELD;
-	if (!crypto_equal(fl.digest, c->digest, sizeof(fl.digest)))
+	if (!crypto_equal(fl.digest, c->digest, sizeof(fl.digest))) {
+		c->node[from].pub.stale = true;
+		c->node[from].pub.stale_refusals++;
+		if (log_ratelimit_ok(&c->rl, log_now_ms()))
+			log_warn("gateway %s: learned bindings for another configuration "
+				 "(services digest): link closed", c->node[from].pub.name);
 		return PEER_R_STALE;
-	while (frame_windows_next(&fl, &ch))
+	}
+	/* checked as the gateways will check them: one bad binding relayed
+	 * would make every other gateway close its link to the controller */
+	while (frame_windows_next(&fl, &ch)) {
+		if (!gw_change_in_pool(c->cfg, &ch) || !gw_change_in_time(c->cfg, &ch)) {
+			c->st.learned_refused++;
+			if (log_ratelimit_ok(&c->rl, log_now_ms()))
+				log_warn("gateway %s: a learned binding outside the pools "
+					 "or longer than binding + 10 %%: link closed, "
+					 "nothing relayed", c->node[from].pub.name);
+			return PEER_R_FIELD;
+		}
 		c->changes[n++] = ch;
+	}
 	c->st.learned += n;
 	c->node[from].pub.learned_in += n;
 	for (size_t i = 0; i < c->cfg->n_peers; i++) {
@@ -116,20 +132,21 @@ static int on_ack(struct controller *c, size_t i, struct wire *w)
 
 	if (ret)
 		return ret == FRAME_ERR_SIZE ? PEER_R_SIZE : PEER_R_FIELD;
+	/* ACKs come in the order the CHANGES went: each the next one sent */
+	if (nd->ack_next == nd->next_commit_id || ack.commit_id != nd->ack_next)
+		return PEER_R_PROTOCOL;
+	nd->ack_next++;
 	if (ack.result) {
 		nd->pub.relay_failed++;
 		if (log_ratelimit_ok(&c->rl, log_now_ms()))
 			log_warn("gateway %s: relayed bindings refused: %s",
 				 nd->pub.name, strerror(-ack.result));
 	}
+	/* timed when it was one of the CONTROLLER_MAX_INFLIGHT tracked */
 	if (nd->n && nd->ring[nd->head].commit_id == ack.commit_id) {
 		latency_record(&c->lag, latency_now_us() - nd->ring[nd->head].start_us);
 		nd->head = (nd->head + 1) % CONTROLLER_MAX_INFLIGHT;
 		nd->n--;
-	} else if (!nd->untracked) {
-		return PEER_R_PROTOCOL; /* an ACK of nothing sent, or out of order */
-	} else {
-		nd->untracked--;
 	}
 	return 0;
 }
@@ -294,8 +311,7 @@ static int on_up(void *ctx, struct peer_link *l)
 	/* a new connection: its sequence of commit ids starts again */
 	nd->pub.joined = false;
 	nd->head = nd->n = 0;
-	nd->untracked = 0;
-	nd->next_commit_id = 0;
+	nd->next_commit_id = nd->ack_next = 0;
 	return 0;
 }
 

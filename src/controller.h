@@ -100,6 +100,8 @@ struct controller_stats {
 	uint64_t relays;          /* ... sent on (one per gateway) */
 	uint64_t relay_unsent;    /* ... not sent: a gateway not reading */
 	uint64_t no_target;       /* reported when no other gateway was joined */
+	uint64_t learned_refused; /* LEARNED frames refused: a binding outside
+				     the pools or too long (link closed) */
 	uint64_t pushed;          /* changes pushed by controller_push */
 	uint64_t assigns;         /* ASSIGN frames sent */
 	size_t n_services;        /* shown below: at most CONTROLLER_SHOW_SERVICES */

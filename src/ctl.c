@@ -227,11 +227,11 @@ static void render_controller(const struct config *cfg, const struct stats_snaps
 		    v->free, v->rebuilding ? " rebuilding (waiting for every DNS node)" :
 		    v->holding ? " holding (the nodes' earlier windows)" : "");
 	}
-	say(r, "relay learned %llu relays %llu unsent %llu no_target %llu pushed %llu "
-	    "lag_us p50 %llu p99 %llu max %llu count %llu\n",
+	say(r, "relay learned %llu relays %llu unsent %llu no_target %llu refused %llu "
+	    "pushed %llu lag_us p50 %llu p99 %llu max %llu count %llu\n",
 	    (unsigned long long)c->learned, (unsigned long long)c->relays,
 	    (unsigned long long)c->relay_unsent, (unsigned long long)c->no_target,
-	    (unsigned long long)c->pushed,
+	    (unsigned long long)c->learned_refused, (unsigned long long)c->pushed,
 	    (unsigned long long)c->relay_lag.p50_us,
 	    (unsigned long long)c->relay_lag.p99_us,
 	    (unsigned long long)c->relay_lag.max_us,

@@ -80,33 +80,6 @@ static void on_applied(void *ctx, int result)
 	ap->acked = send_ack(ap->l, ap->ack.commit_id, result, result ? 0 : ap->n) == 0;
 }
 
-/* The address of a change lies in its service's pool of that family (a
- * quarantine has none). */
-static bool in_pool(const struct config *cfg, const struct change *c)
-{
-	const struct config_service *s = &cfg->services[c->service];
-
-	if (c->kind == CHANGE_QUARANTINE)
-		return true;
-	if (c->family == AF_INET6)
-		return s->has_pool6 && addr_prefix_contains(&s->pool6, AF_INET6, c->addr);
-	return addr_prefix_contains(&s->pool, AF_INET, c->addr);
-}
-
-/* No element outlives what an answer can ask for: window + grace (the
- * asker's entry and the windows alike; window >= ttl); a relayed binding,
- * relay_ms (relay.h). */
-static bool in_time(const struct config *cfg, const struct change *c)
-{
-	const struct config_service *s = &cfg->services[c->service];
-
-	if (c->kind == CHANGE_LEARNED)
-		return c->ms <= relay_ms(s->binding);
-	if (c->kind == CHANGE_QUARANTINE)
-		return true; /* the operator's, through the controller: any time */
-	return c->ms <= ((uint64_t)s->window + s->grace) * 1000;
-}
-
 /* What each sender may ask for: a DNS node its answers' changes, the
  * controller the bindings it relays and the sources it quarantines. */
 static bool kind_allowed(bool from_controller, uint8_t kind)
@@ -166,16 +139,19 @@ static int on_changes(struct gw_agent *a, struct peer_link *l, struct wire *w)
 					 "controller" : "DNS node");
 			return PEER_R_FIELD;
 		}
-		if (!in_time(cfg, &c)) {
+		if (!gw_change_in_time(cfg, &c)) {
 			a->st.over_window++;
 			if (log_ratelimit_ok(&a->rl, log_now_ms()))
-				log_warn("peer %s: a change of %u ms for [service %s], "
-					 "longer than its window + grace: link closed, "
-					 "nothing applied", cfg->peers[peer_link_index(l)].name,
-					 c.ms, cfg->services[c.service].section);
+				log_warn("peer %s: a change of kind %s of %u ms for "
+					 "[service %s], longer than such a change may last "
+					 "(window + grace; a learned one binding + 10 %%): "
+					 "link closed, nothing applied",
+					 cfg->peers[peer_link_index(l)].name,
+					 change_kind_name(c.kind), c.ms,
+					 cfg->services[c.service].section);
 			return PEER_R_FIELD;
 		}
-		if (!in_pool(cfg, &c)) {
+		if (!gw_change_in_pool(cfg, &c)) {
 			a->st.outside++;
 			if (log_ratelimit_ok(&a->rl, log_now_ms())) {
 				char buf[ADDR_STRLEN];

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "gw_policy.h"
+#include "relay.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -436,6 +437,28 @@ const char *gw_rule_format(const struct gw_rule *r, char *buf, size_t len)
 }
 
 /* ---- changes as elements -------------------------------------------------------- */
+
+bool gw_change_in_pool(const struct config *cfg, const struct change *c)
+{
+	const struct config_service *s = &cfg->services[c->service];
+
+	if (c->kind == CHANGE_QUARANTINE)
+		return true;
+	if (c->family == AF_INET6)
+		return s->has_pool6 && addr_prefix_contains(&s->pool6, AF_INET6, c->addr);
+	return c->family == AF_INET && addr_prefix_contains(&s->pool, AF_INET, c->addr);
+}
+
+bool gw_change_in_time(const struct config *cfg, const struct change *c)
+{
+	const struct config_service *s = &cfg->services[c->service];
+
+	if (c->kind == CHANGE_LEARNED)
+		return c->ms <= relay_ms(s->binding);
+	if (c->kind == CHANGE_QUARANTINE)
+		return true; /* the operator's, through the controller: any time */
+	return c->ms <= ((uint64_t)s->window + s->grace) * 1000;
+}
 
 enum gw_pool_obj gw_change_obj(uint8_t kind)
 {

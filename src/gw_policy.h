@@ -179,6 +179,15 @@ struct gw_elem {
 int gw_change_elem(const struct config *cfg, const struct change *c,
 		   struct gw_elem *out);
 
+/* A change's address lies in its service's pool of that family (a
+ * quarantine has none). */
+bool gw_change_in_pool(const struct config *cfg, const struct change *c);
+
+/* No element outlives what an answer can ask for: window + grace (the
+ * asker's entry and the windows alike); a relayed binding, relay_ms
+ * (relay.h); a quarantine, any time. */
+bool gw_change_in_time(const struct config *cfg, const struct change *c);
+
 /* The pool object a kind of change is written to: GW_ASKED, GW_OPEN,
  * GW_SCOPED, GW_BOUND (a relayed binding); GW_N_POOL_OBJ for an unknown
  * kind. */
