@@ -38,9 +38,17 @@ void change_log_free(struct change_log *l)
 	free(l);
 }
 
+/* The i-th entry from the oldest (i < cap; no division: cap >= 1). */
+static struct entry *at(const struct change_log *l, size_t i)
+{
+	size_t k = l->head + i;
+
+	return &l->e[k >= l->cap ? k - l->cap : k];
+}
+
 static void pop(struct change_log *l)
 {
-	l->head = (l->head + 1) % l->cap;
+	l->head = l->head + 1 == l->cap ? 0 : l->head + 1;
 	l->head_no++;
 	l->n--;
 }
@@ -51,7 +59,7 @@ uint64_t change_log_add(struct change_log *l, const struct change *c, size_t n,
 	uint64_t first;
 
 	/* the expired ones at the front are of no more use */
-	while (l->n && l->e[l->head].expiry_ms <= now_ms)
+	while (l->n && at(l, 0)->expiry_ms <= now_ms)
 		pop(l);
 	first = l->head_no + l->n;
 	for (size_t i = 0; i < n; i++) {
@@ -59,10 +67,10 @@ uint64_t change_log_add(struct change_log *l, const struct change *c, size_t n,
 
 		if (l->n == l->cap) {
 			/* full: the oldest goes */
-			l->lost += l->e[l->head].expiry_ms > now_ms;
+			l->lost += at(l, 0)->expiry_ms > now_ms;
 			pop(l);
 		}
-		slot = &l->e[(l->head + l->n) % l->cap];
+		slot = at(l, l->n);
 		slot->c = c[i];
 		slot->expiry_ms = now_ms + c[i].ms;
 		l->n++;
@@ -74,7 +82,7 @@ void change_log_drop(struct change_log *l, uint64_t first, size_t n)
 {
 	for (uint64_t no = first; no < first + n; no++)
 		if (no >= l->head_no && no < l->head_no + l->n)
-			l->e[(l->head + (size_t)(no - l->head_no)) % l->cap].expiry_ms = 0;
+			at(l, (size_t)(no - l->head_no))->expiry_ms = 0;
 }
 
 size_t change_log_live(const struct change_log *l, uint64_t now_ms,
@@ -83,7 +91,7 @@ size_t change_log_live(const struct change_log *l, uint64_t now_ms,
 	size_t visited = 0;
 
 	for (size_t i = 0; i < l->n; i++) {
-		const struct entry *x = &l->e[(l->head + i) % l->cap];
+		const struct entry *x = at(l, i);
 		struct change c;
 
 		if (x->expiry_ms <= now_ms)

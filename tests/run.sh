@@ -36,6 +36,17 @@ run_suite() {
 	echo "   ($p passed, $f failed, $((SECONDS - start)) s)"
 }
 
+# --long: only the suites too long for make test (make test-long)
+if [ "${1:-}" = --long ]; then
+	for s in tests/lab/long_*.sh; do
+		[ -x "$s" ] || continue
+		run_suite "lab/$(basename "$s" .sh)" "$s"
+	done
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit
+fi
+
 for t in build/asan/test_*; do
 	[ -x "$t" ] || continue
 	run_suite "unit/${t#build/asan/}" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"

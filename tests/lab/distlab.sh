@@ -361,6 +361,31 @@ distlab_confs() {
 	done
 }
 
+# poll_until TIMEOUT_S CMD...: CMD every 0.1 s until it succeeds (bounded)
+poll_until() {
+	local limit=$1 deadline; shift
+	deadline=$((SECONDS + limit))
+	while :; do
+		"$@" && return 0
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+# field NAME: the word after NAME in stdin's first line that has it
+field() { gw_value "$@"; }
+# gtool NS ARGS...: gwtool.py in a namespace (at most 60 s)
+gtool() {
+	local ns=$1; shift
+	timeout 60 ip netns exec "$ns" "$GW_PY" "$GWLAB_DIR/gwtool.py" "$@"
+}
+# proc_state PID: the state letter of a process (R S T ...)
+proc_state() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	echo "${st%% *}"
+}
+
 # dl_ctl NODE ARGS...: choreoctl on the node's control socket (a path:
 # reachable from any network namespace).
 dl_ctl() {

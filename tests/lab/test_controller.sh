@@ -48,24 +48,10 @@ distlab_up
 lab_log "lab up in $SECONDS s"
 T0=$SECONDS
 
-poll_until() {
-	local limit=$1 deadline; shift
-	deadline=$((SECONDS + limit))
-	while :; do
-		"$@" && return 0
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
-field() { gw_value "$@"; }
 # ctl_node NAME: the controller's status line of a node
 ctl_node() { dl_ctl ctl status 2>/dev/null | awk -v n="$1" '$1 == "node" && $2 == n'; }
 joined() { [ "$(ctl_node "$1" | awk '{ print $5 }')" = joined ]; }
 all_joined() { joined gw1 && joined gw2 && joined dns1 && joined dns2; }
-gtool() {
-	local ns=$1; shift
-	timeout 60 ip netns exec "$ns" "$GW_PY" "$GWLAB_DIR/gwtool.py" "$@"
-}
 relaylag() {
 	timeout 120 "$GW_PY" "$here/relaylag.py" --client-ns "$CLIA" --dns "${DL_ADDR4[dns1]}" \
 		--monitor-ns "$GW2" --table "${DL_TABLE[gw2]}" "$@"

@@ -54,20 +54,8 @@ case "$N" in ''|*[!0-9]*) lab_die "DIST_TRIES must be a number" ;; esac
 
 # ---- helpers ---------------------------------------------------------------------
 
-# poll_until TIMEOUT_S CMD...: CMD every 0.1 s until it succeeds (bounded).
-poll_until() {
-	local limit=$1 deadline _; shift
-	deadline=$((SECONDS + limit))
-	for _ in $(seq 1 $((limit * 10))); do
-		"$@" && return 0
-		[ "$SECONDS" -ge "$deadline" ] && break
-		sleep 0.1
-	done
-	return 1
-}
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-field() { gw_value "$@"; }
 # (no "cmd | grep -q" under pipefail: grep leaving early fails the pipe)
 in_set() { grep -qx "$3" <<<"$(dl_set_elems "$1" "$2")"; }
 not_in_sets() { ! in_set gw1 "$1" "$2" && ! in_set gw2 "$1" "$2"; }
@@ -82,13 +70,6 @@ links_up_dns1() { link_up dns1 gw1 && link_up dns1 gw2; }
 quiet() {
 	[ "$(dl_field dns1 commits pending)" = 0 ] && [ "$(dl_field dns2 commits pending)" = 0 ]
 }
-# proc_state PID: the state letter of a process (R S T ...)
-proc_state() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	st=${st##*) }
-	echo "${st%% *}"
-}
 stopped() { [ "$(proc_state "$1")" = T ]; }
 slices4="dns1=${DL_SLICE4[dns1]},dns2=${DL_SLICE4[dns2]}"
 slices6="dns1=${DL_SLICE6[dns1]},dns2=${DL_SLICE6[dns2]}"
@@ -96,11 +77,6 @@ slices6="dns1=${DL_SLICE6[dns1]},dns2=${DL_SLICE6[dns2]}"
 tries() {
 	dl_tool tries --resolver "$1" --ns "$2" --src "$3" --cross-ns "$4" \
 		--cross-src "$5" --count "$6" --slices "$7"
-}
-# gtool NS ARGS...: gwtool.py in a namespace (at most 60 s)
-gtool() {
-	local ns=$1; shift
-	timeout 60 ip netns exec "$ns" "$GW_PY" "$GWLAB_DIR/gwtool.py" "$@"
 }
 # sweep NS SRC PORT: every pool address from SRC; prints the summary line
 sweep() {

@@ -39,26 +39,6 @@ distlab_up
 distlab_confs
 T0=$SECONDS
 
-poll_until() {
-	local limit=$1 deadline; shift
-	deadline=$((SECONDS + limit))
-	while :; do
-		"$@" && return 0
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
-field() { gw_value "$@"; }
-gtool() {
-	local ns=$1; shift
-	timeout 60 ip netns exec "$ns" "$GW_PY" "$GWLAB_DIR/gwtool.py" "$@"
-}
-proc_state() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	st=${st##*) }
-	echo "${st%% *}"
-}
 live() { [ "$(dl_field "$1" gateways live)" = "$2" ]; }
 both_live() { live dns1 2 && live dns2 2; }
 # ask NODE SRC COUNT [VIA_NS VIA_SRC]: disttool ask, net B asks
