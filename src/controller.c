@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "change_log.h"
 #include "crypto.h"
 #include "gw_policy.h"
 #include "log.h"
@@ -40,6 +41,8 @@ struct controller {
 	uint8_t digest[FRAME_DIGEST_LEN];
 	struct node node[CONFIG_MAX_PEERS];
 	struct change *changes;   /* one LEARNED frame's */
+	struct change_log *learned; /* the bindings relayed, for a gateway
+				       that (re)joins: the ones it missed */
 	struct controller_stats st;
 	struct latency lag;
 	struct log_ratelimit rl;
@@ -108,6 +111,7 @@ static int on_learned(struct controller *c, size_t from, struct wire *w)
 	}
 	c->st.learned += n;
 	c->node[from].pub.learned_in += n;
+	change_log_add(c->learned, c->changes, n, log_now_ms());
 	for (size_t i = 0; i < c->cfg->n_peers; i++) {
 		if (i == from || !is_gateway(c, i) || !c->node[i].pub.joined)
 			continue;
@@ -206,6 +210,48 @@ static int claim_of(const struct controller *c, const struct frame_assign *f,
 	return 0;
 }
 
+struct replaying {
+	struct controller *c;
+	size_t peer, n;
+	uint64_t start_us;
+	int err;
+};
+
+static void replay_one(void *ctx, const struct change *ch)
+{
+	struct replaying *rp = ctx;
+	struct controller *c = rp->c;
+
+	if (rp->err)
+		return;
+	c->changes[rp->n++] = *ch;
+	if (rp->n == FRAME_MAX_CHANGES) {
+		rp->err = send_to(c, rp->peer, c->changes, rp->n, rp->start_us);
+		c->st.replayed += rp->err ? 0 : rp->n;
+		rp->n = 0;
+	}
+}
+
+/*
+ * A gateway that joins (back) gets the bindings relayed in the last
+ * binding + C that are still live, with the time each has left: those
+ * learned elsewhere while it was away. None shortens a live one of its own
+ * (relay.h: a relay's lifetime is the longest any bound element has).
+ */
+static void replay(struct controller *c, size_t i)
+{
+	struct replaying rp = { c, i, 0, latency_now_us(), 0 };
+
+	change_log_live(c->learned, log_now_ms(), replay_one, &rp);
+	if (!rp.err && rp.n) {
+		rp.err = send_to(c, i, c->changes, rp.n, rp.start_us);
+		c->st.replayed += rp.err ? 0 : rp.n;
+	}
+	if (rp.err && log_ratelimit_ok(&c->rl, log_now_ms()))
+		log_warn("gateway %s: cannot send it the bindings it missed: %s",
+			 c->node[i].pub.name, strerror(-rp.err));
+}
+
 static int on_join(struct controller *c, size_t i, struct wire *w)
 {
 	struct node *nd = &c->node[i];
@@ -244,6 +290,8 @@ static int on_join(struct controller *c, size_t i, struct wire *w)
 	nd->pub.joined = true;
 	nd->pub.joins++;
 	log_info("node %s (%s) joined", nd->pub.name, config_role_name(nd->pub.role));
+	if (is_gateway(c, i))
+		replay(c, i);
 	for (size_t k = 0; k < c->cfg->n_peers; k++)
 		send_assignment(c, k);
 	return 0;
@@ -384,7 +432,8 @@ int controller_new(const struct config *cfg, struct loop *loop,
 	c->cfg = cfg;
 	c->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(2, 10);
 	c->changes = calloc(FRAME_MAX_CHANGES, sizeof(*c->changes));
-	ret = c->changes ? config_digest(cfg, c->digest) : -ENOMEM;
+	c->learned = change_log_new(CONTROLLER_LEARNED_LOG);
+	ret = c->changes && c->learned ? config_digest(cfg, c->digest) : -ENOMEM;
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		c->node[i].pub.name = cfg->peers[i].name;
 		c->node[i].pub.role = cfg->peers[i].role;
@@ -397,6 +446,7 @@ int controller_new(const struct config *cfg, struct loop *loop,
 		ret = peers_new(cfg, loop, &h, &c->peers);
 	if (ret < 0) {
 		slices_free(c->slices);
+		change_log_free(c->learned);
 		free(c->changes);
 		free(c);
 		return ret;
@@ -411,6 +461,7 @@ void controller_free(struct controller *c)
 		return;
 	peers_free(c->peers);
 	slices_free(c->slices);
+	change_log_free(c->learned);
 	free(c->changes);
 	free(c);
 }
@@ -513,4 +564,5 @@ void controller_get_stats(const struct controller *c, uint64_t now_ms,
 		out->block_bits[s] = c->block_bits[s];
 	}
 	latency_summarise(&c->lag, &out->relay_lag);
+	out->replay_lost = change_log_lost(c->learned);
 }

@@ -36,6 +36,7 @@
 #define CONTROLLER_MAX_INFLIGHT 1024 /* relays per gateway awaiting an ACK */
 #define CONTROLLER_SHOW_SERVICES 8   /* services whose slices status shows */
 #define CONTROLLER_MAX_EPOCH (1ull << 48) /* a claim above: refused */
+#define CONTROLLER_LEARNED_LOG (1u << 18) /* bindings kept for a rejoining gateway */
 
 struct loop;
 struct peers;
@@ -102,6 +103,8 @@ struct controller_stats {
 	uint64_t no_target;       /* reported when no other gateway was joined */
 	uint64_t learned_refused; /* LEARNED frames refused: a binding outside
 				     the pools or too long (link closed) */
+	uint64_t replayed;        /* bindings sent to gateways that (re)joined */
+	uint64_t replay_lost;     /* live ones the log had no room for */
 	uint64_t pushed;          /* changes pushed by controller_push */
 	uint64_t assigns;         /* ASSIGN frames sent */
 	size_t n_services;        /* shown below: at most CONTROLLER_SHOW_SERVICES */

@@ -228,10 +228,12 @@ static void render_controller(const struct config *cfg, const struct stats_snaps
 		    v->holding ? " holding (the nodes' earlier windows)" : "");
 	}
 	say(r, "relay learned %llu relays %llu unsent %llu no_target %llu refused %llu "
-	    "pushed %llu lag_us p50 %llu p99 %llu max %llu count %llu\n",
+	    "replayed %llu replay_lost %llu pushed %llu lag_us p50 %llu p99 %llu "
+	    "max %llu count %llu\n",
 	    (unsigned long long)c->learned, (unsigned long long)c->relays,
 	    (unsigned long long)c->relay_unsent, (unsigned long long)c->no_target,
-	    (unsigned long long)c->learned_refused, (unsigned long long)c->pushed,
+	    (unsigned long long)c->learned_refused, (unsigned long long)c->replayed,
+	    (unsigned long long)c->replay_lost, (unsigned long long)c->pushed,
 	    (unsigned long long)c->relay_lag.p50_us,
 	    (unsigned long long)c->relay_lag.p99_us,
 	    (unsigned long long)c->relay_lag.max_us,

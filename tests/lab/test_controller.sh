@@ -32,6 +32,10 @@
 #      quarantined for 60 s is in both gateways' quarantine sets within a
 #      second; the bound client and a fresh asker of that prefix reach the
 #      honeypot only, through gw1
+#   7  a gateway that rejoins gets the bindings relayed while it was away:
+#      choreod on gw2 killed, one of its bindings deleted (as if missed),
+#      the client refreshes it through gw1; gw2 restarted: the controller
+#      replays it
 #   8  a DNS node leaves (SIGTERM): its block and share drain; the other
 #      node's share is not raised before the drain time, and is after
 #
@@ -264,6 +268,33 @@ tap_diag "7: $qout; in both gateways' sets after ${el_ms} ms; bound client ($bou
 	[ "$h_other" = server ] && grep -q 'on 2 gateways' <<<"$qout"
 tap_check $? "7: quarantine 198.18.70.0/28 through the controller: in both gateways' sets (${el_ms} ms); the bound client and a fresh asker of the prefix reach the honeypot ($h_bound, $h_fresh); an asker outside it the $h_other"
 
+# ---- 7: a gateway rejoining gets what it missed ---------------------------------------------
+
+y_ans=$(gtool "$CLIA" ask --server "${DL_ADDR4[dns1]}" --src 198.18.72.1)
+y_addr=$(awk '{ print $2 }' <<<"$y_ans")
+y_first=$(gtool "$CLIA" connect --src 198.18.72.1 --dst "$y_addr" --port 80 --timeout 3)
+in_bound() { dl_set_elems "$1" www_bound4 | grep -q "^198\.18\.72\.1 \. $y_addr\$"; }
+poll_until 3 in_bound gw2
+before=$?
+replayed0=$(dl_field ctl relay replayed)
+kill -KILL "${DL_PID[gw2]}"
+wait "${DL_PID[gw2]}" 2>/dev/null
+DL_PID[gw2]=""
+dl_nft gw2 delete element inet "${DL_TABLE[gw2]}" www_bound4 "{ 198.18.72.1 . $y_addr }"
+in_bound gw2
+deleted=$?
+sleep 1.2 # past the coalescing interval: the refresh is reported
+y_again=$(gtool "$CLIA" connect --src 198.18.72.1 --dst "$y_addr" --port 80 --timeout 3)
+dl_start gw2 || tap_diag "gw2 did not start again"
+poll_until 5 in_bound gw2
+after=$?
+tap_diag "7: client 198.18.72.1 -> $y_addr ($y_first, then $y_again through gw1); in gw2's set before $before, after the delete $deleted, after gw2's restart $after; $(dl_ctl ctl status | grep '^relay' | cut -d' ' -f1-16)"
+[ "$before" = 0 ] && [ "$deleted" = 1 ] && [ "$after" = 0 ] && [ "$y_again" = server ] &&
+	[ "$(dl_field ctl relay replayed)" -gt "${replayed0:-0}" ]
+tap_check $? "7: gw2's choreod killed and a binding deleted from its table; the client refreshed it through gw1 meanwhile; gw2 restarted: the controller replayed it (replayed ${replayed0:-0} -> $(dl_field ctl relay replayed)), and it is in gw2's table again"
+poll_until 35 all_joined || tap_diag "not all joined again"
+dl_wait_links 35 || tap_diag "the DNS nodes' links to the gateways are not all up"
+
 # ---- 8: a DNS node leaves ------------------------------------------------------------------
 
 sum_ok() {
@@ -295,7 +326,7 @@ tap_diag "8: $(dl_ctl ctl status | grep '^slices')"
 tap_check $? "8: dns2 left (LEAVE): for $((DRAIN_S - 5)) s ($samples samples) dns1's share stayed $s1 and reserved + draining never exceeded max_open; then, $el s after the leave (D = $DRAIN_S s), dns1 holds all $DL_MAX_OPEN"
 
 alive=0
-for n in ctl gw1 gw2 dns1; do lab_alive "${DL_PID[$n]}" && alive=$((alive + 1)); done
+for n in ctl gw1 gw2 dns1; do lab_alive "${DL_PID[$n]:-0}" && alive=$((alive + 1)); done
 tap_diag "checks took $((SECONDS - T0)) s"
 [ "$alive" = 4 ]
 tap_check $? "the 4 choreod left still run ($alive)"
