@@ -27,7 +27,7 @@ REPLAYS  := $(patsubst tests/fuzz/fuzz_%.c,build/asan/replay_%,$(FUZZ_SRC))
 TOOLS    := build/choreoctl build/choreo-load
 
 .PHONY: all build deps test-deps check-build test demo bench bench-seed bench-scale fuzz clean \
-	bench-distributed bench-claims bench-relay test-distributed test-long \
+	bench-distributed bench-claims bench-relay bench-dist-seed test-distributed test-long \
 	property test-kernels
 # User-facing targets install their packages first, then build in a second
 # make: pkg-config above is only right once the -dev packages are there.
@@ -168,6 +168,12 @@ bench-claims:
 	@scripts/install-deps.sh demo
 	@$(MAKE) --no-print-directory build
 	@tests/lab/bench-claims.sh
+
+# the 2014 seed matrix (valid clients) through the distributed lab
+bench-dist-seed:
+	@scripts/install-deps.sh demo
+	@$(MAKE) --no-print-directory build
+	@tests/lab/bench-dist-seed.sh
 
 # a binding's relay between two gateways through the controller
 bench-relay:
