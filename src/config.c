@@ -35,6 +35,8 @@ static void *add_key(void *ctx, const char *name, unsigned line);
 /* "prefix, prefix, ..." (IPv4 or IPv6) into cfg->ecs_resolvers. */
 
 
+static int parse_rate_resolvers(struct conf *c, const struct conf_key *k,
+				void *obj, char *v);
 static void *add_service(void *ctx, const char *name, unsigned line);
 static int end_service(struct conf *c, void *ctx, void *obj, size_t i);
 static int check_all(struct conf *c, void *ctx);
@@ -74,7 +76,9 @@ static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
 
 enum {
 	K_LISTEN, K_ZONE, K_ZONEFILE, K_TTL, K_TCP_TIMEOUT, K_TCP_CLIENTS,
-	K_UDP_PAYLOAD, K_ECS_RESOLVERS, K_ECS_PREFIX4, K_ECS_PREFIX6, N_DNS_KEYS
+	K_UDP_PAYLOAD, K_ECS_RESOLVERS, K_ECS_PREFIX4, K_ECS_PREFIX6,
+	K_RATE_LIMIT, K_RATE_SLIP, K_RATE_PREFIX4, K_RATE_PREFIX6, K_RATE_SIZE,
+	K_RATE_RESOLVERS, K_RATE_RESOLVER_RATE, N_DNS_KEYS
 };
 
 static const struct conf_key dns_keys[N_DNS_KEYS] = {
@@ -107,6 +111,29 @@ static const struct conf_key dns_keys[N_DNS_KEYS] = {
 	[K_ECS_PREFIX6] = { .name = "ecs_prefix6", .type = CONF_UINT, .min = 16,
 			    .max = 128, .def = CONFIG_DEFAULT_ECS_PREFIX6,
 			    CFG(ecs_prefix6) },
+	/* response rate limiting (rrl.h); rate_limit 0 turns it off */
+	[K_RATE_LIMIT]  = { .name = "rate_limit", .type = CONF_UINT, .min = 0,
+			    .max = 1000000, .def = CONFIG_DEFAULT_RATE_LIMIT,
+			    CFG(rate_limit) },
+	[K_RATE_SLIP]   = { .name = "rate_limit_slip", .type = CONF_UINT, .min = 0,
+			    .max = 100, .def = CONFIG_DEFAULT_RATE_SLIP,
+			    CFG(rate_limit_slip) },
+	[K_RATE_PREFIX4] = { .name = "rate_limit_prefix4", .type = CONF_UINT,
+			    .min = 8, .max = 32, .def = CONFIG_DEFAULT_RATE_PREFIX4,
+			    CFG(rate_limit_prefix4) },
+	[K_RATE_PREFIX6] = { .name = "rate_limit_prefix6", .type = CONF_UINT,
+			    .min = 16, .max = 128, .def = CONFIG_DEFAULT_RATE_PREFIX6,
+			    CFG(rate_limit_prefix6) },
+	[K_RATE_SIZE]   = { .name = "rate_limit_size", .type = CONF_UINT,
+			    .min = 1024, .max = 4194304, .def = CONFIG_DEFAULT_RATE_SIZE,
+			    CFG(rate_limit_size) },
+	[K_RATE_RESOLVERS] = { .name = "rate_limit_resolvers", .type = CONF_CUSTOM,
+			    .max = CONFIG_MAX_ECS_RESOLVERS,
+			    .parse = parse_rate_resolvers },
+	[K_RATE_RESOLVER_RATE] = { .name = "rate_limit_resolver_rate",
+			    .type = CONF_UINT, .min = 0, .max = 1000000,
+			    .def = CONFIG_DEFAULT_RESOLVER_RATE,
+			    CFG(rate_limit_resolver_rate) },
 };
 
 enum {
@@ -215,6 +242,26 @@ static unsigned svc_line(const struct conf *c, size_t i, size_t key)
 
 
 
+
+/* [dns] rate_limit_resolvers: the ecs_resolvers parser, into a scratch
+ * config, then copied. */
+static int parse_rate_resolvers(struct conf *c, const struct conf_key *k,
+				void *obj, char *v)
+{
+	struct config *cfg = obj, *scratch = calloc(1, sizeof(*scratch));
+	int ret;
+
+	if (!scratch)
+		return -ENOMEM;
+	ret = config_parse_resolvers(c, k, scratch, v);
+	if (ret == 0 && scratch->n_ecs_resolvers) {
+		memcpy(cfg->rate_limit_resolvers, scratch->ecs_resolvers,
+		       sizeof(cfg->rate_limit_resolvers));
+		cfg->n_rate_limit_resolvers = scratch->n_ecs_resolvers;
+	}
+	free(scratch);
+	return ret;
+}
 
 /* One more entry of a named section's array; NULL without memory. */
 static void *grow_one(void **array, size_t *n, size_t size)

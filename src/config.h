@@ -37,6 +37,13 @@
 #define CONFIG_DEFAULT_ECS_PREFIX4 24
 #define CONFIG_DEFAULT_ECS_PREFIX6 56
 #define CONFIG_MAX_ECS_RESOLVERS   64
+/* response rate limiting (rrl.h; choreo.conf(5), "Rate limiting") */
+#define CONFIG_DEFAULT_RATE_LIMIT  200   /* answers/s per source prefix */
+#define CONFIG_DEFAULT_RATE_SLIP   2     /* every 2nd limited query: TC */
+#define CONFIG_DEFAULT_RATE_PREFIX4 24
+#define CONFIG_DEFAULT_RATE_PREFIX6 56
+#define CONFIG_DEFAULT_RESOLVER_RATE 2000 /* answers/s per resolver address */
+#define CONFIG_DEFAULT_RATE_SIZE   65536 /* buckets */
 #define CONFIG_MAX_PEERS           64
 #define CONFIG_MAX_KEYS            4
 #define CONFIG_NAME_MAX            63
@@ -151,6 +158,15 @@ struct config {
 	struct addr_prefix ecs_resolvers[CONFIG_MAX_ECS_RESOLVERS];
 	size_t n_ecs_resolvers;
 	uint32_t ecs_prefix4, ecs_prefix6;
+	/* response rate limiting of UDP, per source prefix (rrl.h); the
+	 * resolvers' rate applies to rate_limit_resolvers and ecs_resolvers */
+	uint32_t rate_limit;       /* answers/s per prefix; 0: off */
+	uint32_t rate_limit_slip;  /* every Nth limited query gets TC; 0: none */
+	uint32_t rate_limit_prefix4, rate_limit_prefix6;
+	uint32_t rate_limit_size;  /* buckets in the table */
+	struct addr_prefix rate_limit_resolvers[CONFIG_MAX_ECS_RESOLVERS];
+	size_t n_rate_limit_resolvers;
+	uint32_t rate_limit_resolver_rate; /* answers/s per resolver; 0: unlimited */
 
 	struct config_service *services;
 	size_t n_services;

@@ -314,6 +314,14 @@ static void render_dns(const struct stats_snapshot *s, struct reply *r)
 	    (unsigned long long)t->udp_received, (unsigned long long)t->udp_sent,
 	    (unsigned long long)t->udp_send_errors,
 	    (unsigned long long)t->udp_batches);
+	if (t->rrl_on)
+		say(r, "rate_limit limited %llu dropped %llu slipped %llu "
+		    "evicted %llu\n", (unsigned long long)t->rrl_limited,
+		    (unsigned long long)t->rrl_dropped,
+		    (unsigned long long)t->rrl_slipped,
+		    (unsigned long long)t->rrl_evicted);
+	else
+		say(r, "rate_limit off\n");
 	say(r, "answer_latency_us p50 %llu p99 %llu max %llu batches %llu\n",
 	    (unsigned long long)s->answer_latency.p50_us,
 	    (unsigned long long)s->answer_latency.p99_us,

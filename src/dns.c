@@ -675,3 +675,34 @@ void dns_make_servfail(struct dns_ctx *ctx, uint8_t *resp,
 	res->n_changes = 0;
 	ctx->stats.servfail++;
 }
+
+size_t dns_make_slip(const uint8_t *q, size_t qlen, uint8_t *out, size_t out_cap)
+{
+	const uint8_t *name = q + KNOT_WIRE_HEADER_SIZE;
+	int nlen;
+	size_t len;
+
+	if (qlen < KNOT_WIRE_HEADER_SIZE || knot_wire_get_qr(q) ||
+	    knot_wire_get_opcode(q) != KNOT_OPCODE_QUERY ||
+	    knot_wire_get_qdcount(q) != 1)
+		return 0;
+	/* labels only (a pointer has nothing before it to point to) */
+	nlen = knot_dname_wire_check(name, q + qlen, NULL);
+	if (nlen <= 0)
+		return 0;
+	len = KNOT_WIRE_HEADER_SIZE + (size_t)nlen + 4;
+	if (len > qlen || len > out_cap)
+		return 0;
+	memset(out, 0, KNOT_WIRE_HEADER_SIZE);
+	knot_wire_set_id(out, knot_wire_get_id(q));
+	knot_wire_set_opcode(out, KNOT_OPCODE_QUERY);
+	if (knot_wire_get_rd(q))
+		knot_wire_set_rd(out);
+	if (knot_wire_get_cd(q))
+		knot_wire_set_cd(out);
+	knot_wire_set_qr(out);
+	knot_wire_set_tc(out);
+	knot_wire_set_qdcount(out, 1);
+	memcpy(out + KNOT_WIRE_HEADER_SIZE, name, len - KNOT_WIRE_HEADER_SIZE);
+	return len;
+}

@@ -63,4 +63,13 @@ void dns_answer(struct dns_ctx *ctx, uint8_t *q, size_t qlen,
 void dns_make_servfail(struct dns_ctx *ctx, uint8_t *resp,
 		       struct dns_result *res);
 
+/*
+ * The reply to a query response rate limiting slips (rrl.h): header and
+ * question of q echoed, QR and TC set, no records, no OPT, so that the
+ * client retries over TCP. Built without the parser, at little cost. Returns
+ * its length in out, or 0 to send nothing (not a standard query with one
+ * well-formed question, a response, or out too small).
+ */
+size_t dns_make_slip(const uint8_t *q, size_t qlen, uint8_t *out, size_t out_cap);
+
 #endif

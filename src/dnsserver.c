@@ -17,6 +17,7 @@
 #include "latency.h"
 #include "log.h"
 #include "loop.h"
+#include "rrl.h"
 
 #define UDP_BUF      4096 /* largest query read, largest answer sent */
 #define UDP_ROUNDS   8    /* batches per readiness event, then let others run */
@@ -86,6 +87,7 @@ struct dnsserver {
 	struct dnsserver_stats stats;
 	struct latency answer_latency; /* batch received -> answers sent */
 	struct log_ratelimit rl_send, rl_commit;
+	struct rrl *rrl;               /* NULL: UDP is not rate limited */
 
 	struct udp_sock udp[CONFIG_MAX_LISTEN];
 	struct tcp_listener tcp[CONFIG_MAX_LISTEN];
@@ -252,6 +254,38 @@ static int udp_hold(struct dnsserver *s, struct pending *p, size_t n)
 	return 0;
 }
 
+/* Rate limiting, before the answer is made: true when query i is limited,
+ * and then res[i] is its slip reply (n_changes 0) or nothing. */
+static bool udp_limited(struct dnsserver *s, int i, uint64_t now)
+{
+	struct dns_result *r = &s->res[i];
+	enum rrl_action act;
+	uint8_t addr[16];
+	int family;
+
+	if (!s->rrl ||
+	    addr_from_sockaddr((struct sockaddr *)&s->peers[i], &family, addr) < 0)
+		return false;
+	act = rrl_check(s->rrl, family, addr, now);
+	s->stats.rrl_evicted = rrl_get_stats(s->rrl)->evicted;
+	switch (act) {
+	case RRL_ANSWER:
+		return false;
+	case RRL_SLIP:
+		s->stats.rrl_slipped++;
+		r->len = dns_make_slip(s->in_buf[i], s->in_msg[i].msg_len,
+				       s->out_buf[i], UDP_BUF);
+		break;
+	case RRL_DROP:
+		s->stats.rrl_dropped++;
+		r->len = 0;
+		break;
+	}
+	s->stats.rrl_limited++;
+	r->n_changes = 0;
+	return true;
+}
+
 static void udp_batch(struct dnsserver *s, int fd)
 {
 	uint64_t now = log_now_ms(), start;
@@ -280,9 +314,10 @@ static void udp_batch(struct dnsserver *s, int fd)
 			r->n_changes = 0;
 			continue;
 		}
-		dns_answer(s->dns, s->in_buf[i], s->in_msg[i].msg_len,
-			   (struct sockaddr *)&s->peers[i], false, now,
-			   s->out_buf[i], UDP_BUF, r);
+		if (!udp_limited(s, i, now))
+			dns_answer(s->dns, s->in_buf[i], s->in_msg[i].msg_len,
+				   (struct sockaddr *)&s->peers[i], false, now,
+				   s->out_buf[i], UDP_BUF, r);
 		if (!r->len) {
 			r->n_changes = 0;
 		} else if (r->n_changes) {
@@ -697,6 +732,9 @@ struct dnsserver *dnsserver_new(const struct config *cfg, struct dns_ctx *dns,
 	for (size_t i = 0; i < CONFIG_MAX_LISTEN; i++)
 		s->udp[i].h.fd = s->tcp[i].h.fd = -1;
 
+	if (cfg->rate_limit && !(s->rrl = rrl_from_config(cfg)))
+		goto oom;
+	s->stats.rrl_on = s->rrl != NULL;
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		char name[ADDR_STRLEN];
 
@@ -744,6 +782,7 @@ void dnsserver_free(struct dnsserver *s)
 	}
 	free(s->conns);
 	free(s->tcp_changes);
+	rrl_free(s->rrl);
 	free(s);
 }
 

@@ -11,10 +11,16 @@
  * once. While commits are outstanding the loop keeps serving: other
  * batches, other connections, the control socket. A TCP connection reads
  * no further until its commit is done, so its answers stay in order.
+ *
+ * UDP queries are rate limited per source prefix (rrl.h) before they are
+ * answered: a limited query is dropped or slips (an empty TC=1 reply), and
+ * opens no window. TCP is not limited: its source is proven by the
+ * handshake, so it cannot reflect, and it is where slipped clients go.
  */
 #ifndef CHOREO_DNSSERVER_H
 #define CHOREO_DNSSERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +39,12 @@ struct dnsserver_stats {
 	uint64_t commits, commit_failures;
 	uint64_t commit_overload;  /* answers SERVFAIL: too many commits outstanding */
 	size_t commits_pending;    /* outstanding now */
+	/* response rate limiting of UDP queries (rrl.h), before answering */
+	bool rrl_on;
+	uint64_t rrl_limited;      /* rrl_dropped + rrl_slipped */
+	uint64_t rrl_dropped;      /* no reply */
+	uint64_t rrl_slipped;      /* an empty TC=1 reply */
+	uint64_t rrl_evicted;      /* buckets taken over still in debt */
 	size_t tcp_open;
 };
 
