@@ -37,6 +37,7 @@ table = choreo_cb$$
 listen = $SRV4:53
 zone = example.test
 zonefile = example.test.zone
+rate_limit = 0
 [service www]
 name = www.example.test
 pool = 203.0.113.0/25

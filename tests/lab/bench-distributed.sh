@@ -85,7 +85,7 @@ window = 5
 EOF
 }
 dns_section() {
-	printf '[dns]\nlisten = %s:53\nzone = example.test\nzonefile = %s\nttl = 5\n' \
+	printf '[dns]\nlisten = %s:53\nzone = example.test\nzonefile = %s\nttl = 5\nrate_limit = 0\n' \
 		"$SUT4" "$LAB_TMP/example.test.zone"
 }
 {

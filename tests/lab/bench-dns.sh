@@ -78,6 +78,7 @@ listen = $SUT4:53
 zone = example.test
 zonefile = example.test.zone
 ttl = 5
+rate_limit = 0
 
 [service www]
 name = www.example.test

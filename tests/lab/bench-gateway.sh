@@ -60,6 +60,7 @@ listen = $SUT4:53
 zone = example.test
 zonefile = example.test.zone
 ttl = 5
+rate_limit = 0
 [service www]
 name = www.example.test
 pool = 203.0.113.0/25

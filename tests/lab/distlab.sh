@@ -299,6 +299,7 @@ distlab_conf() {
 			echo "zone = $DL_ZONE"
 			echo "zonefile = $LAB_TMP/example.test.zone"
 			echo "ttl = $DL_TTL"
+			echo "rate_limit = 0" # not about RRL (test_rrl.sh): lab clients share a /24
 		fi
 		echo "[key 1]"
 		echo "file = $DL_KEY"

@@ -285,15 +285,18 @@ gwlab_up() {
 
 # gwlab_conf FILE [key=value...]: a choreod configuration for the lab.
 # Keys: ttl window binding max_open rotate max_bindings table listen pool6
-# (pool6=none leaves IPv6 out).
+# (pool6=none leaves IPv6 out); rate_limit (0, off, unless given: the lab's
+# tests send hundreds of queries a second from one /24), rate_limit_slip,
+# rate_limit_resolvers, rate_limit_resolver_rate (tests/lab/test_rrl.sh).
 gwlab_conf() {
 	local f=$1 kv; shift
 	local ttl=5 window="" binding=600 max_open=16 rotate=0 max_bindings=""
 	local table=$GW_TABLE listen="$GW_DNS4:53, [$GW_DNS6]:53" pool6=$GW_POOL6
 	local pool=$GW_POOL4 grace="" ecs_resolvers="" ecs_prefix4="" window_claims=""
+	local rate_limit=0 rate_limit_slip="" rate_limit_resolvers="" rate_limit_resolver_rate=""
 	for kv in "$@"; do
 		case "${kv%%=*}" in
-		ttl|window|binding|max_open|rotate|max_bindings|table|listen|pool6|pool|grace|ecs_resolvers|ecs_prefix4|window_claims)
+		ttl|window|binding|max_open|rotate|max_bindings|table|listen|pool6|pool|grace|ecs_resolvers|ecs_prefix4|window_claims|rate_limit|rate_limit_slip|rate_limit_resolvers|rate_limit_resolver_rate)
 			printf -v "${kv%%=*}" '%s' "${kv#*=}" ;;
 		*) lab_die "gwlab_conf: unknown key ${kv%%=*}" ;;
 		esac
@@ -312,6 +315,10 @@ gwlab_conf() {
 		echo "ttl = $ttl"
 		[ -n "$ecs_resolvers" ] && echo "ecs_resolvers = $ecs_resolvers"
 		[ -n "$ecs_prefix4" ] && echo "ecs_prefix4 = $ecs_prefix4"
+		echo "rate_limit = $rate_limit"
+		[ -n "$rate_limit_slip" ] && echo "rate_limit_slip = $rate_limit_slip"
+		[ -n "$rate_limit_resolvers" ] && echo "rate_limit_resolvers = $rate_limit_resolvers"
+		[ -n "$rate_limit_resolver_rate" ] && echo "rate_limit_resolver_rate = $rate_limit_resolver_rate"
 		echo "[service www]"
 		echo "name = $GW_NAME"
 		echo "pool = $pool"

@@ -223,6 +223,7 @@ listen = $DNS4:53
 zone = example.test
 zonefile = $LAB_TMP/example.test.zone
 ttl = 0
+rate_limit = 0
 [key 1]
 file = $LAB_TMP/key1
 EOF

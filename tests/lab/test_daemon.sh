@@ -38,6 +38,7 @@ listen = $SRV4:53, [$SRV6]:53
 zone = example.test
 zonefile = example.test.zone
 ttl = 5
+rate_limit = 0
 tcp_timeout = 2
 tcp_clients = 3
 [service www]

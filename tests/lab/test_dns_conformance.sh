@@ -93,6 +93,7 @@ listen = $SUT4:53, [$SUT6]:53
 zone = example.test
 zonefile = example.test.zone
 ttl = $TTL
+rate_limit = 0
 
 [service www]
 name = www.example.test

@@ -42,6 +42,7 @@ write_conf() {
 		echo "listen = $DNS4:53"
 		echo "zone = example.test"
 		echo "zonefile = example.test.zone"
+		echo "rate_limit = 0" # not about RRL (test_rrl.sh)
 		for ((i = 0; i < n; i++)); do
 			echo "[service s$i]"
 			echo "name = s$i.example.test"

@@ -55,6 +55,7 @@ listen = $SRV4:53, [$SRV6]:53
 zone = example.test
 zonefile = example.test.zone
 ttl = 5
+rate_limit = 100000 # on (its code runs under Valgrind), never reached
 tcp_timeout = 5
 [service www]
 name = www.example.test
@@ -204,6 +205,7 @@ listen = $DNS4:53
 zone = example.test
 zonefile = example.test.zone
 ttl = 5
+rate_limit = 0
 [key 1]
 file = $LAB_TMP/key1
 [peer gw1]
@@ -387,7 +389,7 @@ done
 {
 	printf '[daemon]\nrole = dns\nname = dns1\ncontrol = %s\ncommit_timeout = 10000\n' \
 		"$LAB_TMP/run/c-dns1.sock"
-	printf '[dns]\nlisten = %s:53\nzone = example.test\nzonefile = example.test.zone\nttl = 1\n' \
+	printf '[dns]\nlisten = %s:53\nzone = example.test\nzonefile = example.test.zone\nttl = 1\nrate_limit = 0\n' \
 		"${C_IP[dns1]}"
 	printf '[key 1]\nfile = %s\n' "$LAB_TMP/key1"
 	c_peer gw1 gateway address "${C_IP[gw1]}:5300"
