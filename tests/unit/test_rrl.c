@@ -13,6 +13,7 @@
 #include "cmocka_analyzer.h"
 
 #include "addr.h"
+#include "config.h"
 #include "dns.h"
 #include "rrl.h"
 
@@ -457,6 +458,83 @@ static void test_slip_reply(void **state)
 	assert_int_equal(dns_make_slip(q, 11, out, sizeof(out)), 0);
 }
 
+#define CONF_HEAD "[dns]\nlisten = 127.0.0.1\nzone = example.test\nzonefile = /z\n"
+#define CONF_SVC "[service a]\nname = a.example.test\npool = 10.0.0.0/24\n" \
+		 "server = 192.0.2.10\nhoneypot = 192.0.2.20\n"
+
+static struct config *conf(const char *dns_keys, size_t *n_errors)
+{
+	char buf[1024];
+	struct config *cfg = NULL;
+	struct config_errors errs = { 0 };
+	int n = snprintf(buf, sizeof(buf), CONF_HEAD "%s" CONF_SVC, dns_keys);
+
+	assert_true(n > 0 && (size_t)n < sizeof(buf));
+	config_parse("t.conf", buf, (size_t)n, &cfg, &errs);
+	*n_errors = errs.n;
+	config_errors_free(&errs);
+	return cfg;
+}
+
+/* The [dns] keys: defaults, values, limits; the resolvers' list and the
+ * ECS resolvers given the resolvers' rate by rrl_from_config. */
+static void test_config_keys(void **state)
+{
+	struct config *cfg;
+	struct rrl *r;
+	size_t nerr;
+	uint8_t a[16];
+
+	(void)state;
+	cfg = conf("", &nerr);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->rate_limit, 200);
+	assert_int_equal(cfg->rate_limit_slip, 2);
+	assert_int_equal(cfg->rate_limit_prefix4, 24);
+	assert_int_equal(cfg->rate_limit_prefix6, 56);
+	assert_int_equal(cfg->rate_limit_resolver_rate, 2000);
+	assert_int_equal(cfg->rate_limit_size, 65536);
+	assert_int_equal(cfg->n_rate_limit_resolvers, 0);
+	config_free(cfg);
+
+	cfg = conf("rate_limit = 10\nrate_limit_slip = 0\nrate_limit_prefix4 = 32\n"
+		   "rate_limit_prefix6 = 64\nrate_limit_size = 1024\n"
+		   "rate_limit_resolvers = 192.0.2.53, 2001:db8::/48\n"
+		   "rate_limit_resolver_rate = 50\necs_resolvers = 198.51.100.10\n",
+		   &nerr);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->rate_limit, 10);
+	assert_int_equal(cfg->rate_limit_slip, 0);
+	assert_int_equal(cfg->rate_limit_prefix4, 32);
+	assert_int_equal(cfg->rate_limit_prefix6, 64);
+	assert_int_equal(cfg->rate_limit_size, 1024);
+	assert_int_equal(cfg->n_rate_limit_resolvers, 2);
+	assert_int_equal(cfg->rate_limit_resolvers[1].len, 48);
+	assert_int_equal(cfg->rate_limit_resolver_rate, 50);
+	r = rrl_from_config(cfg);
+	assert_non_null(r);
+	v4("192.0.2.53", a);
+	assert_int_equal(burst(r, AF_INET, a, 0, 100, NULL), 50);
+	v4("198.51.100.10", a); /* an ECS resolver: the resolvers' rate */
+	assert_int_equal(burst(r, AF_INET, a, 0, 100, NULL), 50);
+	v4("198.51.100.11", a); /* prefix4 32: its own bucket, the rate */
+	assert_int_equal(burst(r, AF_INET, a, 0, 100, NULL), 10);
+	rrl_free(r);
+	config_free(cfg);
+
+	cfg = conf("rate_limit = 0\n", &nerr);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->rate_limit, 0);
+	config_free(cfg);
+
+	/* out of range, not a prefix: refused, each reported */
+	assert_null(conf("rate_limit = 1000001\nrate_limit_slip = 101\n"
+			 "rate_limit_prefix4 = 7\nrate_limit_prefix6 = 129\n"
+			 "rate_limit_size = 1000\nrate_limit_resolvers = 192.0.2.0/33, x\n"
+			 "rate_limit_resolver_rate = -1\n", &nerr));
+	assert_int_equal(nerr, 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_clock_jumps),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_slip_reply),
+		cmocka_unit_test(test_config_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
