@@ -735,6 +735,11 @@ struct dnsserver *dnsserver_new(const struct config *cfg, struct dns_ctx *dns,
 	if (cfg->rate_limit && !(s->rrl = rrl_from_config(cfg)))
 		goto oom;
 	s->stats.rrl_on = s->rrl != NULL;
+	if (s->rrl)
+		log_info("UDP rate limit: %u answers/s per /%u and /%u, slip %u, "
+			 "resolvers %u/s", cfg->rate_limit, cfg->rate_limit_prefix4,
+			 cfg->rate_limit_prefix6, cfg->rate_limit_slip,
+			 cfg->rate_limit_resolver_rate);
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		char name[ADDR_STRLEN];
 
