@@ -123,7 +123,7 @@ for t in $(seq 1 8); do
 done
 okc=0
 for i in $(seq 1 10); do
-	r=$(gw_ask 198.18.9.$i "$GW_DNS4")
+	r=$(gw_ask "198.18.9.$i" "$GW_DNS4")
 	[[ $r == "NOERROR 203.0.113."* ]] && okc=$((okc + 1))
 	sleep 0.1
 done
