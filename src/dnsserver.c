@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "latency.h"
 #include "log.h"
 #include "loop.h"
+#include "tcp_limits.h"
 
 #define UDP_BUF      4096 /* largest query read, largest answer sent */
 #define UDP_ROUNDS   8    /* batches per readiness event, then let others run */
@@ -66,9 +68,12 @@ struct tcp_conn {
 	struct loop_handler h;   /* h.fd < 0: slot free */
 	struct dnsserver *s;
 	struct sockaddr_storage peer;
-	uint64_t last_ms;
-	uint8_t *in;             /* 2 + DNS_TCP_MAX bytes */
-	size_t in_len;
+	uint8_t src[TCP_SRC_KEY]; /* counted against tcp_per_source */
+	bool reading;            /* EPOLLIN: choreod waits for the client */
+	bool in_full;            /* the last read filled the input buffer */
+	struct tcp_clock t;      /* its deadlines (msg_ms: or reading resumed) */
+	uint8_t *in;             /* grows to the message read, <= TCP_IN_MAX */
+	size_t in_len, in_cap;
 	uint8_t *out;            /* answers ready to send, length-prefixed */
 	size_t out_len, out_off, out_cap;
 	uint8_t *stage;          /* the answers of the last read */
@@ -93,6 +98,7 @@ struct dnsserver {
 
 	struct tcp_conn *conns;
 	size_t n_conns;
+	struct tcp_sources sources; /* connections per source */
 
 	struct pending pend[DNSSERVER_MAX_PENDING];
 
@@ -355,6 +361,21 @@ static void on_udp(struct loop_handler *h, uint32_t events)
 
 /* ---- TCP ------------------------------------------------------------------------ */
 
+#define TCP_IN_MIN 1024  /* the first input buffer; it grows as needed */
+#define TCP_KEEP   4096  /* larger buffers are freed once empty */
+
+static size_t tcp_unsent(const struct tcp_conn *c)
+{
+	return c->out_len - c->out_off;
+}
+
+/* The first message of the input buffer is whole. */
+static bool tcp_whole(const struct tcp_conn *c)
+{
+	return c->in_len >= 2 &&
+	       c->in_len >= 2 + ((size_t)c->in[0] << 8 | c->in[1]);
+}
+
 static void tcp_close(struct tcp_conn *c)
 {
 	if (c->h.fd < 0)
@@ -365,6 +386,7 @@ static void tcp_close(struct tcp_conn *c)
 	loop_del(c->s->loop, &c->h);
 	close(c->h.fd);
 	c->h.fd = -1;
+	tcp_sources_del(&c->s->sources, c->src);
 	free(c->in);
 	free(c->out);
 	free(c->stage);
@@ -375,7 +397,7 @@ static void tcp_close(struct tcp_conn *c)
 
 /* Try to send what is ready; 0 when all is sent, 1 when some is left,
  * -1 when the connection died. */
-static int tcp_flush(struct tcp_conn *c)
+static int tcp_flush(struct tcp_conn *c, uint64_t now)
 {
 	while (c->out_off < c->out_len) {
 		ssize_t w = send(c->h.fd, c->out + c->out_off,
@@ -389,8 +411,16 @@ static int tcp_flush(struct tcp_conn *c)
 			return -1;
 		}
 		c->out_off += (size_t)w;
+		c->t.out_ms = now; /* the client takes its answers */
 	}
+	if (c->out_len)
+		c->t.last_ms = now;
 	c->out_off = c->out_len = 0;
+	if (c->out_cap > TCP_KEEP) {
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
 	return 0;
 }
 
@@ -434,10 +464,12 @@ static int tcp_stage(struct tcp_conn *c, const uint8_t *msg, const struct dns_re
 
 /* The commit of the staged answers is done (result) or was never needed:
  * queue them, in order, SERVFAIL where they needed a failed commit. */
-static int tcp_release(struct tcp_conn *c, int result)
+static int tcp_release(struct tcp_conn *c, int result, uint64_t now)
 {
 	int ret = 0;
 
+	if (c->n_staged && !tcp_unsent(c))
+		c->t.out_ms = now; /* the client's time to take them starts */
 	for (size_t i = 0; i < c->n_staged && !ret; i++) {
 		struct held *h = &c->staged[i];
 		uint8_t *msg = c->stage + h->off;
@@ -457,10 +489,17 @@ static int tcp_release(struct tcp_conn *c, int result)
 		c->out_len += 2 + h->res.len;
 	}
 	c->n_staged = c->stage_len = 0;
+	if (c->stage_cap > TCP_KEEP) {
+		free(c->stage);
+		c->stage = NULL;
+		c->stage_cap = 0;
+	}
 	return ret;
 }
 
-/* Answer every complete message in the input buffer, as one commit. */
+/* Answer the whole messages at the start of the input buffer, as one
+ * commit, until the answers queued reach tcp_output: the rest wait in the
+ * buffer until the client has taken them. */
 static int tcp_process(struct tcp_conn *c, uint64_t now)
 {
 	struct dnsserver *s = c->s;
@@ -472,10 +511,14 @@ static int tcp_process(struct tcp_conn *c, uint64_t now)
 		size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1];
 		struct dns_result res;
 
-		if (mlen < 12)
+		if (mlen < TCP_MSG_MIN)
 			return -EBADMSG; /* no DNS header: nothing to answer */
 		if (c->in_len - off < 2 + mlen)
 			break;
+		if (tcp_unsent(c) + c->stage_len + 2 * c->n_staged > s->cfg->tcp_output) {
+			s->stats.tcp_paused++;
+			break;
+		}
 		s->stats.tcp_queries++;
 		dns_answer(s->dns, c->in + off + 2, mlen,
 			   (struct sockaddr *)&c->peer, true, now,
@@ -497,14 +540,17 @@ static int tcp_process(struct tcp_conn *c, uint64_t now)
 		if (tcp_stage(c, s->tcp_resp, &res) < 0)
 			return -ENOMEM;
 	}
-	memmove(c->in, c->in + off, c->in_len - off);
-	c->in_len -= off;
+	if (off) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+		c->t.last_ms = now;
+	}
 	if (nc == 0)
-		return tcp_release(c, 0);
+		return tcp_release(c, 0, now);
 	p = pending_get(s);
 	if (!p) {
 		s->stats.commit_overload++;
-		return tcp_release(c, -EBUSY);
+		return tcp_release(c, -EBUSY, now);
 	}
 	p->conn = c;
 	c->pending = p;
@@ -517,34 +563,94 @@ static int tcp_process(struct tcp_conn *c, uint64_t now)
 	c->pending = NULL;
 	result = p->result;
 	pending_put(p);
-	return tcp_release(c, result);
+	return tcp_release(c, result, now);
 }
 
-/* Send what is ready; read again once nothing is waiting for a commit.
- * While answers are ready, stop reading: the client must read first. */
-static void tcp_resume(struct tcp_conn *c)
+/* Send what is ready; answer the messages that waited for it; read again
+ * once nothing is waiting, neither a commit nor the client. While answers
+ * are unsent choreod does not read: the client must read first. */
+static void tcp_resume(struct tcp_conn *c, uint64_t now)
 {
-	int pending = tcp_flush(c);
+	int left = tcp_flush(c, now);
+	uint32_t ev;
 
-	if (pending < 0) {
+	if (left == 0 && !c->pending && tcp_whole(c)) {
+		if (tcp_process(c, now) < 0) {
+			tcp_close(c);
+			return;
+		}
+		left = tcp_flush(c, now);
+	}
+	if (left < 0) {
 		tcp_close(c);
 		return;
 	}
 	if (c->pending)
-		loop_mod(c->s->loop, &c->h, pending ? EPOLLOUT : 0);
+		ev = left ? EPOLLOUT : 0;
+	else if (left || tcp_whole(c))
+		ev = EPOLLOUT; /* more to answer: when the socket takes more */
 	else
-		loop_mod(c->s->loop, &c->h, pending ? EPOLLOUT : EPOLLIN);
+		ev = EPOLLIN;
+	/* the time choreod did not read is not the client's */
+	if (ev == EPOLLIN && !c->reading)
+		c->t.msg_ms = now;
+	c->reading = ev == EPOLLIN;
+	loop_mod(c->s->loop, &c->h, ev);
 }
 
 /* The commit of this connection's last read completed (async). */
 static void tcp_completed(struct tcp_conn *c, int result)
 {
-	if (tcp_release(c, result) < 0) {
+	uint64_t now = log_now_ms();
+
+	if (tcp_release(c, result, now) < 0) {
 		tcp_close(c);
 		return;
 	}
-	c->last_ms = log_now_ms();
-	tcp_resume(c);
+	tcp_resume(c, now);
+}
+
+/* Read what the buffer has room for; the buffer grows to the message
+ * being read, and doubles while the client keeps it full (pipelining).
+ * 0, or -1 when the connection is to be closed. */
+static int tcp_read(struct tcp_conn *c, uint64_t now)
+{
+	size_t need, before = c->in_len, want, end;
+	ssize_t r;
+
+	tcp_frames_end(c->in, c->in_len, &need); /* no whole message is left */
+	want = c->in_cap ? c->in_cap : TCP_IN_MIN;
+	if (c->in_full && want < TCP_IN_MAX)
+		want *= 2;
+	if (want < need)
+		want = need;
+	if (want > TCP_IN_MAX)
+		want = TCP_IN_MAX;
+	if (want > c->in_cap) {
+		uint8_t *in = realloc(c->in, want);
+
+		if (!in)
+			return -1;
+		c->in = in;
+		c->in_cap = want;
+	}
+	r = recv(c->h.fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+		return -1;
+	if (r < 0)
+		return 0;
+	c->in_full = (size_t)r == c->in_cap - c->in_len;
+	c->in_len += (size_t)r;
+	end = tcp_frames_end(c->in, c->in_len, NULL);
+	tcp_clock_read(&c->t, before, end, c->in_len, now);
+	if (tcp_process(c, now) < 0)
+		return -1;
+	if (!c->in_len && !c->in_full) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+	return 0;
 }
 
 static void on_tcp_conn(struct loop_handler *h, uint32_t events)
@@ -558,24 +664,30 @@ static void on_tcp_conn(struct loop_handler *h, uint32_t events)
 		tcp_close(c);
 		return;
 	}
-	if ((events & EPOLLIN) && !c->pending) {
-		ssize_t r = recv(h->fd, c->in + c->in_len,
-				 2 + DNS_TCP_MAX - c->in_len, MSG_DONTWAIT);
+	if ((events & EPOLLIN) && c->reading && !c->pending && tcp_read(c, now) < 0) {
+		tcp_close(c);
+		return;
+	}
+	tcp_resume(c, now);
+}
 
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-			tcp_close(c);
-			return;
-		}
-		if (r > 0) {
-			c->in_len += (size_t)r;
-			c->last_ms = now;
-			if (tcp_process(c, now) < 0) {
-				tcp_close(c);
-				return;
-			}
+/* A free slot, and the source under its cap: 0, or the counter to bump. */
+static uint64_t *tcp_admit(struct dnsserver *s, const struct sockaddr_storage *peer,
+			   struct tcp_conn **slot, uint8_t src[static TCP_SRC_KEY])
+{
+	*slot = NULL;
+	for (size_t k = 0; k < s->n_conns; k++) {
+		if (s->conns[k].h.fd < 0) {
+			*slot = &s->conns[k];
+			break;
 		}
 	}
-	tcp_resume(c);
+	if (!*slot)
+		return &s->stats.tcp_refused;
+	tcp_src_key(peer, src);
+	if (tcp_sources_add(&s->sources, src, s->cfg->tcp_per_source) < 0)
+		return &s->stats.tcp_refused_source;
+	return NULL;
 }
 
 static void on_tcp_accept(struct loop_handler *h, uint32_t events)
@@ -587,32 +699,30 @@ static void on_tcp_accept(struct loop_handler *h, uint32_t events)
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
-		struct tcp_conn *c = NULL;
+		struct tcp_conn *c;
+		uint8_t src[TCP_SRC_KEY];
+		uint64_t *refused, now = log_now_ms();
 		int fd = accept4(h->fd, (struct sockaddr *)&peer, &plen,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0)
 			return;
-		for (size_t k = 0; k < s->n_conns; k++) {
-			if (s->conns[k].h.fd < 0) {
-				c = &s->conns[k];
-				break;
-			}
-		}
-		if (!c || !(c->in = malloc(2 + DNS_TCP_MAX))) {
-			/* at the cap: refuse rather than starve the others */
-			s->stats.tcp_refused++;
+		refused = tcp_admit(s, &peer, &c, src);
+		if (refused) {
+			/* at a cap: refuse rather than starve the others */
+			(*refused)++;
 			close(fd);
 			continue;
 		}
-		c->h.fd = fd;
-		c->h.fn = on_tcp_conn;
-		c->s = s;
-		c->peer = peer;
-		c->last_ms = log_now_ms();
+		*c = (struct tcp_conn){
+			.h = { .fd = fd, .fn = on_tcp_conn }, .s = s, .peer = peer,
+			/* the first message is due within the deadline */
+			.t = { .partial = true, .msg_ms = now, .last_ms = now },
+			.reading = true,
+		};
+		memcpy(c->src, src, TCP_SRC_KEY);
 		if (loop_add(s->loop, &c->h, EPOLLIN) < 0) {
-			free(c->in);
-			c->in = NULL;
+			tcp_sources_del(&s->sources, src);
 			close(fd);
 			c->h.fd = -1;
 			continue;
@@ -625,13 +735,26 @@ static void on_tcp_accept(struct loop_handler *h, uint32_t events)
 void dnsserver_tick(struct dnsserver *s, uint64_t now_ms)
 {
 	uint64_t idle = (uint64_t)s->cfg->tcp_timeout * 1000;
+	uint64_t deadline = (uint64_t)s->cfg->tcp_deadline * 1000;
 
+	uint64_t *closed[] = { [TCP_IDLE] = &s->stats.tcp_timeouts,
+			       [TCP_SLOW] = &s->stats.tcp_slow,
+			       [TCP_STALLED] = &s->stats.tcp_stalled };
+
+	s->stats.tcp_queued = 0;
 	for (size_t k = 0; k < s->n_conns; k++) {
 		struct tcp_conn *c = &s->conns[k];
+		enum tcp_verdict v;
 
+		if (c->h.fd < 0)
+			continue;
+		s->stats.tcp_queued += tcp_unsent(c) + c->stage_len;
 		/* a connection waiting for its commit is waiting for us */
-		if (c->h.fd >= 0 && !c->pending && now_ms - c->last_ms >= idle) {
-			s->stats.tcp_timeouts++;
+		c->t.pending = c->pending != NULL;
+		c->t.unsent = tcp_unsent(c) > 0;
+		v = tcp_clock_check(&c->t, now_ms, deadline, idle);
+		if (v != TCP_KEEP) {
+			(*closed[v])++;
 			tcp_close(c);
 		}
 	}
@@ -677,6 +800,7 @@ struct dnsserver *dnsserver_new(const struct config *cfg, struct dns_ctx *dns,
 				struct gateway *gw, struct loop *loop)
 {
 	struct dnsserver *s = calloc(1, sizeof(*s));
+	uint64_t seed;
 
 	if (!s)
 		goto oom;
@@ -692,6 +816,10 @@ struct dnsserver *dnsserver_new(const struct config *cfg, struct dns_ctx *dns,
 	if (!s->conns)
 		goto oom;
 	s->n_conns = cfg->tcp_clients;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = latency_now_us(); /* the hash only spreads sources */
+	if (tcp_sources_init(&s->sources, s->n_conns, seed) < 0)
+		goto oom;
 	for (size_t k = 0; k < s->n_conns; k++)
 		s->conns[k] = (struct tcp_conn){ .h = { .fd = -1 }, .s = s };
 	for (size_t i = 0; i < CONFIG_MAX_LISTEN; i++)
@@ -743,6 +871,7 @@ void dnsserver_free(struct dnsserver *s)
 		}
 	}
 	free(s->conns);
+	tcp_sources_free(&s->sources);
 	free(s->tcp_changes);
 	free(s);
 }
