@@ -362,7 +362,7 @@ static void on_udp(struct loop_handler *h, uint32_t events)
 /* ---- TCP ------------------------------------------------------------------------ */
 
 #define TCP_IN_MIN 1024  /* the first input buffer; it grows as needed */
-#define TCP_KEEP   4096  /* larger buffers are freed once empty */
+#define TCP_BUF_KEEP 4096  /* larger buffers are freed once empty */
 
 static size_t tcp_unsent(const struct tcp_conn *c)
 {
@@ -416,7 +416,7 @@ static int tcp_flush(struct tcp_conn *c, uint64_t now)
 	if (c->out_len)
 		c->t.last_ms = now;
 	c->out_off = c->out_len = 0;
-	if (c->out_cap > TCP_KEEP) {
+	if (c->out_cap > TCP_BUF_KEEP) {
 		free(c->out);
 		c->out = NULL;
 		c->out_cap = 0;
@@ -489,7 +489,7 @@ static int tcp_release(struct tcp_conn *c, int result, uint64_t now)
 		c->out_len += 2 + h->res.len;
 	}
 	c->n_staged = c->stage_len = 0;
-	if (c->stage_cap > TCP_KEEP) {
+	if (c->stage_cap > TCP_BUF_KEEP) {
 		free(c->stage);
 		c->stage = NULL;
 		c->stage_cap = 0;
@@ -736,7 +736,6 @@ void dnsserver_tick(struct dnsserver *s, uint64_t now_ms)
 {
 	uint64_t idle = (uint64_t)s->cfg->tcp_timeout * 1000;
 	uint64_t deadline = (uint64_t)s->cfg->tcp_deadline * 1000;
-
 	uint64_t *closed[] = { [TCP_IDLE] = &s->stats.tcp_timeouts,
 			       [TCP_SLOW] = &s->stats.tcp_slow,
 			       [TCP_STALLED] = &s->stats.tcp_stalled };
@@ -751,7 +750,7 @@ void dnsserver_tick(struct dnsserver *s, uint64_t now_ms)
 		s->stats.tcp_queued += tcp_unsent(c) + c->stage_len;
 		/* a connection waiting for its commit is waiting for us */
 		c->t.pending = c->pending != NULL;
-		c->t.unsent = tcp_unsent(c) > 0;
+		c->t.unsent = !c->reading; /* answers: the client must read */
 		v = tcp_clock_check(&c->t, now_ms, deadline, idle);
 		if (v != TCP_KEEP) {
 			(*closed[v])++;

@@ -52,7 +52,7 @@ size_t tcp_frames_end(const uint8_t *buf, size_t len, size_t *need);
 /* A connection's clocks, in ms of the caller's clock. */
 struct tcp_clock {
 	bool pending;         /* waiting for our commit: never timed out */
-	bool unsent;          /* answers the client has not taken */
+	bool unsent;          /* answers wait for the client to take those sent */
 	bool partial;         /* a message begun, not whole (or the first) */
 	uint64_t out_ms;      /* unsent: the last time the client took some */
 	uint64_t msg_ms;      /* partial: its first byte (or the accept) */
