@@ -740,7 +740,7 @@ void dnsserver_tick(struct dnsserver *s, uint64_t now_ms)
 			       [TCP_SLOW] = &s->stats.tcp_slow,
 			       [TCP_STALLED] = &s->stats.tcp_stalled };
 
-	s->stats.tcp_queued = 0;
+	s->stats.tcp_queued = s->stats.tcp_inbuf = 0;
 	for (size_t k = 0; k < s->n_conns; k++) {
 		struct tcp_conn *c = &s->conns[k];
 		enum tcp_verdict v;
@@ -748,6 +748,7 @@ void dnsserver_tick(struct dnsserver *s, uint64_t now_ms)
 		if (c->h.fd < 0)
 			continue;
 		s->stats.tcp_queued += tcp_unsent(c) + c->stage_len;
+		s->stats.tcp_inbuf += c->in_cap;
 		/* a connection waiting for its commit is waiting for us */
 		c->t.pending = c->pending != NULL;
 		c->t.unsent = !c->reading; /* answers: the client must read */

@@ -40,8 +40,9 @@ struct dnsserver_stats {
 	 * message not whole (slow) or answers not taken (stalled); times a
 	 * connection's messages waited at tcp_output (paused) */
 	uint64_t tcp_refused_source, tcp_slow, tcp_stalled, tcp_paused;
-	size_t tcp_queued;         /* bytes of answers held for TCP clients, as
-				      of the last dnsserver_tick() */
+	size_t tcp_queued;         /* bytes of answers held for TCP clients, */
+	size_t tcp_inbuf;          /* and of input buffers, as of the last
+				      dnsserver_tick() */
 };
 
 struct dnsserver;

@@ -449,10 +449,18 @@ static void test_tcp_deadlines(void **state)
 	f->cfg->tcp_deadline = 2;
 	f->cfg->tcp_timeout = 10;
 	spin(f, 3);
+	/* no input buffer before a byte comes */
+	dnsserver_tick(f->server, t0);
+	assert_int_equal(st->tcp_open, 3);
+	assert_int_equal(st->tcp_inbuf, 0);
 	assert_int_equal(send(byte, "\0", 1, 0), 1); /* a message begun */
 	tcp_send(good, q, qlen);
 	spin(f, 5);
 	assert_int_equal(tcp_recv(good).id, 50);
+	/* a small one for the message begun; none once a message is done */
+	dnsserver_tick(f->server, t0);
+	assert_true(st->tcp_inbuf > 0);
+	assert_true(st->tcp_inbuf <= 1024);
 	dnsserver_tick(f->server, t0 + 1000);
 	assert_int_equal(st->tcp_open, 3);
 	dnsserver_tick(f->server, log_now_ms() + 2000);
