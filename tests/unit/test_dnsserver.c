@@ -490,7 +490,7 @@ static void test_tcp_output_cap(void **state)
 	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 2048;
 	const struct dnsserver_stats *st = dnsserver_get_stats(f->server);
 	static uint8_t all[N * 40];
-	size_t n = 0, sent = 0, qlen;
+	size_t n = 0, sent = 0;
 	uint8_t q[512];
 	int got = 0;
 
@@ -499,7 +499,8 @@ static void test_tcp_output_cap(void **state)
 	assert_int_equal(connect(fd, (struct sockaddr *)&f->addr, sizeof(f->addr)), 0);
 	f->cfg->tcp_output = 1024;
 	for (int i = 0; i < N; i++) {
-		qlen = query(q, (uint16_t)(1000 + i), "example.test", 6);
+		size_t qlen = query(q, (uint16_t)(1000 + i), "example.test", 6);
+
 		all[n++] = (uint8_t)(qlen >> 8);
 		all[n++] = (uint8_t)qlen;
 		memcpy(all + n, q, qlen);
@@ -542,7 +543,7 @@ static void test_tcp_stalled(void **state)
 	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 2048;
 	const struct dnsserver_stats *st = dnsserver_get_stats(f->server);
 	static uint8_t all[N * 40];
-	size_t n = 0, sent = 0, qlen;
+	size_t n = 0, sent = 0;
 	uint8_t q[512];
 
 	assert_true(fd >= 0);
@@ -551,7 +552,8 @@ static void test_tcp_stalled(void **state)
 	f->cfg->tcp_output = 1024;
 	f->cfg->tcp_deadline = 2;
 	for (int i = 0; i < N; i++) {
-		qlen = query(q, (uint16_t)i, "example.test", 6);
+		size_t qlen = query(q, (uint16_t)i, "example.test", 6);
+
 		all[n++] = (uint8_t)(qlen >> 8);
 		all[n++] = (uint8_t)qlen;
 		memcpy(all + n, q, qlen);
