@@ -736,6 +736,9 @@ void dnsserver_tick(struct dnsserver *s, uint64_t now_ms)
 {
 	uint64_t idle = (uint64_t)s->cfg->tcp_timeout * 1000;
 	uint64_t deadline = (uint64_t)s->cfg->tcp_deadline * 1000;
+	/* never more time within a message than between two */
+	if (deadline > idle)
+		deadline = idle;
 	uint64_t *closed[] = { [TCP_IDLE] = &s->stats.tcp_timeouts,
 			       [TCP_SLOW] = &s->stats.tcp_slow,
 			       [TCP_STALLED] = &s->stats.tcp_stalled };

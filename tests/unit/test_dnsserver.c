@@ -478,6 +478,15 @@ static void test_tcp_deadlines(void **state)
 	close(silent);
 	close(byte);
 	close(good);
+	/* with a shorter tcp_timeout, that is the deadline */
+	f->cfg->tcp_timeout = 1;
+	silent = tcp_client(f);
+	spin(f, 3);
+	assert_int_equal(st->tcp_open, 1);
+	dnsserver_tick(f->server, log_now_ms() + 1000);
+	assert_int_equal(st->tcp_slow, 3);
+	assert_int_equal(st->tcp_open, 0);
+	close(silent);
 }
 
 /* A client that pipelines and does not read: choreod answers up to
