@@ -9,9 +9,9 @@
  * Commit before answer: the gateway changes of one UDP batch, or of one TCP
  * read (up to tcp_output of answers), go to the gateway as one commit; the
  * answers that need them are held until the commit completes (through its
- * callback), and become SERVFAIL if it failed. Answers that need nothing (static names) leave at
- * once. While commits are outstanding the loop keeps serving: other
- * batches, other connections, the control socket. A TCP connection reads
+ * callback), and become SERVFAIL if it failed. Answers that need nothing
+ * (static names) leave at once. While commits are outstanding the loop
+ * keeps serving: other batches, other connections, the control socket. A TCP connection reads
  * no further until its commit is done, so its answers stay in order.
  */
 #ifndef CHOREO_DNSSERVER_H
