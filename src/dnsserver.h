@@ -11,8 +11,9 @@
  * answers that need them are held until the commit completes (through its
  * callback), and become SERVFAIL if it failed. Answers that need nothing
  * (static names) leave at once. While commits are outstanding the loop
- * keeps serving: other batches, other connections, the control socket. A TCP connection reads
- * no further until its commit is done, so its answers stay in order.
+ * keeps serving: other batches, other connections, the control socket. A
+ * TCP connection reads no further until its commit is done, so its answers
+ * stay in order.
  */
 #ifndef CHOREO_DNSSERVER_H
 #define CHOREO_DNSSERVER_H
