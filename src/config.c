@@ -76,6 +76,7 @@ static const struct conf_key daemon_keys[N_DAEMON_KEYS] = {
 
 enum {
 	K_LISTEN, K_ZONE, K_ZONEFILE, K_TTL, K_TCP_TIMEOUT, K_TCP_CLIENTS,
+	K_TCP_DEADLINE, K_TCP_PER_SOURCE, K_TCP_OUTPUT,
 	K_UDP_PAYLOAD, K_ECS_RESOLVERS, K_ECS_PREFIX4, K_ECS_PREFIX6,
 	K_RATE_LIMIT, K_RATE_SLIP, K_RATE_PREFIX4, K_RATE_PREFIX6, K_RATE_SIZE,
 	K_RATE_RESOLVERS, K_RATE_RESOLVER_RATE, N_DNS_KEYS
@@ -99,6 +100,15 @@ static const struct conf_key dns_keys[N_DNS_KEYS] = {
 	[K_TCP_CLIENTS] = { .name = "tcp_clients", .type = CONF_UINT, .min = 1,
 			    .max = 65536, .def = CONFIG_DEFAULT_TCP_CLIENTS,
 			    CFG(tcp_clients) },
+	[K_TCP_DEADLINE] = { .name = "tcp_deadline", .type = CONF_UINT, .min = 1,
+			    .max = 3600, .def = CONFIG_DEFAULT_TCP_DEADLINE,
+			    CFG(tcp_deadline) },
+	[K_TCP_PER_SOURCE] = { .name = "tcp_per_source", .type = CONF_UINT, .min = 1,
+			    .max = 65536, .def = CONFIG_DEFAULT_TCP_PER_SOURCE,
+			    CFG(tcp_per_source) },
+	[K_TCP_OUTPUT] = { .name = "tcp_output", .type = CONF_UINT, .min = 512,
+			    .max = 1048576, .def = CONFIG_DEFAULT_TCP_OUTPUT,
+			    CFG(tcp_output) },
 	[K_UDP_PAYLOAD] = { .name = "udp_payload", .type = CONF_UINT, .min = 512,
 			    .max = 4096, .def = CONFIG_DEFAULT_UDP_PAYLOAD,
 			    CFG(udp_payload) },

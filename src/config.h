@@ -31,6 +31,9 @@
 #define CONFIG_MAX_BINDINGS_CAP    16777216
 #define CONFIG_DEFAULT_TCP_TIMEOUT 10
 #define CONFIG_DEFAULT_TCP_CLIENTS 256
+#define CONFIG_DEFAULT_TCP_DEADLINE 5       /* s */
+#define CONFIG_DEFAULT_TCP_PER_SOURCE 16
+#define CONFIG_DEFAULT_TCP_OUTPUT  16384    /* bytes */
 #define CONFIG_DEFAULT_UDP_PAYLOAD 1232
 #define CONFIG_DEFAULT_GRACE       2
 #define CONFIG_MAX_CLAIMS          1000
@@ -151,6 +154,12 @@ struct config {
 	uint32_t ttl;              /* TTL of rotated answers */
 	uint32_t tcp_timeout;      /* seconds a TCP connection may stay idle */
 	uint32_t tcp_clients;      /* most TCP connections at once */
+	uint32_t tcp_deadline;     /* seconds for a message to arrive whole, and
+				      for the client to take its answers */
+	uint32_t tcp_per_source;   /* most TCP connections of one source (an
+				      IPv4 address, an IPv6 /64) */
+	uint32_t tcp_output;       /* bytes of answers queued per connection
+				      before its next messages wait */
 	uint16_t udp_payload;      /* largest EDNS UDP answer we send */
 	/* EDNS Client Subnet is honoured only from these resolvers, and only
 	 * for a client subnet of at least ecs_prefix4/6 bits, which is the

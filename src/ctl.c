@@ -327,10 +327,14 @@ static void render_dns(const struct stats_snapshot *s, struct reply *r)
 	    (unsigned long long)s->answer_latency.p99_us,
 	    (unsigned long long)s->answer_latency.max_us,
 	    (unsigned long long)s->answer_latency.count);
-	say(r, "tcp open %zu accepted %llu refused %llu timeouts %llu queries %llu\n",
-	    t->tcp_open, (unsigned long long)t->tcp_accepted,
+	say(r, "tcp open %zu accepted %llu refused %llu refused_source %llu "
+	    "timeouts %llu slow %llu stalled %llu paused %llu queued %zu "
+	    "inbuf %zu queries %llu\n", t->tcp_open, (unsigned long long)t->tcp_accepted,
 	    (unsigned long long)t->tcp_refused,
+	    (unsigned long long)t->tcp_refused_source,
 	    (unsigned long long)t->tcp_timeouts,
+	    (unsigned long long)t->tcp_slow, (unsigned long long)t->tcp_stalled,
+	    (unsigned long long)t->tcp_paused, t->tcp_queued, t->tcp_inbuf,
 	    (unsigned long long)t->tcp_queries);
 	say(r, "commits %llu pending %zu failed %llu\n",
 	    (unsigned long long)t->commits, t->commits_pending,

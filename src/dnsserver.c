@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "dnsserver.h"
+#include "dnsserver_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,105 +19,15 @@
 #include "log.h"
 #include "loop.h"
 #include "rrl.h"
+#include "tcp_limits.h"
 
-#define UDP_BUF      4096 /* largest query read, largest answer sent */
 #define UDP_ROUNDS   8    /* batches per readiness event, then let others run */
 #define TCP_BACKLOG  128
 #define UDP_RCVBUF   (4 << 20) /* bytes */
 
-struct dnsserver;
-struct tcp_conn;
-
-struct udp_sock {
-	struct loop_handler h;
-	struct dnsserver *s;
-};
-
-struct tcp_listener {
-	struct loop_handler h;
-	struct dnsserver *s;
-};
-
-/* An answer held for its commit. */
-struct held {
-	size_t off;               /* of its bytes (res.len of them) */
-	struct dns_result res;    /* length and layout, for SERVFAIL */
-	struct sockaddr_storage peer;  /* UDP */
-	socklen_t peer_len;
-};
-
-/*
- * A commit outstanding. While gateway_commit() runs, the batch's answers
- * are still in the server's buffers (sync); if the commit has not completed
- * when it returns, the answers are copied here (heap) and sent from the
- * callback.
- */
-struct pending {
-	struct dnsserver *s;
-	bool used, sync, done;
-	int result;
-	uint64_t start_us;
-	int fd;                   /* UDP: the socket to answer on */
-	struct held *held;        /* UDP, async: the copies */
-	uint8_t *bytes;
-	size_t n_held;
-	struct tcp_conn *conn;    /* TCP: NULL once the connection is gone */
-};
-
-struct tcp_conn {
-	struct loop_handler h;   /* h.fd < 0: slot free */
-	struct dnsserver *s;
-	struct sockaddr_storage peer;
-	uint64_t last_ms;
-	uint8_t *in;             /* 2 + DNS_TCP_MAX bytes */
-	size_t in_len;
-	uint8_t *out;            /* answers ready to send, length-prefixed */
-	size_t out_len, out_off, out_cap;
-	uint8_t *stage;          /* the answers of the last read */
-	size_t stage_len, stage_cap;
-	struct held *staged;
-	size_t n_staged, staged_cap;
-	struct pending *pending; /* their commit, while outstanding */
-};
-
-struct dnsserver {
-	const struct config *cfg;
-	struct dns_ctx *dns;
-	struct gateway *gw;
-	struct loop *loop;
-	struct dnsserver_stats stats;
-	struct latency answer_latency; /* batch received -> answers sent */
-	struct log_ratelimit rl_send, rl_commit;
-	struct rrl *rrl;               /* NULL: UDP is not rate limited */
-
-	struct udp_sock udp[CONFIG_MAX_LISTEN];
-	struct tcp_listener tcp[CONFIG_MAX_LISTEN];
-	size_t n_listen;
-
-	struct tcp_conn *conns;
-	size_t n_conns;
-
-	struct pending pend[DNSSERVER_MAX_PENDING];
-
-	/* UDP batch buffers */
-	struct mmsghdr in_msg[DNSSERVER_UDP_BATCH], out_msg[DNSSERVER_UDP_BATCH];
-	struct iovec in_iov[DNSSERVER_UDP_BATCH], out_iov[DNSSERVER_UDP_BATCH];
-	struct sockaddr_storage peers[DNSSERVER_UDP_BATCH];
-	struct dns_result res[DNSSERVER_UDP_BATCH];
-	uint8_t in_buf[DNSSERVER_UDP_BATCH][UDP_BUF];
-	uint8_t out_buf[DNSSERVER_UDP_BATCH][UDP_BUF];
-	struct change changes[DNSSERVER_UDP_BATCH * ROTOR_MAX_CHANGES];
-	/* TCP: one answer being made, and the changes of one read */
-	uint8_t tcp_resp[DNS_TCP_MAX];
-	struct change *tcp_changes;
-	size_t tcp_changes_cap;
-};
-
-static void tcp_completed(struct tcp_conn *c, int result);
-
 /* ---- commits --------------------------------------------------------------------- */
 
-static struct pending *pending_get(struct dnsserver *s)
+struct pending *pending_get(struct dnsserver *s)
 {
 	for (size_t i = 0; i < DNSSERVER_MAX_PENDING; i++) {
 		struct pending *p = &s->pend[i];
@@ -131,7 +42,7 @@ static struct pending *pending_get(struct dnsserver *s)
 	return NULL;
 }
 
-static void pending_put(struct pending *p)
+void pending_put(struct pending *p)
 {
 	free(p->held);
 	free(p->bytes);
@@ -201,7 +112,7 @@ static void udp_completed(struct pending *p)
 	latency_record(&s->answer_latency, latency_now_us() - p->start_us);
 }
 
-static void on_commit(void *ctx, int result)
+void pending_on_commit(void *ctx, int result)
 {
 	struct pending *p = ctx;
 	struct tcp_conn *c = p->conn;
@@ -343,7 +254,7 @@ static void udp_batch(struct dnsserver *s, int fd)
 		p->fd = fd;
 		p->start_us = start;
 		s->stats.commits++;
-		gateway_commit(s->gw, s->changes, nc, on_commit, p);
+		gateway_commit(s->gw, s->changes, nc, pending_on_commit, p);
 		if (!p->done) {
 			p->sync = false;
 			if (udp_hold(s, p, (size_t)n) < 0) {
@@ -388,290 +299,6 @@ static void on_udp(struct loop_handler *h, uint32_t events)
 	}
 }
 
-/* ---- TCP ------------------------------------------------------------------------ */
-
-static void tcp_close(struct tcp_conn *c)
-{
-	if (c->h.fd < 0)
-		return;
-	if (c->pending)
-		c->pending->conn = NULL; /* its answers have nowhere to go */
-	c->pending = NULL;
-	loop_del(c->s->loop, &c->h);
-	close(c->h.fd);
-	c->h.fd = -1;
-	free(c->in);
-	free(c->out);
-	free(c->stage);
-	free(c->staged);
-	*c = (struct tcp_conn){ .h = { .fd = -1 }, .s = c->s };
-	c->s->stats.tcp_open--;
-}
-
-/* Try to send what is ready; 0 when all is sent, 1 when some is left,
- * -1 when the connection died. */
-static int tcp_flush(struct tcp_conn *c)
-{
-	while (c->out_off < c->out_len) {
-		ssize_t w = send(c->h.fd, c->out + c->out_off,
-				 c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 1;
-			return -1;
-		}
-		c->out_off += (size_t)w;
-	}
-	c->out_off = c->out_len = 0;
-	return 0;
-}
-
-/* buf with room for need elements of elem bytes (reallocated, *cap
- * updated), or NULL when memory is short (buf and *cap unchanged). */
-static void *grown(void *buf, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 16;
-	void *p;
-
-	if (need <= *cap)
-		return buf;
-	while (n < need)
-		n *= 2;
-	p = realloc(buf, n * elem);
-	if (p)
-		*cap = n;
-	return p;
-}
-
-/* Keep one answer of this read until its commit is done. */
-static int tcp_stage(struct tcp_conn *c, const uint8_t *msg, const struct dns_result *res)
-{
-	struct held *staged = grown(c->staged, &c->staged_cap, c->n_staged + 1,
-				    sizeof(*staged));
-	uint8_t *stage;
-
-	if (!staged)
-		return -ENOMEM;
-	c->staged = staged;
-	stage = grown(c->stage, &c->stage_cap, c->stage_len + res->len, 1);
-	if (!stage)
-		return -ENOMEM;
-	c->stage = stage;
-	c->staged[c->n_staged] = (struct held){ .off = c->stage_len, .res = *res };
-	memcpy(c->stage + c->stage_len, msg, res->len);
-	c->stage_len += res->len;
-	c->n_staged++;
-	return 0;
-}
-
-/* The commit of the staged answers is done (result) or was never needed:
- * queue them, in order, SERVFAIL where they needed a failed commit. */
-static int tcp_release(struct tcp_conn *c, int result)
-{
-	int ret = 0;
-
-	for (size_t i = 0; i < c->n_staged && !ret; i++) {
-		struct held *h = &c->staged[i];
-		uint8_t *msg = c->stage + h->off;
-
-		if (result && h->res.n_changes)
-			dns_make_servfail(c->s->dns, msg, &h->res);
-		uint8_t *out = grown(c->out, &c->out_cap, c->out_len + 2 + h->res.len, 1);
-
-		if (!out) {
-			ret = -ENOMEM;
-			break;
-		}
-		c->out = out;
-		c->out[c->out_len] = (uint8_t)(h->res.len >> 8);
-		c->out[c->out_len + 1] = (uint8_t)h->res.len;
-		memcpy(c->out + c->out_len + 2, msg, h->res.len);
-		c->out_len += 2 + h->res.len;
-	}
-	c->n_staged = c->stage_len = 0;
-	return ret;
-}
-
-/* Answer every complete message in the input buffer, as one commit. */
-static int tcp_process(struct tcp_conn *c, uint64_t now)
-{
-	struct dnsserver *s = c->s;
-	size_t off = 0, nc = 0;
-	struct pending *p;
-	int result = 0;
-
-	while (c->in_len - off >= 2) {
-		size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1];
-		struct dns_result res;
-
-		if (mlen < 12)
-			return -EBADMSG; /* no DNS header: nothing to answer */
-		if (c->in_len - off < 2 + mlen)
-			break;
-		s->stats.tcp_queries++;
-		dns_answer(s->dns, c->in + off + 2, mlen,
-			   (struct sockaddr *)&c->peer, true, now,
-			   s->tcp_resp, DNS_TCP_MAX, &res);
-		off += 2 + mlen;
-		if (!res.len)
-			continue;
-		if (res.n_changes) {
-			struct change *ch = grown(s->tcp_changes, &s->tcp_changes_cap,
-						  nc + res.n_changes, sizeof(*ch));
-
-			if (!ch)
-				return -ENOMEM;
-			s->tcp_changes = ch;
-			memcpy(&s->tcp_changes[nc], res.changes,
-			       res.n_changes * sizeof(res.changes[0]));
-			nc += res.n_changes;
-		}
-		if (tcp_stage(c, s->tcp_resp, &res) < 0)
-			return -ENOMEM;
-	}
-	memmove(c->in, c->in + off, c->in_len - off);
-	c->in_len -= off;
-	if (nc == 0)
-		return tcp_release(c, 0);
-	p = pending_get(s);
-	if (!p) {
-		s->stats.commit_overload++;
-		return tcp_release(c, -EBUSY);
-	}
-	p->conn = c;
-	c->pending = p;
-	s->stats.commits++;
-	gateway_commit(s->gw, s->tcp_changes, nc, on_commit, p);
-	if (!p->done) {
-		p->sync = false;
-		return 0; /* tcp_completed() goes on when it completes */
-	}
-	c->pending = NULL;
-	result = p->result;
-	pending_put(p);
-	return tcp_release(c, result);
-}
-
-/* Send what is ready; read again once nothing is waiting for a commit.
- * While answers are ready, stop reading: the client must read first. */
-static void tcp_resume(struct tcp_conn *c)
-{
-	int pending = tcp_flush(c);
-
-	if (pending < 0) {
-		tcp_close(c);
-		return;
-	}
-	if (c->pending)
-		loop_mod(c->s->loop, &c->h, pending ? EPOLLOUT : 0);
-	else
-		loop_mod(c->s->loop, &c->h, pending ? EPOLLOUT : EPOLLIN);
-}
-
-/* The commit of this connection's last read completed (async). */
-static void tcp_completed(struct tcp_conn *c, int result)
-{
-	if (tcp_release(c, result) < 0) {
-		tcp_close(c);
-		return;
-	}
-	c->last_ms = log_now_ms();
-	tcp_resume(c);
-}
-
-static void on_tcp_conn(struct loop_handler *h, uint32_t events)
-{
-	struct tcp_conn *c = container_of(h, struct tcp_conn, h);
-	uint64_t now = log_now_ms();
-
-	if (h->fd < 0)
-		return;
-	if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) {
-		tcp_close(c);
-		return;
-	}
-	if ((events & EPOLLIN) && !c->pending) {
-		ssize_t r = recv(h->fd, c->in + c->in_len,
-				 2 + DNS_TCP_MAX - c->in_len, MSG_DONTWAIT);
-
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-			tcp_close(c);
-			return;
-		}
-		if (r > 0) {
-			c->in_len += (size_t)r;
-			c->last_ms = now;
-			if (tcp_process(c, now) < 0) {
-				tcp_close(c);
-				return;
-			}
-		}
-	}
-	tcp_resume(c);
-}
-
-static void on_tcp_accept(struct loop_handler *h, uint32_t events)
-{
-	struct tcp_listener *l = container_of(h, struct tcp_listener, h);
-	struct dnsserver *s = l->s;
-
-	(void)events;
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage peer;
-		socklen_t plen = sizeof(peer);
-		struct tcp_conn *c = NULL;
-		int fd = accept4(h->fd, (struct sockaddr *)&peer, &plen,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0)
-			return;
-		for (size_t k = 0; k < s->n_conns; k++) {
-			if (s->conns[k].h.fd < 0) {
-				c = &s->conns[k];
-				break;
-			}
-		}
-		if (!c || !(c->in = malloc(2 + DNS_TCP_MAX))) {
-			/* at the cap: refuse rather than starve the others */
-			s->stats.tcp_refused++;
-			close(fd);
-			continue;
-		}
-		c->h.fd = fd;
-		c->h.fn = on_tcp_conn;
-		c->s = s;
-		c->peer = peer;
-		c->last_ms = log_now_ms();
-		if (loop_add(s->loop, &c->h, EPOLLIN) < 0) {
-			free(c->in);
-			c->in = NULL;
-			close(fd);
-			c->h.fd = -1;
-			continue;
-		}
-		s->stats.tcp_open++;
-		s->stats.tcp_accepted++;
-	}
-}
-
-void dnsserver_tick(struct dnsserver *s, uint64_t now_ms)
-{
-	uint64_t idle = (uint64_t)s->cfg->tcp_timeout * 1000;
-
-	for (size_t k = 0; k < s->n_conns; k++) {
-		struct tcp_conn *c = &s->conns[k];
-
-		/* a connection waiting for its commit is waiting for us */
-		if (c->h.fd >= 0 && !c->pending && now_ms - c->last_ms >= idle) {
-			s->stats.tcp_timeouts++;
-			tcp_close(c);
-		}
-	}
-}
-
 /* ---- sockets -------------------------------------------------------------------- */
 
 static int open_socket(const struct sockaddr_storage *ss, socklen_t len, int type)
@@ -712,6 +339,7 @@ struct dnsserver *dnsserver_new(const struct config *cfg, struct dns_ctx *dns,
 				struct gateway *gw, struct loop *loop)
 {
 	struct dnsserver *s = calloc(1, sizeof(*s));
+	uint64_t seed;
 
 	if (!s)
 		goto oom;
@@ -727,6 +355,10 @@ struct dnsserver *dnsserver_new(const struct config *cfg, struct dns_ctx *dns,
 	if (!s->conns)
 		goto oom;
 	s->n_conns = cfg->tcp_clients;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = latency_now_us(); /* the hash only spreads sources */
+	if (tcp_sources_init(&s->sources, s->n_conns, seed) < 0)
+		goto oom;
 	for (size_t k = 0; k < s->n_conns; k++)
 		s->conns[k] = (struct tcp_conn){ .h = { .fd = -1 }, .s = s };
 	for (size_t i = 0; i < CONFIG_MAX_LISTEN; i++)
@@ -786,6 +418,7 @@ void dnsserver_free(struct dnsserver *s)
 		}
 	}
 	free(s->conns);
+	tcp_sources_free(&s->sources);
 	free(s->tcp_changes);
 	rrl_free(s->rrl);
 	free(s);

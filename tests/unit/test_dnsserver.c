@@ -25,6 +25,7 @@
 #include "dns.h"
 #include "dnsserver.h"
 #include "gateway.h"
+#include "log.h"
 #include "loop.h"
 #include "rotor.h"
 #include "zone.h"
@@ -366,12 +367,276 @@ static void test_tcp_gone_while_held(void **state)
 	close(b);
 }
 
+/* ---- TCP limits ------------------------------------------------------------------ */
+
+static int tcp_client_from(struct fixture *f, const char *src)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(inet_pton(AF_INET, src, &sin.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&f->addr, sizeof(f->addr)), 0);
+	return fd;
+}
+
+/* The server has closed fd (after some spins). */
+static bool closed_by_server(struct fixture *f, int fd)
+{
+	uint8_t b[64];
+
+	for (int i = 0; i < 20; i++) {
+		spin(f, 2);
+		if (readable(fd)) {
+			ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+
+			if (n == 0 || (n < 0 && errno == ECONNRESET))
+				return true;
+		}
+	}
+	return false;
+}
+
+static void test_tcp_per_source(void **state)
+{
+	struct fixture *f = *state;
+	int a[3], other;
+	uint8_t q[512];
+	size_t qlen = query(q, 40, "example.test", 6);
+
+	f->cfg->tcp_per_source = 2;
+	for (int i = 0; i < 3; i++) {
+		a[i] = tcp_client_from(f, "127.0.0.1");
+		spin(f, 2);
+	}
+	/* the third of one source is refused, and counted */
+	assert_true(closed_by_server(f, a[2]));
+	assert_int_equal(dnsserver_get_stats(f->server)->tcp_refused_source, 1);
+	assert_int_equal(dnsserver_get_stats(f->server)->tcp_open, 2);
+	/* another source is served meanwhile */
+	other = tcp_client_from(f, "127.0.0.2");
+	spin(f, 3);
+	tcp_send(other, q, qlen);
+	spin(f, 5);
+	assert_int_equal(tcp_recv(other).id, 40);
+	/* one of the first source goes: one more of it may come */
+	close(a[0]);
+	close(a[2]);
+	spin(f, 5);
+	a[0] = tcp_client_from(f, "127.0.0.1");
+	spin(f, 3);
+	tcp_send(a[0], q, qlen);
+	spin(f, 5);
+	assert_int_equal(tcp_recv(a[0]).id, 40);
+	assert_int_equal(dnsserver_get_stats(f->server)->tcp_refused_source, 1);
+	close(a[0]);
+	close(a[1]);
+	close(other);
+}
+
+/* A connection must send its first message, and each message whole, within
+ * tcp_deadline; between messages tcp_timeout applies. */
+static void test_tcp_deadlines(void **state)
+{
+	struct fixture *f = *state;
+	int silent = tcp_client(f), byte = tcp_client(f), good = tcp_client(f);
+	uint8_t q[512];
+	size_t qlen = query(q, 50, "example.test", 6);
+	uint64_t t0 = log_now_ms();
+	const struct dnsserver_stats *st = dnsserver_get_stats(f->server);
+
+	f->cfg->tcp_deadline = 2;
+	f->cfg->tcp_timeout = 10;
+	spin(f, 3);
+	/* no input buffer before a byte comes */
+	dnsserver_tick(f->server, t0);
+	assert_int_equal(st->tcp_open, 3);
+	assert_int_equal(st->tcp_inbuf, 0);
+	assert_int_equal(send(byte, "\0", 1, 0), 1); /* a message begun */
+	tcp_send(good, q, qlen);
+	spin(f, 5);
+	assert_int_equal(tcp_recv(good).id, 50);
+	/* a small one for the message begun; none once a message is done */
+	dnsserver_tick(f->server, t0);
+	assert_true(st->tcp_inbuf > 0);
+	assert_true(st->tcp_inbuf <= 1024);
+	dnsserver_tick(f->server, t0 + 1000);
+	assert_int_equal(st->tcp_open, 3);
+	dnsserver_tick(f->server, log_now_ms() + 2000);
+	/* the silent one and the one with half a message: cut at the deadline */
+	assert_int_equal(st->tcp_slow, 2);
+	assert_int_equal(st->tcp_open, 1);
+	assert_true(closed_by_server(f, silent));
+	assert_true(closed_by_server(f, byte));
+	/* the one that sent a whole message waits for the idle timeout */
+	dnsserver_tick(f->server, t0 + 9000);
+	assert_int_equal(st->tcp_open, 1);
+	dnsserver_tick(f->server, log_now_ms() + 10000);
+	assert_int_equal(st->tcp_timeouts, 1);
+	assert_int_equal(st->tcp_open, 0);
+	close(silent);
+	close(byte);
+	close(good);
+	/* with a shorter tcp_timeout, that is the deadline */
+	f->cfg->tcp_timeout = 1;
+	silent = tcp_client(f);
+	spin(f, 3);
+	assert_int_equal(st->tcp_open, 1);
+	dnsserver_tick(f->server, log_now_ms() + 1000);
+	assert_int_equal(st->tcp_slow, 3);
+	assert_int_equal(st->tcp_open, 0);
+	close(silent);
+}
+
+/* A client that pipelines and does not read: choreod answers up to
+ * tcp_output and leaves the rest in the input buffer; once the client
+ * reads, all are answered, in order. */
+static void test_tcp_output_cap(void **state)
+{
+	enum { N = 600 };
+	struct fixture *f = *state;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 2048;
+	const struct dnsserver_stats *st = dnsserver_get_stats(f->server);
+	static uint8_t all[N * 40];
+	size_t n = 0, sent = 0;
+	uint8_t q[512];
+	int got = 0;
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&f->addr, sizeof(f->addr)), 0);
+	f->cfg->tcp_output = 1024;
+	for (int i = 0; i < N; i++) {
+		size_t qlen = query(q, (uint16_t)(1000 + i), "example.test", 6);
+
+		all[n++] = (uint8_t)(qlen >> 8);
+		all[n++] = (uint8_t)qlen;
+		memcpy(all + n, q, qlen);
+		n += qlen;
+	}
+	assert_true(n <= sizeof(all));
+	for (int i = 0; i < 200 && sent < n; i++) {
+		ssize_t w = send(fd, all + sent, n - sent, MSG_DONTWAIT);
+
+		if (w > 0)
+			sent += (size_t)w;
+		spin(f, 1);
+	}
+	assert_int_equal(sent, n);
+	spin(f, 20);
+	dnsserver_tick(f->server, log_now_ms());
+	/* not all answered: the rest wait for the client to read */
+	assert_true(st->tcp_paused > 0);
+	assert_true(st->tcp_queries < N);
+	/* what choreod holds: up to the cap, and the answer that crossed it */
+	assert_true(st->tcp_queued <= 1024 + 2 + 512);
+	/* the client reads: every answer comes, in order */
+	for (int i = 0; i < 20000 && got < N; i++) {
+		spin(f, 1);
+		while (readable(fd) && got < N) {
+			assert_int_equal(tcp_recv(fd).id, 1000 + got);
+			got++;
+		}
+	}
+	assert_int_equal(got, N);
+	assert_int_equal(st->tcp_queries, N);
+	close(fd);
+}
+
+/* The same client, never reading: cut at the deadline, and counted. */
+static void test_tcp_stalled(void **state)
+{
+	enum { N = 600 };
+	struct fixture *f = *state;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 2048;
+	const struct dnsserver_stats *st = dnsserver_get_stats(f->server);
+	static uint8_t all[N * 40];
+	size_t n = 0, sent = 0;
+	uint8_t q[512];
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&f->addr, sizeof(f->addr)), 0);
+	f->cfg->tcp_output = 1024;
+	f->cfg->tcp_deadline = 2;
+	for (int i = 0; i < N; i++) {
+		size_t qlen = query(q, (uint16_t)i, "example.test", 6);
+
+		all[n++] = (uint8_t)(qlen >> 8);
+		all[n++] = (uint8_t)qlen;
+		memcpy(all + n, q, qlen);
+		n += qlen;
+	}
+	for (int i = 0; i < 200 && sent < n; i++) {
+		ssize_t w = send(fd, all + sent, n - sent, MSG_DONTWAIT);
+
+		if (w > 0)
+			sent += (size_t)w;
+		spin(f, 1);
+	}
+	spin(f, 20);
+	dnsserver_tick(f->server, log_now_ms() + 1000);
+	assert_int_equal(st->tcp_open, 1);
+	dnsserver_tick(f->server, log_now_ms() + 2100);
+	assert_int_equal(st->tcp_stalled, 1);
+	assert_int_equal(st->tcp_open, 0);
+	close(fd);
+}
+
+/* Several rotated queries in one write: one commit; a message larger than
+ * the first input buffer, sent in two parts, is read whole. */
+static void test_tcp_one_commit_per_read(void **state)
+{
+	struct fixture *f = *state;
+	int a = tcp_client(f);
+	uint8_t q[512], all[1800], big[3000] = { 0 };
+	size_t n = 0, qlen;
+
+	spin(f, 3);
+	for (int i = 0; i < 6; i++) {
+		size_t len = query(q, (uint16_t)(60 + i), "www.example.test", i % 2 ? 28 : 1);
+
+		all[n++] = (uint8_t)(len >> 8);
+		all[n++] = (uint8_t)len;
+		memcpy(all + n, q, len);
+		n += len;
+	}
+	assert_int_equal(send(a, all, n, 0), (ssize_t)n);
+	spin(f, 5);
+	assert_int_equal(f->gw.n_held, 1);
+	assert_true(f->gw.held[0].n >= 6); /* the changes of all six */
+	assert_int_equal(dnsserver_get_stats(f->server)->commits, 1);
+	complete(&f->gw, 0);
+	spin(f, 3);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(tcp_recv(a).id, 60 + i);
+	/* 2998 bytes: a query followed by junk; answered (FORMERR or not) */
+	qlen = query(big + 2, 70, "example.test", 6);
+	(void)qlen;
+	big[0] = (uint8_t)(2998 >> 8);
+	big[1] = (uint8_t)(2998 & 0xff);
+	assert_int_equal(send(a, big, 1500, 0), 1500);
+	spin(f, 5);
+	assert_false(readable(a));
+	assert_int_equal(send(a, big + 1500, 1500, 0), 1500);
+	spin(f, 5);
+	assert_true(readable(a));
+	assert_int_equal(tcp_recv(a).id, 70);
+	close(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_udp_waits_for_its_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_in_order_after_its_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_gone_while_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_per_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_deadlines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_output_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_stalled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_one_commit_per_read, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
