@@ -85,22 +85,23 @@ failed=0 misrouted_any=0
 if [ "$STANDALONE" = 1 ]; then
 	echo
 	echo "== standalone choreod (tests/lab/bench-scale.sh) =="
+	sa_out=$(mktemp /tmp/choreo-dist-scale-standalone.XXXXXX) || lab_die "mktemp failed"
 	SCALE_SECONDS=$SECS SCALE_CLIENTS=$CLIENTS_LIST SCALE_CLOSE=$CLOSE SCALE_LATENCY=$LAT \
 		SCALE_BANNER_WORKERS=$GWLAB_BANNER_WORKERS SCALE_BANNER_LITE=$GWLAB_BANNER_LITE \
-		"$here/bench-scale.sh" >"/tmp/choreo-dist-scale-standalone.$$.txt" 2>&1
+		"$here/bench-scale.sh" >"$sa_out" 2>&1
 	sa_rc=$?
-	cat "/tmp/choreo-dist-scale-standalone.$$.txt"
+	cat "$sa_out"
 	while read -r line; do
 		f() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$line"; }
 		ctend=$(f conntrack_end)
 		SUMMARY+=("| standalone | $(f clients) | $(f misrouted) | $(f tx_per_s) / $(f offered_per_s) ($(f nominal_per_s)) | $(f late), $(f saturated), $(f gen_cpu) | choreod $(f choreod_cpu) | $(f banner_cpu) | $(f idle) | $(f conntrack_peak) / ${ctend#*/} ($(f ct_drops) drops) |")
-	done < <(grep '^clients=' "/tmp/choreo-dist-scale-standalone.$$.txt")
+	done < <(grep '^clients=' "$sa_out")
 	if [ "$sa_rc" != 0 ]; then
 		echo "standalone: bench-scale.sh exited $sa_rc"
-		grep -q 'a misroute: 1' "/tmp/choreo-dist-scale-standalone.$$.txt" && misrouted_any=1
+		grep -q 'a misroute: 1' "$sa_out" && misrouted_any=1
 		failed=$((failed + 1))
 	fi
-	rm -f "/tmp/choreo-dist-scale-standalone.$$.txt"
+	rm -f "$sa_out"
 fi
 
 # ---- distributed: two DNS nodes, two gateways --------------------------------
