@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: MIT
 #
 # The distributed mode against standalone choreod, same run, same settings,
-# one after the other (run by `make bench-distributed`):
+# one after the other (the "answer" part of `make bench-distributed`, which
+# then runs bench-dist-seed.sh, the 2014 matrix with choreo-load, and
+# bench-dist-scale.sh, 10 000 clients through two gateways beside
+# standalone choreod; BENCH_DIST_PARTS selects parts):
 #
 #   standalone   one choreod: DNS, rotor and its own nftables table
 #   distributed  a DNS node (role dns) whose every rotated answer waits for
