@@ -336,9 +336,10 @@ static void render_dns(const struct stats_snapshot *s, struct reply *r)
 	    (unsigned long long)t->tcp_slow, (unsigned long long)t->tcp_stalled,
 	    (unsigned long long)t->tcp_paused, t->tcp_queued, t->tcp_inbuf,
 	    (unsigned long long)t->tcp_queries);
-	say(r, "commits %llu pending %zu failed %llu\n",
+	say(r, "commits %llu pending %zu failed %llu overload %llu\n",
 	    (unsigned long long)t->commits, t->commits_pending,
-	    (unsigned long long)t->commit_failures);
+	    (unsigned long long)t->commit_failures,
+	    (unsigned long long)t->commit_overload);
 }
 
 static void render_status(const struct ctl *c, const struct stats_snapshot *s,
