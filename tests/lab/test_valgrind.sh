@@ -265,7 +265,7 @@ dns_rc=$?
 wait "$gw_pid" 2>/dev/null
 gw_rc=$?
 [ $dist_rc -eq 0 ] && echo "$mix" | grep -q '^querymix: udp 150/150 tcp 30/30 ' &&
-	grep -q '^commits [1-9][0-9]* pending 0 failed 0$' "$LAB_TMP/ctl-dns-status.out" &&
+	grep -q '^commits [1-9][0-9]* pending 0 failed 0 overload 0$' "$LAB_TMP/ctl-dns-status.out" &&
 	grep -q '^changes_received frames [1-9]' "$LAB_TMP/ctl-gw-status.out" && [ $pt_rc -eq 0 ] &&
 	[ "$(grep -c '; refused$' "$LAB_TMP/pt.out")" -eq 8 ] && [ $n_ctl -eq 6 ]
 tap_check $? "the distributed mode under memcheck: every query answered, every commit acknowledged, a peertool session applied, 8 attacks refused, 6 control commands answered"
