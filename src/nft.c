@@ -23,6 +23,7 @@
 #include "addr.h"
 #include "log.h"
 #include "nft_expr.h"
+#include "nft_seq.h"
 
 #define MSG_ROOM      (64 * 1024)  /* the largest message (16-bit attribute lengths) */
 #define RECV_BUF      (256 * 1024)
@@ -134,12 +135,6 @@ static int recv_messages(struct nft *n,
 	}
 }
 
-/* Sequence numbers wrap: compare by distance, never by magnitude. */
-static bool seq_in(uint32_t seq, uint32_t first, uint32_t count)
-{
-	return (uint32_t)(seq - first) < count;
-}
-
 struct acks {
 	uint32_t first_seq, count, got, failed_seq;
 	int err;
@@ -151,7 +146,7 @@ static int on_ack(const struct nlmsghdr *nlh, void *ctx)
 	const struct nlmsgerr *e;
 
 	if (nlh->nlmsg_type != NLMSG_ERROR ||
-	    !seq_in(nlh->nlmsg_seq, a->first_seq, a->count))
+	    !nft_seq_in(nlh->nlmsg_seq, a->first_seq, a->count))
 		return 1; /* a stale reply of an earlier, timed-out transaction */
 	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
 		return -EBADMSG;
@@ -561,7 +556,7 @@ int nft_commit(struct nft *n, int *failed_type)
 	ret = a.count ? recv_messages(n, on_ack, &a) : 0;
 	if (ret == 0)
 		ret = a.err;
-	if (ret < 0 && a.err && failed_type && seq_in(a.failed_seq, a.first_seq, a.count))
+	if (ret < 0 && a.err && failed_type && nft_seq_in(a.failed_seq, a.first_seq, a.count))
 		*failed_type = n->types[a.failed_seq - a.first_seq] & 0xff;
 	return ret;
 }
