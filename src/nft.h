@@ -84,4 +84,16 @@ typedef void nft_elem_fn(void *ctx, const uint8_t *key, uint32_t key_len,
 long nft_dump_elems(struct nft *n, const char *table, const char *set,
 		    nft_elem_fn *fn, void *ctx);
 
+/*
+ * The ruleset generation: the kernel's count of committed transactions,
+ * every table and every process together (ours too). 0 and *gen, or -errno.
+ */
+int nft_get_gen(struct nft *n, uint32_t *gen);
+
+/* fn(ctx, chain, handle) for each rule of inet table (fn returns 0, or a
+ * negative errno that ends the dump with it). */
+int nft_list_rules(struct nft *n, const char *table,
+		   int (*fn)(void *ctx, const char *chain, uint64_t handle),
+		   void *ctx);
+
 #endif

@@ -2,7 +2,9 @@
 /* nft.h's dumps: each a request and its replies, on the caller's socket. */
 #include "nft.h"
 
+#include <endian.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <libmnl/libmnl.h>
@@ -296,4 +298,112 @@ long nft_dump_elems(struct nft *n, const char *table, const char *set,
 		       fn ? elems_cb : count_cb, &w);
 
 	return ret < 0 ? ret : w.count;
+}
+
+/* ---- the ruleset generation, and the rules ------------------------------------------------ */
+
+struct gen {
+	uint32_t seq, id;
+	bool got;
+};
+
+static int on_gen(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct gen *g = ctx;
+	const struct nlattr *attr;
+
+	if (nlh->nlmsg_seq != g->seq)
+		return 1;
+	if (nlh->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+			return -EBADMSG;
+		return e->error ? e->error : 0; /* the acknowledgement ends it */
+	}
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct nfgenmsg)))
+		return -EBADMSG;
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(attr) == NFTA_GEN_ID &&
+		    mnl_attr_validate(attr, MNL_TYPE_U32) == 0) {
+			g->id = ntohl(mnl_attr_get_u32(attr));
+			g->got = true;
+		}
+	}
+	return 1;
+}
+
+int nft_get_gen(struct nft *n, uint32_t *gen)
+{
+	char req[REQ_BUF] = { 0 };
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(req, NFT_MSG_GETGEN, AF_UNSPEC,
+						     NLM_F_ACK, n->seq++);
+	struct gen g = { .seq = nlh->nlmsg_seq };
+	int ret;
+
+	if (mnl_socket_sendto(n->nl, req, nlh->nlmsg_len) < 0)
+		return -errno;
+	ret = nft_recv(n, on_gen, &g);
+	if (ret == 0 && !g.got)
+		ret = -EBADMSG;
+	if (ret == 0)
+		*gen = g.id;
+	return ret;
+}
+
+struct rules {
+	const char *table;
+	int (*fn)(void *ctx, const char *chain, uint64_t handle);
+	void *ctx;
+};
+
+/* The table, chain and handle of a rule, read from its attributes (no
+ * expression is parsed: this runs several times a second). */
+static int rules_cb(const struct nlmsghdr *nlh, void *ctx)
+{
+	struct rules *r = ctx;
+	const struct nlattr *attr;
+	const char *table = NULL, *chain = NULL;
+	uint64_t handle = 0;
+	bool has_handle = false;
+
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct nfgenmsg)))
+		return -EBADMSG;
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
+		switch (mnl_attr_get_type(attr)) {
+		case NFTA_RULE_TABLE:
+			if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+				table = mnl_attr_get_str(attr);
+			break;
+		case NFTA_RULE_CHAIN:
+			if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+				chain = mnl_attr_get_str(attr);
+			break;
+		case NFTA_RULE_HANDLE:
+			if (mnl_attr_validate(attr, MNL_TYPE_U64) == 0) {
+				handle = be64toh(mnl_attr_get_u64(attr));
+				has_handle = true;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	if (!table || !chain || !has_handle || strcmp(table, r->table) != 0)
+		return 0;
+	return r->fn(r->ctx, chain, handle);
+}
+
+static void build_rule_filter(struct nlmsghdr *nlh, const void *arg)
+{
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, arg);
+}
+
+int nft_list_rules(struct nft *n, const char *table,
+		   int (*fn)(void *ctx, const char *chain, uint64_t handle),
+		   void *ctx)
+{
+	struct rules r = { .table = table, .fn = fn, .ctx = ctx };
+
+	return dump(n, NFT_MSG_GETRULE, build_rule_filter, table, rules_cb, &r);
 }
