@@ -404,6 +404,45 @@ static void collect_live(void *ctx, const struct change *c)
 	l->v[l->n++] = *c;
 }
 
+/* The changes in an order where those writing the same element are next to
+ * each other (their time left aside). */
+static int change_cmp(const void *a, const void *b)
+{
+	const struct change *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->service != y->service)
+		return x->service < y->service ? -1 : 1;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->src_len != y->src_len)
+		return x->src_len < y->src_len ? -1 : 1;
+	if (memcmp(x->addr, y->addr, 16))
+		return memcmp(x->addr, y->addr, 16);
+	return memcmp(x->src, y->src, 16);
+}
+
+/* One change per element, with the most time left: an address re-opened by
+ * many answers is written once. Returns the new count. */
+static size_t unique_changes(struct change *c, size_t count)
+{
+	size_t out = 0;
+
+	if (count < 2)
+		return count;
+	qsort(c, count, sizeof(*c), change_cmp);
+	for (size_t i = 1; i < count; i++) {
+		if (change_cmp(&c[out], &c[i]) == 0) {
+			if (c[i].ms > c[out].ms)
+				c[out].ms = c[i].ms;
+		} else {
+			c[++out] = c[i];
+		}
+	}
+	return out + 1;
+}
+
 /*
  * Apply again every change still live (what answers and DNS nodes asked,
  * the windows adopted at the start): after a repair the sets that were
@@ -417,6 +456,7 @@ static long replay(struct nat *n, uint64_t now_ms)
 
 	change_log_live(n->qlog, now_ms, collect_live, &l);
 	change_log_live(n->log, now_ms, collect_live, &l);
+	l.n = unique_changes(l.v, l.n);
 	for (size_t i = 0; i < l.n && !l.err; i += REPLAY_CHUNK) {
 		size_t k = l.n - i < REPLAY_CHUNK ? l.n - i : REPLAY_CHUNK, written;
 		int ret = apply(n, l.v + i, k, false, &written);

@@ -169,6 +169,9 @@ before=$(awk -v a="${DAMAGED_AT[1]}" '$1 < a && $3 == "NOERROR" && $5 != "server
 tap_check $? "under load ($during questions in all): after the repairs $total valid clients answered and connected, $bad misrouted (before any damage: $before)"
 
 gw_ctl status | grep -E '^(table_repairs|gateway table)' | tap_diag
+n_rep=$(repairs)
+[ "$n_rep" = "$k" ]
+tap_check $? "exactly $k repairs for $k damages: choreod's own commits (they move the generation too) cause none (table_repairs $n_rep)"
 grep "was damaged from outside" "$GW_CHOREOD_LOG" | tap_diag
 lab_alive "$GW_CHOREOD_PID"
 tap_check $? "choreod still running"
