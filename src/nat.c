@@ -456,14 +456,15 @@ static long replay(struct nat *n, uint64_t now_ms)
 
 	change_log_live(n->qlog, now_ms, collect_live, &l);
 	change_log_live(n->log, now_ms, collect_live, &l);
-	l.n = unique_changes(l.v, l.n);
-	for (size_t i = 0; i < l.n && !l.err; i += REPLAY_CHUNK) {
+	l.n = l.err ? 0 : unique_changes(l.v, l.n);
+	/* a chunk refused (a set full) does not keep the others out */
+	for (size_t i = 0; i < l.n; i += REPLAY_CHUNK) {
 		size_t k = l.n - i < REPLAY_CHUNK ? l.n - i : REPLAY_CHUNK, written;
 		int ret = apply(n, l.v + i, k, false, &written);
 
-		if (ret < 0)
+		if (ret < 0 && !l.err)
 			l.err = ret;
-		else
+		else if (ret == 0)
 			done += (long)k;
 	}
 	free(l.v);
@@ -477,13 +478,14 @@ static void repair(struct nat *n, uint64_t now_ms)
 	long replayed;
 	int ret;
 
-	n->tried = true;
 	n->last_try_ms = now_ms;
+	n->last_failed = true;
 	ret = install(n, true);
 	if (ret < 0) {
 		n->repair_failures++;
 		return; /* logged; tried again in RETRY_MS */
 	}
+	n->last_failed = false;
 	n->need_repair = false;
 	n->gen_known = false; /* our own transactions moved it: check again */
 	if (nat_verify_record(n->verify, n->nft, n->cfg->table) < 0)
@@ -518,10 +520,10 @@ static void repair(struct nat *n, uint64_t now_ms)
  */
 static void check_table(struct nat *n, uint64_t now_ms)
 {
-	uint32_t gen;
-	int ret;
-
 	if (!n->need_repair) {
+		uint32_t gen;
+		int ret;
+
 		if (nft_get_gen(n->nft, &gen) < 0 || (n->gen_known && gen == n->gen))
 			return;
 		ret = nat_verify_check(n->verify, n->nft, n->cfg->table, n->why,
@@ -535,7 +537,7 @@ static void check_table(struct nat *n, uint64_t now_ms)
 		}
 		n->need_repair = true;
 	}
-	if (n->tried && n->repair_failures && now_ms - n->last_try_ms < RETRY_MS)
+	if (n->last_failed && now_ms - n->last_try_ms < RETRY_MS)
 		return;
 	repair(n, now_ms);
 }

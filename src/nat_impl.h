@@ -50,7 +50,7 @@ struct nat {
 	struct nat_verify *verify;
 	struct change_log *log, *qlog;
 	struct loop_handler check;  /* a timerfd, CHECK_PERIOD_MS */
-	bool need_repair, gen_known, tried;
+	bool need_repair, gen_known, last_failed;
 	uint32_t gen;               /* the generation last found whole */
 	char why[160];              /* what the damage was */
 	uint64_t last_try_ms;
