@@ -226,6 +226,25 @@ static int apply(struct nat *n, const struct change *c, size_t count, bool rearm
 	return nft_commit(n->nft, NULL);
 }
 
+/*
+ * A commit refused because a set is full (-ENFILE; -ENOSPC for some set
+ * types): its answers are SERVFAIL, never an address the gateway would not
+ * route. Counted, and logged at most once a second.
+ */
+static void note_full(struct nat *n, int ret, size_t count)
+{
+	const char *set = nft_failed_set(n->nft);
+	uint64_t now = log_now_ms();
+
+	n->set_full++;
+	if (log_ratelimit_ok(&n->full_rl, now))
+		log_warn("nftables: set %s of table inet %s is full (%s): a commit "
+			 "of %zu changes was refused, its answers are SERVFAIL (%llu "
+			 "such commits so far; the sizes: max_open, max_asked in "
+			 "choreo.conf(5))", set ? set : "?", n->cfg->table,
+			 strerror(-ret), count, (unsigned long long)n->set_full);
+}
+
 /* Keep what a commit applied, to apply it again after a repair. */
 static void remember(struct nat *n, const struct change *c, size_t count,
 		     uint64_t now_ms)
@@ -251,6 +270,8 @@ static void nat_commit(struct gateway *gw, const struct change *c, size_t count,
 	n->commits++;
 	if (ret) {
 		n->failures++;
+		if (ret == -ENFILE || ret == -ENOSPC)
+			note_full(n, ret, count);
 		if (ret == -ENOENT && !n->need_repair) {
 			/* the table or a set is gone */
 			n->need_repair = true;
@@ -319,6 +340,7 @@ static void nat_snapshot(struct gateway *gw, struct gateway_snapshot *out)
 	out->repair_failures = n->repair_failures;
 	out->repair_replayed = n->replayed;
 	out->repair_last_us = n->last_repair_us;
+	out->set_full = n->set_full;
 	out->repair_lost = (n->log ? change_log_lost(n->log) : 0) +
 			   (n->qlog ? change_log_lost(n->qlog) : 0);
 	latency_summarise(&n->latency, &out->latency);
@@ -462,6 +484,8 @@ static long replay(struct nat *n, uint64_t now_ms)
 		size_t k = l.n - i < REPLAY_CHUNK ? l.n - i : REPLAY_CHUNK, written;
 		int ret = apply(n, l.v + i, k, false, &written);
 
+		if (ret == -ENFILE || ret == -ENOSPC)
+			note_full(n, ret, k);
 		if (ret < 0 && !l.err)
 			l.err = ret;
 		else if (ret == 0)
@@ -572,6 +596,7 @@ static int repair_start(struct nat *n)
 	if (!n->log || !n->qlog)
 		return -ENOMEM;
 	n->repair_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1, 5);
+	n->full_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1, 1);
 	n->check.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (n->check.fd < 0)
 		return -errno;

@@ -56,6 +56,8 @@ struct nat {
 	uint64_t last_try_ms;
 	uint64_t repairs, replayed, repair_failures, last_repair_us;
 	struct log_ratelimit repair_rl;
+	uint64_t set_full;          /* commits refused: a set was full */
+	struct log_ratelimit full_rl;
 	uint64_t misses[CONFIG_MAX_POOLS];
 };
 

@@ -93,6 +93,7 @@ void nft_close(struct nft *n)
 	free(n->rbuf);
 	free(n->buf);
 	free(n->types);
+	free(n->sets);
 	free(n);
 }
 
@@ -168,12 +169,19 @@ static bool room(struct nft *n)
 	if (n->n_msgs == n->types_cap) {
 		size_t cap = n->types_cap ? n->types_cap * 2 : 256;
 		uint16_t *grown = realloc(n->types, cap * sizeof(*grown));
+		const char **sets;
 
 		if (!grown) {
 			n->err = -ENOMEM;
 			return false;
 		}
 		n->types = grown;
+		sets = realloc(n->sets, cap * sizeof(*sets));
+		if (!sets) {
+			n->err = -ENOMEM;
+			return false;
+		}
+		n->sets = sets;
 		n->types_cap = cap;
 	}
 	return true;
@@ -189,6 +197,7 @@ static struct nlmsghdr *put_msg(struct nft *n, uint16_t type, uint16_t flags)
 {
 	if (!room(n))
 		return NULL;
+	n->sets[n->n_msgs] = NULL;
 	n->types[n->n_msgs++] = type;
 	return nftnl_nlmsg_build_hdr(n->buf + n->len, type, NFPROTO_INET,
 				     flags | NLM_F_ACK, n->seq++);
@@ -446,6 +455,7 @@ static void put_elems(struct nft *n, const struct gw_elem *e, size_t count,
 		if (nlh) {
 			nftnl_set_elems_nlmsg_build_payload(nlh, s);
 			put_end(n, nlh);
+			n->sets[n->n_msgs - 1] = e[i].set;
 		}
 		nftnl_set_free(s);
 	}
@@ -524,6 +534,7 @@ int nft_commit(struct nft *n, int *failed_type)
 
 	if (failed_type)
 		*failed_type = -1;
+	n->failed_set = NULL;
 	if (!room(n))
 		return n->err;
 	nlh = nftnl_batch_end(n->buf + n->len, n->seq++);
@@ -540,7 +551,15 @@ int nft_commit(struct nft *n, int *failed_type)
 	ret = a.count ? nft_recv(n, on_ack, &a) : 0;
 	if (ret == 0)
 		ret = a.err;
-	if (ret < 0 && a.err && failed_type && nft_seq_in(a.failed_seq, a.first_seq, a.count))
-		*failed_type = n->types[a.failed_seq - a.first_seq] & 0xff;
+	if (ret < 0 && a.err && nft_seq_in(a.failed_seq, a.first_seq, a.count)) {
+		if (failed_type)
+			*failed_type = n->types[a.failed_seq - a.first_seq] & 0xff;
+		n->failed_set = n->sets[a.failed_seq - a.first_seq];
+	}
 	return ret;
+}
+
+const char *nft_failed_set(const struct nft *n)
+{
+	return n->failed_set;
 }

@@ -53,6 +53,11 @@ void nft_del_table(struct nft *n);
  * failed_type is not NULL it gets the NFT_MSG_* type of that message.
  */
 int nft_commit(struct nft *n, int *failed_type);
+/* After nft_commit() failed: the name of the set whose element message the
+ * kernel refused (e.g. -ENFILE: the set is full), or NULL. It points into
+ * the elements given to nft_add_elems()/nft_del_elems(): valid while they
+ * are. */
+const char *nft_failed_set(const struct nft *n);
 /* Number of messages in the transaction being built. */
 size_t nft_pending(const struct nft *n);
 

@@ -25,6 +25,8 @@ struct nft {
 	size_t len, cap;
 	uint32_t first_seq;        /* of the first acknowledged message */
 	uint16_t *types;           /* NFT_MSG_* of each, for error reports */
+	const char **sets;         /* the set of each element message, else NULL */
+	const char *failed_set;    /* of the message the kernel refused */
 	size_t n_msgs, types_cap;
 	int err;                   /* sticky: an allocation failed */
 };

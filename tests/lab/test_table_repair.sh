@@ -176,4 +176,41 @@ grep "was damaged from outside" "$GW_CHOREOD_LOG" | tap_diag
 lab_alive "$GW_CHOREOD_PID"
 tap_check $? "choreod still running"
 gwlab_choreod_stop
+
+# ---- a full set: max_asked = 8 ----------------------------------------------
+# The asked set holds 8 entries (each lives window + grace = 2 s): the 9th
+# asker's commit is refused (ENFILE), its answer is SERVFAIL, never an
+# address; counted and logged. The kernel counts an expired entry until its
+# garbage collection: the time until the next asker is answered again is
+# measured from the last entry's expiry.
+CONF_F=$LAB_TMP/full.conf
+GW_TABLE=choreo_full_$$ # a new table: the first one's asked set is not empty
+gwlab_conf "$CONF_F" ttl=2 window=2 grace=0 max_open=16 binding=600 pool6=none
+echo "max_asked = 8" >>"$CONF_F"
+gwlab_choreod_start "$CONF_F" || lab_log "choreod did not restart with max_asked = 8"
+size=$(gw_nft list set inet "$GW_TABLE" www_asked4 | grep -o 'size [0-9]*')
+out=$(gw_tool 198.18.50.1 askconnect --server "$GW_DNS4" --port 22 --srcs 198.18.50.1+24)
+t_last=$(now)
+sum=$(tail -n 1 <<<"$out")
+tap_diag "max_asked 8 ($size): $sum"
+full=$(gw_ctl status | grep '^table_repairs' | gw_value set_full)
+srv=$(gw_value server <<<"$sum"); fail=$(gw_value dnsfail <<<"$sum"); mis=$(gw_value misroutes <<<"$sum")
+[ "$size" = "size 8" ] && [ "$srv" = 8 ] && [ "$fail" = 16 ] && [ "$mis" = 0 ] &&
+	[ "${full:-0}" -ge 16 ] && grep -q "set www_asked4 of table inet $GW_TABLE is full" "$GW_CHOREOD_LOG"
+tap_check $? "a full asked set (size 8): 8 askers answered and at the server, the other 16 SERVFAIL, 0 misrouted; set_full $full, logged"
+grep "is full" "$GW_CHOREOD_LOG" | head -n 2 | tap_diag
+# answered again once the entries expired (2 s after the last) and the
+# kernel collected them
+ok=1
+for i in $(seq 1 80); do
+	r=$(gw_ask 198.18.51.$i "$GW_DNS4")
+	if [ "${r%% *}" = NOERROR ]; then ok=0; break; fi
+	sleep 0.05
+done
+t_back=$(now)
+lag=$(awk -v a="$t_last" -v b="$t_back" 'BEGIN { printf "%.2f", b - a - 2 }')
+host=$(gw_connect 198.18.51.$i "${r#NOERROR }" 22)
+[ $ok = 0 ] && [ "$host" = server ]
+tap_check $? "after the entries expire an asker is answered again ($r -> $host): $lag s after the last entry's expiry (the kernel counts expired entries until it collects them)"
+gwlab_choreod_stop
 tap_done
