@@ -27,6 +27,7 @@
 #define CONNTRACK_PERIOD 10000
 #define CHECK_PERIOD_MS  200  /* the ruleset generation is read this often */
 #define RETRY_MS         1000 /* a repair that failed is tried again after */
+#define FULL_CHECK_MS    1000 /* the table compared at least this often */
 #define REPLAY_LOG       262144 /* changes kept to apply again after a repair */
 #define QUARANTINE_LOG   4096 /* quarantines (long-lived) in a log of their own */
 #define REPLAY_CHUNK     8192 /* changes per transaction when applied again */
@@ -341,6 +342,7 @@ static void nat_snapshot(struct gateway *gw, struct gateway_snapshot *out)
 	out->repair_replayed = n->replayed;
 	out->repair_last_us = n->last_repair_us;
 	out->set_full = n->set_full;
+	out->table_checks = n->checks;
 	out->repair_lost = (n->log ? change_log_lost(n->log) : 0) +
 			   (n->qlog ? change_log_lost(n->qlog) : 0);
 	latency_summarise(&n->latency, &out->latency);
@@ -537,25 +539,40 @@ static void repair(struct nat *n, uint64_t now_ms)
 }
 
 /*
- * Whether the table is still whole: the ruleset generation moves with
- * every transaction of anyone (ours too), and only when it moved is the
- * table compared with the configuration's (a few small dumps). Our own
- * commits leave it whole, so they cause no repair.
+ * Whether the table is still whole. The ruleset generation moves by one
+ * with every transaction of anyone: when it moved by exactly as many as
+ * this socket's own (applied, none of unknown fate), nobody else wrote, and
+ * our own commits leave the table whole, so they cause no comparison and no
+ * repair. Otherwise, and at least every FULL_CHECK_MS, the table is
+ * compared with the configuration's (a few dumps).
  */
 static void check_table(struct nat *n, uint64_t now_ms)
 {
 	if (!n->need_repair) {
+		uint64_t applied, unsure;
 		uint32_t gen;
 		int ret;
 
-		if (nft_get_gen(n->nft, &gen) < 0 || (n->gen_known && gen == n->gen))
+		if (nft_get_gen(n->nft, &gen) < 0)
 			return;
+		nft_txn_counts(n->nft, &applied, &unsure);
+		if (n->gen_known && unsure == n->gen_unsure &&
+		    (uint32_t)(gen - n->gen) == (uint32_t)(applied - n->gen_applied) &&
+		    now_ms - n->last_full_ms < FULL_CHECK_MS) {
+			n->gen = gen;
+			n->gen_applied = applied;
+			return;
+		}
+		n->checks++;
+		n->last_full_ms = now_ms;
 		ret = nat_verify_check(n->verify, n->nft, n->cfg->table, n->why,
 				       sizeof(n->why));
 		if (ret < 0)
 			return; /* a dump failed: tried again at the next check */
 		if (ret == 1) {
 			n->gen = gen;
+			n->gen_applied = applied;
+			n->gen_unsure = unsure;
 			n->gen_known = true;
 			return;
 		}

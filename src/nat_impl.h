@@ -52,6 +52,9 @@ struct nat {
 	struct loop_handler check;  /* a timerfd, CHECK_PERIOD_MS */
 	bool need_repair, gen_known, last_failed;
 	uint32_t gen;               /* the generation last found whole */
+	uint64_t gen_applied, gen_unsure; /* our transactions at that time */
+	uint64_t last_full_ms;      /* the last comparison, moved or not */
+	uint64_t checks;            /* comparisons made */
 	char why[160];              /* what the damage was */
 	uint64_t last_try_ms;
 	uint64_t repairs, replayed, repair_failures, last_repair_us;

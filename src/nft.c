@@ -549,6 +549,10 @@ int nft_commit(struct nft *n, int *failed_type)
 	if (mnl_socket_sendto(n->nl, n->buf, n->len) < 0)
 		return -errno;
 	ret = a.count ? nft_recv(n, on_ack, &a) : 0;
+	if (ret < 0)
+		n->unsure++;  /* not every acknowledgement came: applied or not */
+	else if (a.err == 0 && a.count)
+		n->applied++;
 	if (ret == 0)
 		ret = a.err;
 	if (ret < 0 && a.err && nft_seq_in(a.failed_seq, a.first_seq, a.count)) {
@@ -557,6 +561,12 @@ int nft_commit(struct nft *n, int *failed_type)
 		n->failed_set = n->sets[a.failed_seq - a.first_seq];
 	}
 	return ret;
+}
+
+void nft_txn_counts(const struct nft *n, uint64_t *applied, uint64_t *unsure)
+{
+	*applied = n->applied;
+	*unsure = n->unsure;
 }
 
 const char *nft_failed_set(const struct nft *n)

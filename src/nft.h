@@ -58,6 +58,10 @@ int nft_commit(struct nft *n, int *failed_type);
  * the elements given to nft_add_elems()/nft_del_elems(): valid while they
  * are. */
 const char *nft_failed_set(const struct nft *n);
+/* Transactions of this socket the kernel applied (each moves the ruleset
+ * generation by one), and those whose acknowledgements did not all come
+ * (a timeout: applied or not). */
+void nft_txn_counts(const struct nft *n, uint64_t *applied, uint64_t *unsure);
 /* Number of messages in the transaction being built. */
 size_t nft_pending(const struct nft *n);
 

@@ -27,6 +27,7 @@ struct nft {
 	uint16_t *types;           /* NFT_MSG_* of each, for error reports */
 	const char **sets;         /* the set of each element message, else NULL */
 	const char *failed_set;    /* of the message the kernel refused */
+	uint64_t applied, unsure;  /* transactions acknowledged; of unknown fate */
 	size_t n_msgs, types_cap;
 	int err;                   /* sticky: an allocation failed */
 };
