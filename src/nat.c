@@ -27,7 +27,7 @@
 #define CONNTRACK_PERIOD 10000
 #define CHECK_PERIOD_MS  200  /* the ruleset generation is read this often */
 #define RETRY_MS         1000 /* a repair that failed is tried again after */
-#define FULL_CHECK_MS    1000 /* the table compared at least this often */
+#define FULL_CHECK_MS    5000 /* the table compared at least this often */
 #define REPLAY_LOG       262144 /* changes kept to apply again after a repair */
 #define QUARANTINE_LOG   4096 /* quarantines (long-lived) in a log of their own */
 #define REPLAY_CHUNK     8192 /* changes per transaction when applied again */
