@@ -501,6 +501,7 @@ static void repair(struct nat *n, uint64_t now_ms)
 {
 	uint64_t start = latency_now_us();
 	bool say = log_ratelimit_ok(&n->repair_rl, now_ms);
+	uint64_t installed_us;
 	long replayed;
 	int ret;
 
@@ -511,6 +512,7 @@ static void repair(struct nat *n, uint64_t now_ms)
 		n->repair_failures++;
 		return; /* logged; tried again in RETRY_MS */
 	}
+	installed_us = latency_now_us() - start;
 	n->last_failed = false;
 	n->need_repair = false;
 	n->gen_known = false; /* our own transactions moved it: check again */
@@ -530,9 +532,10 @@ static void repair(struct nat *n, uint64_t now_ms)
 	n->replayed += (uint64_t)replayed;
 	if (say)
 		log_warn("nftables: table inet %s was damaged from outside (%s): "
-			 "installed again (sets that survived kept) and %ld changes "
-			 "still live applied again, in %llu ms (repair %llu%s)",
-			 n->cfg->table, n->why, replayed,
+			 "installed again (sets that survived kept) in %llu ms and "
+			 "%ld changes still live applied again, in %llu ms in all "
+			 "(repair %llu%s)", n->cfg->table, n->why,
+			 (unsigned long long)(installed_us / 1000), replayed,
 			 (unsigned long long)(n->last_repair_us / 1000),
 			 (unsigned long long)n->repairs,
 			 n->repair_rl.suppressed ? "; some repairs not logged" : "");
