@@ -30,6 +30,7 @@
 #define FULL_CHECK_MS    5000 /* the table compared at least this often */
 #define REPLAY_LOG       262144 /* changes kept to apply again after a repair */
 #define QUARANTINE_LOG   4096 /* quarantines (long-lived) in a log of their own */
+#define LEARNED_LOG      REPLAY_LOG /* relayed bindings (binding-long) in one too */
 #define REPLAY_CHUNK     8192 /* changes per transaction when applied again */
 
 #include "nat_impl.h"
@@ -251,7 +252,8 @@ static void remember(struct nat *n, const struct change *c, size_t count,
 		     uint64_t now_ms)
 {
 	for (size_t i = 0; i < count; i++)
-		change_log_add(c[i].kind == CHANGE_QUARANTINE ? n->qlog : n->log,
+		change_log_add(c[i].kind == CHANGE_QUARANTINE ? n->qlog :
+			       c[i].kind == CHANGE_LEARNED ? n->llog : n->log,
 			       &c[i], 1, now_ms);
 }
 
@@ -344,7 +346,8 @@ static void nat_snapshot(struct gateway *gw, struct gateway_snapshot *out)
 	out->set_full = n->set_full;
 	out->table_checks = n->checks;
 	out->repair_lost = (n->log ? change_log_lost(n->log) : 0) +
-			   (n->qlog ? change_log_lost(n->qlog) : 0);
+			   (n->qlog ? change_log_lost(n->qlog) : 0) +
+			   (n->llog ? change_log_lost(n->llog) : 0);
 	latency_summarise(&n->latency, &out->latency);
 	out->conntrack_count = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_count");
 	out->conntrack_max = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_max");
@@ -479,6 +482,7 @@ static long replay(struct nat *n, uint64_t now_ms)
 	long done = 0;
 
 	change_log_live(n->qlog, now_ms, collect_live, &l);
+	change_log_live(n->llog, now_ms, collect_live, &l);
 	change_log_live(n->log, now_ms, collect_live, &l);
 	l.n = l.err ? 0 : unique_changes(l.v, l.n);
 	/* a chunk refused (a set full) does not keep the others out */
@@ -613,7 +617,8 @@ static int repair_start(struct nat *n)
 			 "their number is checked", n->cfg->table);
 	n->log = change_log_new(REPLAY_LOG);
 	n->qlog = change_log_new(QUARANTINE_LOG);
-	if (!n->log || !n->qlog)
+	n->llog = change_log_new(LEARNED_LOG);
+	if (!n->log || !n->qlog || !n->llog)
 		return -ENOMEM;
 	n->repair_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1, 5);
 	n->full_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1, 1);
@@ -745,6 +750,7 @@ void nat_close(struct nat *n)
 	nat_verify_free(n->verify);
 	change_log_free(n->log);
 	change_log_free(n->qlog);
+	change_log_free(n->llog);
 	worker_stop(n->worker);
 	nft_close(n->nft);
 	gw_table_free(n->table);

@@ -46,9 +46,12 @@ struct nat {
 	bool readd;                /* refresh expiries by add, delete, add */
 	uint64_t last_conntrack_ms;
 	/* repair: the table damaged from outside is installed again, and the
-	 * changes still live (log, qlog) are applied again */
+	 * changes still live are applied again: each log holds changes of
+	 * about one lifetime, so that its oldest entries are the first to
+	 * expire (answers' windows and entries; quarantines; bindings relayed
+	 * by the controller) */
 	struct nat_verify *verify;
-	struct change_log *log, *qlog;
+	struct change_log *log, *qlog, *llog;
 	struct loop_handler check;  /* a timerfd, CHECK_PERIOD_MS */
 	bool need_repair, gen_known, last_failed;
 	uint32_t gen;               /* the generation last found whole */
