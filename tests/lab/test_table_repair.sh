@@ -118,8 +118,8 @@ damage() {
 	early=$([ "$i" = 1 ] && echo " (already whole at the first look)")
 	[ $whole_now = 0 ] && [ "$ms" -lt 1000 ]
 	tap_check $? "$name: the table is whole again $ms ms after the damage$early"
-	REPAIRED_AT[$k]=$t1
-	DAMAGED_AT[$k]=$tpre
+	REPAIRED_AT[k]=$t1
+	DAMAGED_AT[k]=$tpre
 	if [ "$name" = set ]; then
 		grep -qx "$src . $addr" <<<"$(gw_set_elems www_asked4)"
 		tap_check $? "$name: the asker entry ($src . $addr) answered before the damage is back in the new www_asked4"
@@ -213,13 +213,13 @@ grep "is full" "$GW_CHOREOD_LOG" | head -n 2 | tap_diag
 # kernel collected them
 ok=1
 for i in $(seq 1 80); do
-	r=$(gw_ask 198.18.51.$i "$GW_DNS4")
+	r=$(gw_ask "198.18.51.$i" "$GW_DNS4")
 	if [ "${r%% *}" = NOERROR ]; then ok=0; break; fi
 	sleep 0.05
 done
 t_back=$(now)
 lag=$(awk -v a="$t_last" -v b="$t_back" 'BEGIN { printf "%.2f", b - a - 2 }')
-host=$(gw_connect 198.18.51.$i "${r#NOERROR }" 22)
+host=$(gw_connect "198.18.51.$i" "${r#NOERROR }" 22)
 [ $ok = 0 ] && [ "$host" = server ]
 tap_check $? "after the entries expire an asker is answered again ($r -> $host): $lag s after the last entry's expiry (the kernel counts expired entries until it collects them)"
 gwlab_choreod_stop
