@@ -149,7 +149,7 @@ static const struct conf_key dns_keys[N_DNS_KEYS] = {
 enum {
 	K_NAME, K_POOL, K_POOL6, K_SERVER, K_HONEYPOT, K_SERVER6, K_HONEYPOT6,
 	K_WINDOW, K_BINDING, K_MAX_OPEN, K_ROTATE, K_MAX_BINDINGS, K_GRACE,
-	K_CLAIMS, K_SLICE, K_SLICE6, K_SHARE, K_GATEWAYS, N_SVC_KEYS
+	K_CLAIMS, K_SLICE, K_SLICE6, K_SHARE, K_GATEWAYS, K_MAX_ASKED, N_SVC_KEYS
 };
 
 static const struct conf_key svc_keys[N_SVC_KEYS] = {
@@ -194,6 +194,10 @@ static const struct conf_key svc_keys[N_SVC_KEYS] = {
 			  .max = CONFIG_MAX_OPEN_CAP, SVC(share) },
 	[K_GATEWAYS]  = { .name = "gateways", .type = CONF_PATH, .min = 1,
 			  .max = 1023, SVC(gateways) },
+	/* the kernel's asked and scoped sets: answers' entries */
+	[K_MAX_ASKED] = { .name = "max_asked", .type = CONF_UINT, .min = 1,
+			  .max = CONFIG_MAX_ASKED_CAP,
+			  .def = CONFIG_DEFAULT_MAX_ASKED, SVC(max_asked) },
 };
 
 enum { P_ROLE, P_ADDRESS, P_KEY, P_FROM, N_PEER_KEYS };

@@ -28,6 +28,8 @@
 #define CONFIG_DEFAULT_MAX_OPEN    16
 #define CONFIG_DEFAULT_ROTATE      0
 #define CONFIG_DEFAULT_MAX_BINDINGS 1048576
+#define CONFIG_DEFAULT_MAX_ASKED 65536    /* size of the asked and scoped sets */
+#define CONFIG_MAX_ASKED_CAP 16777216
 #define CONFIG_MAX_BINDINGS_CAP    16777216
 #define CONFIG_DEFAULT_TCP_TIMEOUT 10
 #define CONFIG_DEFAULT_TCP_CLIENTS 256
@@ -114,6 +116,7 @@ struct config_service {
 	uint32_t max_open;         /* 1 .. CONFIG_MAX_OPEN_CAP */
 	uint32_t rotate;           /* seconds; 0 = new address per answer */
 	uint32_t max_bindings;     /* size of the kernel's binding set */
+	uint32_t max_asked;        /* size of the asked and scoped sets */
 	uint32_t grace;            /* seconds a window and an asker's entry
 				      outlive the TTL: the client's round trip */
 	uint32_t window_claims;    /* new sources a window admits; 0: any */

@@ -44,6 +44,11 @@ struct gateway_snapshot {
 	bool readd;                      /* expiries refreshed by delete + re-add */
 	struct latency_summary latency;  /* of commits, acknowledgement included */
 	long conntrack_count, conntrack_max; /* -1: unknown */
+	/* the local table repaired after damage from outside (nat.c) */
+	uint64_t repairs, repair_failures, repair_replayed, repair_last_us;
+	uint64_t repair_lost;            /* live changes the replay log lost */
+	uint64_t set_full;               /* commits refused: a set was full */
+	uint64_t table_checks;           /* the table compared with the policy */
 	bool counters_known, sets_known;
 	uint64_t counters_age_ms, sets_age_ms;  /* how old the counts are */
 	struct gateway_pool_counts pool[CONFIG_MAX_POOLS]; /* by config_pool.index */

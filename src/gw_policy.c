@@ -241,6 +241,22 @@ static struct gw_rule *next_rule(struct gw_table *t, const char *chain, int fami
 	return r;
 }
 
+/* The size of a pool's set (gw_policy.h). */
+static uint32_t set_size(const struct config_pool *p, enum gw_pool_obj obj)
+{
+	switch (obj) {
+	case GW_OPEN:
+		return GW_OPEN_FACTOR * p->svc->max_open;
+	case GW_ASKED:
+	case GW_SCOPED:
+		return p->svc->max_asked;
+	case GW_BOUND:
+		return p->svc->max_bindings;
+	default:
+		return GW_DYNAMIC_SIZE;
+	}
+}
+
 int gw_policy_build(const struct config *cfg, struct gw_table **out)
 {
 	size_t n_pools = 0, max_rules;
@@ -267,6 +283,7 @@ int gw_policy_build(const struct config *cfg, struct gw_table **out)
 
 		q->family = f ? AF_INET6 : AF_INET;
 		q->interval = true;
+		q->size = GW_QUARANTINE_SIZE;
 		quarantine_name(q->name, q->family);
 	}
 	t->chains[t->n_chains].base = true;
@@ -312,8 +329,7 @@ int gw_policy_build(const struct config *cfg, struct gw_table **out)
 			s->interval = sets[i] == GW_SCOPED;
 			s->dynamic = sets[i] == GW_BOUND || sets[i] == GW_CLAIMS ||
 				     sets[i] == GW_CLAIMED;
-			s->size = sets[i] == GW_BOUND ? p.svc->max_bindings :
-				  s->dynamic ? GW_DYNAMIC_SIZE : 0;
+			s->size = set_size(&p, sets[i]);
 		}
 		for (size_t i = 0; i < sizeof(ctrs) / sizeof(ctrs[0]); i++)
 			gw_name(t->counters[t->n_counters++], cfg, p.service,

@@ -39,6 +39,21 @@ struct config;
 #define GW_MAX_MATCH 2
 #define GW_DYNAMIC_SIZE 65535 /* claims and claimed: a size is a must for sets
 				 written from the packet path */
+/*
+ * Every set has a size, so that no flood grows kernel memory without bound
+ * (a full set fails the commit that needs it: its answers are SERVFAIL):
+ *   open          GW_OPEN_FACTOR x max_open: the kernel counts an expired
+ *                 element until its garbage collection removes it (about
+ *                 1 to 2 s later, measured on Linux 6.18), so an address
+ *                 re-opened meanwhile, or the next addresses, need room
+ *                 beside the max_open live ones
+ *   asked, scoped [service] max_asked
+ *   bound         [service] max_bindings
+ *   claims, claimed  GW_DYNAMIC_SIZE
+ *   quarantine4/6 GW_QUARANTINE_SIZE elements (a range takes two)
+ */
+#define GW_OPEN_FACTOR 4
+#define GW_QUARANTINE_SIZE 131072
 #define GW_MAX_ACT   4
 
 /* The objects each pool has. */

@@ -7,46 +7,33 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 #include <linux/netfilter/nf_tables.h>
 
 #include "addr.h"
+#include "change_log.h"
 #include "config.h"
 #include "gw_policy.h"
 #include "kprobe.h"
 #include "latency.h"
 #include "log.h"
 #include "loop.h"
+#include "nat_verify.h"
 #include "nft.h"
 #include "worker.h"
 
 #define ACK_TIMEOUT_MS   2000 /* a commit the kernel does not acknowledge fails */
-#define MAX_WAITERS      8    /* refresh callbacks waiting for the worker */
 #define CONNTRACK_PERIOD 10000
+#define CHECK_PERIOD_MS  200  /* the ruleset generation is read this often */
+#define RETRY_MS         1000 /* a repair that failed is tried again after */
+#define FULL_CHECK_MS    5000 /* the table compared at least this often */
+#define REPLAY_LOG       262144 /* changes kept to apply again after a repair */
+#define QUARANTINE_LOG   4096 /* quarantines (long-lived) in a log of their own */
+#define LEARNED_LOG      REPLAY_LOG /* relayed bindings (binding-long) in one too */
+#define REPLAY_CHUNK     8192 /* changes per transaction when applied again */
 
-struct waiter {
-	gateway_done_fn fn;
-	void *ctx;
-};
-
-struct nat {
-	struct gateway gw;
-	const struct config *cfg;
-	struct gw_table *table;    /* what the configuration wants */
-	struct nft *nft;           /* the loop's socket: commits, installs */
-	struct worker *worker;     /* dumps, on a socket of its own */
-	struct loop *loop;
-	struct loop_handler worker_done;
-	struct waiter waiters[MAX_WAITERS];
-	size_t n_waiters;
-	struct gw_elem *elems;     /* reused by every commit */
-	size_t elems_cap;
-	uint64_t commits, failures, elements;
-	struct latency latency;
-	bool need_repair;
-	bool readd;                /* refresh expiries by add, delete, add */
-	uint64_t last_repair_ms, last_conntrack_ms;
-	uint64_t misses[CONFIG_MAX_POOLS];
-};
+#include "nat_impl.h"
 
 /* ---- install ------------------------------------------------------------------ */
 
@@ -98,7 +85,7 @@ static void put_table(struct nat *n)
  * existing set or counter keeps its contents). There is no instant where
  * traffic to a pool is unrouted.
  */
-static int install(struct nat *n)
+static int install(struct nat *n, bool quiet)
 {
 	static const enum gw_obj_type types[] = {
 		GW_TYPE_CHAIN, GW_TYPE_SET, GW_TYPE_COUNTER,
@@ -143,7 +130,7 @@ static int install(struct nat *n)
 			nft_pending(n->nft), failed, strerror(-ret),
 			ret == -EEXIST ? " (a set changed its definition, e.g. "
 			"max_bindings: remove the table with choreoctl remove-table)" : "");
-	else
+	else if (!quiet)
 		log_info("nftables: table inet %s %s (%zu sets, %zu rules)", name,
 			 exists ? "adopted: sets kept, rules replaced atomically" :
 				  "created", n->table->n_sets, n->table->n_rules);
@@ -191,61 +178,112 @@ static size_t unique_elems(struct gw_elem *e, size_t count)
 	return out + 1;
 }
 
-static void nat_commit(struct gateway *gw, const struct change *c, size_t count,
-		       gateway_done_fn done, void *ctx)
+/*
+ * One transaction with the elements of c[0..count): added (with add,
+ * delete, add where the kernel keeps an old expiry), and with rearm the
+ * claims each window's answer re-arms. *n_elems gets the number of
+ * elements written. 0 or the kernel's error.
+ */
+static int apply(struct nat *n, const struct change *c, size_t count, bool rearm_claims,
+		 size_t *n_elems)
 {
-	struct nat *n = container_of(gw, struct nat, gw);
-	uint64_t start = latency_now_us();
+	size_t n_rearm = 0;
+	struct gw_elem *rearm;
 	int ret = 0;
 
-	if (count == 0) {
-		done(ctx, 0);
-		return;
-	}
+	*n_elems = 0;
 	if (2 * count > n->elems_cap) {
 		/* the elements, then the claims they re-arm */
 		struct gw_elem *grown = realloc(n->elems, 2 * count * sizeof(*grown));
 
-		if (!grown) {
-			done(ctx, -ENOMEM);
-			return;
-		}
+		if (!grown)
+			return -ENOMEM;
 		n->elems = grown;
 		n->elems_cap = 2 * count;
 	}
 	for (size_t i = 0; i < count && !ret; i++)
 		ret = gw_change_elem(n->cfg, &c[i], &n->elems[i]);
-	if (!ret) {
-		size_t n_rearm = 0;
-		struct gw_elem *rearm = n->elems + count;
-
-		/* with window_claims, each window's answer re-arms its claims */
-		for (size_t i = 0; i < count; i++)
-			n_rearm += (size_t)gw_change_rearm(n->cfg, &c[i], &rearm[n_rearm]);
-		count = unique_elems(n->elems, count);
-		n_rearm = unique_elems(rearm, n_rearm);
-		nft_begin(n->nft, n->cfg->table);
+	if (ret)
+		return ret;
+	rearm = n->elems + count;
+	/* with window_claims, each window's answer re-arms its claims */
+	for (size_t i = 0; rearm_claims && i < count; i++)
+		n_rearm += (size_t)gw_change_rearm(n->cfg, &c[i], &rearm[n_rearm]);
+	count = unique_elems(n->elems, count);
+	n_rearm = unique_elems(rearm, n_rearm);
+	nft_begin(n->nft, n->cfg->table);
+	nft_add_elems(n->nft, n->elems, count);
+	if (n->readd) {
+		/* this kernel keeps an element's old expiry when it is
+		 * added again: delete it and add it anew, in the same
+		 * transaction (after the first add it surely exists, so
+		 * the delete cannot fail on one that just expired) */
+		nft_del_elems(n->nft, n->elems, count);
 		nft_add_elems(n->nft, n->elems, count);
-		if (n->readd) {
-			/* this kernel keeps an element's old expiry when it is
-			 * added again: delete it and add it anew, in the same
-			 * transaction (after the first add it surely exists, so
-			 * the delete cannot fail on one that just expired) */
-			nft_del_elems(n->nft, n->elems, count);
-			nft_add_elems(n->nft, n->elems, count);
-		}
-		/* added first for the same reason: then deleted */
-		nft_add_elems(n->nft, rearm, n_rearm);
-		nft_del_elems(n->nft, rearm, n_rearm);
-		ret = nft_commit(n->nft, NULL);
 	}
+	/* added first for the same reason: then deleted */
+	nft_add_elems(n->nft, rearm, n_rearm);
+	nft_del_elems(n->nft, rearm, n_rearm);
+	*n_elems = count;
+	return nft_commit(n->nft, NULL);
+}
+
+/*
+ * A commit refused because a set is full (-ENFILE; -ENOSPC for some set
+ * types): its answers are SERVFAIL, never an address the gateway would not
+ * route. Counted, and logged at most once a second.
+ */
+static void note_full(struct nat *n, int ret, size_t count)
+{
+	const char *set = nft_failed_set(n->nft);
+	uint64_t now = log_now_ms();
+
+	n->set_full++;
+	if (log_ratelimit_ok(&n->full_rl, now))
+		log_warn("nftables: set %s of table inet %s is full (%s): a commit "
+			 "of %zu changes was refused, its answers are SERVFAIL (%llu "
+			 "such commits so far; the sizes: max_open, max_asked in "
+			 "choreo.conf(5))", set ? set : "?", n->cfg->table,
+			 strerror(-ret), count, (unsigned long long)n->set_full);
+}
+
+/* Keep what a commit applied, to apply it again after a repair. */
+static void remember(struct nat *n, const struct change *c, size_t count,
+		     uint64_t now_ms)
+{
+	for (size_t i = 0; i < count; i++)
+		change_log_add(c[i].kind == CHANGE_QUARANTINE ? n->qlog :
+			       c[i].kind == CHANGE_LEARNED ? n->llog : n->log,
+			       &c[i], 1, now_ms);
+}
+
+static void nat_commit(struct gateway *gw, const struct change *c, size_t count,
+		       gateway_done_fn done, void *ctx)
+{
+	struct nat *n = container_of(gw, struct nat, gw);
+	uint64_t start = latency_now_us();
+	size_t written;
+	int ret;
+
+	if (count == 0) {
+		done(ctx, 0);
+		return;
+	}
+	ret = apply(n, c, count, true, &written);
 	n->commits++;
 	if (ret) {
 		n->failures++;
-		if (ret == -ENOENT)
-			n->need_repair = true; /* the table or a set is gone */
+		if (ret == -ENFILE || ret == -ENOSPC)
+			note_full(n, ret, count);
+		if (ret == -ENOENT && !n->need_repair) {
+			/* the table or a set is gone */
+			n->need_repair = true;
+			snprintf(n->why, sizeof(n->why), "a commit found a set "
+				 "or the table gone");
+		}
 	} else {
-		n->elements += count;
+		n->elements += written;
+		remember(n, c, count, log_now_ms());
 		latency_record(&n->latency, latency_now_us() - start);
 	}
 	done(ctx, ret);
@@ -301,6 +339,15 @@ static void nat_snapshot(struct gateway *gw, struct gateway_snapshot *out)
 	out->failures = n->failures;
 	out->readd = n->readd;
 	out->elements = n->elements;
+	out->repairs = n->repairs;
+	out->repair_failures = n->repair_failures;
+	out->repair_replayed = n->replayed;
+	out->repair_last_us = n->last_repair_us;
+	out->set_full = n->set_full;
+	out->table_checks = n->checks;
+	out->repair_lost = (n->log ? change_log_lost(n->log) : 0) +
+			   (n->qlog ? change_log_lost(n->qlog) : 0) +
+			   (n->llog ? change_log_lost(n->llog) : 0);
 	latency_summarise(&n->latency, &out->latency);
 	out->conntrack_count = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_count");
 	out->conntrack_max = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_max");
@@ -339,15 +386,6 @@ static void nat_tick(struct gateway *gw, uint64_t now_ms)
 	struct nat *n = container_of(gw, struct nat, gw);
 	struct gateway_snapshot *s;
 
-	/* the table was removed or flushed from outside (nft flush ruleset):
-	 * put it back, or every answer would stay SERVFAIL */
-	if (n->need_repair && now_ms - n->last_repair_ms >= 1000) {
-		n->last_repair_ms = now_ms;
-		log_warn("nftables: the gateway's table is missing or damaged; "
-			 "installing it again");
-		if (install(n) == 0)
-			n->need_repair = false;
-	}
 	if (now_ms - n->last_conntrack_ms < CONNTRACK_PERIOD)
 		return;
 	n->last_conntrack_ms = now_ms;
@@ -365,7 +403,239 @@ static void nat_tick(struct gateway *gw, uint64_t now_ms)
 	free(s);
 }
 
-static int nat_windows(struct gateway *gw, gateway_window_fn *fn, void *ctx);
+/* ---- repair ----------------------------------------------------------------------------- */
+
+struct live {
+	struct change *v;
+	size_t n, cap;
+	int err;
+};
+
+static void collect_live(void *ctx, const struct change *c)
+{
+	struct live *l = ctx;
+
+	if (l->err)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		struct change *grown = realloc(l->v, cap * sizeof(*grown));
+
+		if (!grown) {
+			l->err = -ENOMEM;
+			return;
+		}
+		l->v = grown;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *c;
+}
+
+/* The changes in an order where those writing the same element are next to
+ * each other (their time left aside). */
+static int change_cmp(const void *a, const void *b)
+{
+	const struct change *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->service != y->service)
+		return x->service < y->service ? -1 : 1;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->src_len != y->src_len)
+		return x->src_len < y->src_len ? -1 : 1;
+	if (memcmp(x->addr, y->addr, 16))
+		return memcmp(x->addr, y->addr, 16);
+	return memcmp(x->src, y->src, 16);
+}
+
+/* One change per element, with the most time left: an address re-opened by
+ * many answers is written once. Returns the new count. */
+static size_t unique_changes(struct change *c, size_t count)
+{
+	size_t out = 0;
+
+	if (count < 2)
+		return count;
+	qsort(c, count, sizeof(*c), change_cmp);
+	for (size_t i = 1; i < count; i++) {
+		if (change_cmp(&c[out], &c[i]) == 0) {
+			if (c[i].ms > c[out].ms)
+				c[out].ms = c[i].ms;
+		} else {
+			c[++out] = c[i];
+		}
+	}
+	return out + 1;
+}
+
+/*
+ * Apply again every change still live (what answers and DNS nodes asked,
+ * the windows adopted at the start): after a repair the sets that were
+ * deleted are empty. Those that survived get the same elements with the
+ * time they have left. Returns the number applied, or -errno.
+ */
+static long replay(struct nat *n, uint64_t now_ms)
+{
+	struct live l = { 0 };
+	long done = 0;
+
+	change_log_live(n->qlog, now_ms, collect_live, &l);
+	change_log_live(n->llog, now_ms, collect_live, &l);
+	change_log_live(n->log, now_ms, collect_live, &l);
+	l.n = l.err ? 0 : unique_changes(l.v, l.n);
+	/* a chunk refused (a set full) does not keep the others out */
+	for (size_t i = 0; i < l.n; i += REPLAY_CHUNK) {
+		size_t k = l.n - i < REPLAY_CHUNK ? l.n - i : REPLAY_CHUNK, written;
+		int ret = apply(n, l.v + i, k, false, &written);
+
+		if (ret == -ENFILE || ret == -ENOSPC)
+			note_full(n, ret, k);
+		if (ret < 0 && !l.err)
+			l.err = ret;
+		else if (ret == 0)
+			done += (long)k;
+	}
+	free(l.v);
+	return l.err ? l.err : done;
+}
+
+static void repair(struct nat *n, uint64_t now_ms)
+{
+	uint64_t start = latency_now_us();
+	bool say = log_ratelimit_ok(&n->repair_rl, now_ms);
+	uint64_t installed_us;
+	long replayed;
+	int ret;
+
+	n->last_try_ms = now_ms;
+	n->last_failed = true;
+	ret = install(n, true);
+	if (ret < 0) {
+		n->repair_failures++;
+		return; /* logged; tried again in RETRY_MS */
+	}
+	installed_us = latency_now_us() - start;
+	n->last_failed = false;
+	n->need_repair = false;
+	n->gen_known = false; /* our own transactions moved it: check again */
+	if (nat_verify_record(n->verify, n->nft, n->cfg->table) < 0)
+		log_warn("nftables: cannot list the rules of table inet %s: only "
+			 "their number is checked", n->cfg->table);
+	replayed = replay(n, log_now_ms());
+	n->repairs++;
+	n->last_repair_us = latency_now_us() - start;
+	if (replayed < 0) {
+		n->repair_failures++;
+		log_err("nftables: table inet %s installed again, but the changes "
+			"still live could not be applied again: %s", n->cfg->table,
+			strerror((int)-replayed));
+		return;
+	}
+	n->replayed += (uint64_t)replayed;
+	if (say)
+		log_warn("nftables: table inet %s was damaged from outside (%s): "
+			 "installed again (sets that survived kept) in %llu ms and "
+			 "%ld changes still live applied again, in %llu ms in all "
+			 "(repair %llu%s)", n->cfg->table, n->why,
+			 (unsigned long long)(installed_us / 1000), replayed,
+			 (unsigned long long)(n->last_repair_us / 1000),
+			 (unsigned long long)n->repairs,
+			 n->repair_rl.suppressed ? "; some repairs not logged" : "");
+}
+
+/*
+ * Whether the table is still whole. The ruleset generation moves by one
+ * with every transaction of anyone: when it moved by exactly as many as
+ * this socket's own (applied, none of unknown fate), nobody else wrote, and
+ * our own commits leave the table whole, so they cause no comparison and no
+ * repair. Otherwise, and at least every FULL_CHECK_MS, the table is
+ * compared with the configuration's (a few dumps).
+ */
+static void check_table(struct nat *n, uint64_t now_ms)
+{
+	if (!n->need_repair) {
+		uint64_t applied, unsure;
+		uint32_t gen;
+		int ret;
+
+		if (nft_get_gen(n->nft, &gen) < 0)
+			return;
+		nft_txn_counts(n->nft, &applied, &unsure);
+		if (n->gen_known && unsure == n->gen_unsure &&
+		    (uint32_t)(gen - n->gen) == (uint32_t)(applied - n->gen_applied) &&
+		    now_ms - n->last_full_ms < FULL_CHECK_MS) {
+			n->gen = gen;
+			n->gen_applied = applied;
+			return;
+		}
+		n->checks++;
+		n->last_full_ms = now_ms;
+		ret = nat_verify_check(n->verify, n->nft, n->cfg->table, n->why,
+				       sizeof(n->why));
+		if (ret < 0)
+			return; /* a dump failed: tried again at the next check */
+		if (ret == 1) {
+			n->gen = gen;
+			n->gen_applied = applied;
+			n->gen_unsure = unsure;
+			n->gen_known = true;
+			return;
+		}
+		n->need_repair = true;
+	}
+	if (n->last_failed && now_ms - n->last_try_ms < RETRY_MS)
+		return;
+	repair(n, now_ms);
+}
+
+static void on_check(struct loop_handler *h, uint32_t events)
+{
+	struct nat *n = container_of(h, struct nat, check);
+	uint64_t ticks;
+
+	(void)events;
+	if (read(h->fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	check_table(n, log_now_ms());
+}
+
+/* After the first install: what to verify, the logs, the check timer. */
+static int repair_start(struct nat *n)
+{
+	struct itimerspec its = {
+		.it_interval = { .tv_nsec = CHECK_PERIOD_MS * 1000000L },
+		.it_value = { .tv_nsec = CHECK_PERIOD_MS * 1000000L },
+	};
+	int ret = nat_verify_new(n->table, &n->verify);
+
+	if (ret < 0)
+		return ret;
+	if (nat_verify_record(n->verify, n->nft, n->cfg->table) < 0)
+		log_warn("nftables: cannot list the rules of table inet %s: only "
+			 "their number is checked", n->cfg->table);
+	n->log = change_log_new(REPLAY_LOG);
+	n->qlog = change_log_new(QUARANTINE_LOG);
+	n->llog = change_log_new(LEARNED_LOG);
+	if (!n->log || !n->qlog || !n->llog)
+		return -ENOMEM;
+	n->repair_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1, 5);
+	n->full_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(1, 1);
+	n->check.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (n->check.fd < 0)
+		return -errno;
+	n->check.fn = on_check;
+	if (timerfd_settime(n->check.fd, 0, &its, NULL) < 0 ||
+	    (ret = loop_add(n->loop, &n->check, EPOLLIN)) < 0) {
+		ret = ret < 0 ? ret : -errno;
+		close(n->check.fd);
+		n->check.fd = -1;
+		return ret;
+	}
+	return 0;
+}
+
 
 static const struct gateway_ops nat_ops = {
 	.commit = nat_commit,
@@ -430,6 +700,7 @@ int nat_open(const struct config *cfg, struct loop *loop, struct nat **out)
 	n->cfg = cfg;
 	n->loop = loop;
 	n->worker_done.fd = -1;
+	n->check.fd = -1;
 	ret = gw_policy_build(cfg, &n->table);
 	if (ret < 0)
 		goto fail;
@@ -441,7 +712,10 @@ int nat_open(const struct config *cfg, struct loop *loop, struct nat **out)
 		log_err("nftables: netlink socket: %s", strerror(-ret));
 		goto fail;
 	}
-	ret = install(n);
+	ret = install(n, false);
+	if (ret < 0)
+		goto fail;
+	ret = repair_start(n);
 	if (ret < 0)
 		goto fail;
 	ret = worker_start(cfg, &n->worker);
@@ -469,6 +743,14 @@ void nat_close(struct nat *n)
 		return;
 	if (n->worker_done.fd >= 0)
 		loop_del(n->loop, &n->worker_done);
+	if (n->check.fd >= 0) {
+		loop_del(n->loop, &n->check);
+		close(n->check.fd);
+	}
+	nat_verify_free(n->verify);
+	change_log_free(n->log);
+	change_log_free(n->qlog);
+	change_log_free(n->llog);
 	worker_stop(n->worker);
 	nft_close(n->nft);
 	gw_table_free(n->table);
@@ -479,149 +761,6 @@ void nat_close(struct nat *n)
 struct gateway *nat_gateway(struct nat *n)
 {
 	return &n->gw;
-}
-
-struct adoption {
-	struct nat *n;
-	struct config_pool pool;
-	enum gw_pool_obj obj;
-	nat_keep_fn *keep;
-	void *ctx;
-	struct gw_elem *drop;
-	size_t n_drop, cap;
-	int err;
-};
-
-/* The prefix length of a range start .. end: the bits they share. */
-static unsigned range_len(const uint8_t *start, const uint8_t *end, size_t alen)
-{
-	unsigned bit = 0;
-
-	while (bit < alen * 8 &&
-	       !((start[bit / 8] ^ end[bit / 8]) & (0x80 >> (bit % 8))))
-		bit++;
-	return bit;
-}
-
-static void adopt_one(void *ctx, const uint8_t *key, uint32_t key_len,
-		      const uint8_t *key_end, uint64_t ms_left)
-{
-	struct adoption *a = ctx;
-	size_t alen = addr_family_size(a->pool.family);
-	struct nat_window w = { .service = a->pool.service, .family = a->pool.family,
-				.obj = a->obj, .ms_left = ms_left };
-	struct gw_elem *e;
-
-	if (a->obj == GW_OPEN) {
-		if (key_len != alen)
-			return;
-		memcpy(w.addr, key, alen);
-	} else {
-		if (key_len != 2 * alen)
-			return;
-		memcpy(w.src, key, alen);
-		memcpy(w.addr, key + alen, alen);
-		w.src_len = key_end ? range_len(key, key_end, alen) : (unsigned)alen * 8;
-	}
-	if (a->keep(a->ctx, &w))
-		return;
-	if (a->n_drop == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		struct gw_elem *grown = realloc(a->drop, cap * sizeof(*grown));
-
-		if (!grown) {
-			a->err = -ENOMEM;
-			return;
-		}
-		a->drop = grown;
-		a->cap = cap;
-	}
-	e = &a->drop[a->n_drop++];
-	memset(e, 0, sizeof(*e));
-	gw_name(e->set, a->n->cfg, a->pool.service, a->pool.family, a->obj);
-	e->family = a->pool.family;
-	e->key_len = key_len;
-	memcpy(e->key, key, key_len);
-	if (key_end) {
-		memcpy(e->key_end, key_end, key_len);
-		e->has_end = true;
-	}
-	e->timeout_ms = 1000;
-}
-
-/* Offer the elements of these sets of every pool to keep; delete the rest. */
-static long walk(struct nat *n, const enum gw_pool_obj *objs, size_t n_objs,
-		 nat_keep_fn *keep, void *ctx)
-{
-	struct adoption a = { .n = n, .keep = keep, .ctx = ctx };
-	long ret = 0;
-
-	config_for_each_pool(n->cfg, p) {
-		for (size_t i = 0; i < n_objs && !a.err; i++) {
-			char name[GW_NAME_MAX];
-			long got;
-
-			a.pool = p;
-			a.obj = objs[i];
-			gw_name(name, n->cfg, p.service, p.family, objs[i]);
-			got = nft_dump_elems(n->nft, n->cfg->table, name, adopt_one, &a);
-			if (got < 0)
-				a.err = (int)got;
-		}
-	}
-	if (!a.err && a.n_drop) {
-		/* added first, so that one that expired since the dump is there
-		 * to delete: a missing element would abort the transaction */
-		nft_begin(n->nft, n->cfg->table);
-		nft_add_elems(n->nft, a.drop, a.n_drop);
-		nft_del_elems(n->nft, a.drop, a.n_drop);
-		a.err = nft_commit(n->nft, NULL);
-	}
-	ret = a.err ? a.err : (long)a.n_drop;
-	free(a.drop);
-	return ret;
-}
-
-long nat_adopt(struct nat *n, nat_keep_fn *keep, void *ctx)
-{
-	static const enum gw_pool_obj objs[] = { GW_OPEN, GW_SCOPED, GW_ASKED };
-
-	return walk(n, objs, 3, keep, ctx);
-}
-
-struct window_walk {
-	gateway_window_fn *fn;
-	void *ctx;
-};
-
-/* Every window is kept; each is passed on as a change with its time left. */
-static bool pass_window(void *ctx, const struct nat_window *w)
-{
-	const struct window_walk *ww = ctx;
-	struct change c = {
-		.kind = w->obj == GW_OPEN ? CHANGE_OPEN : CHANGE_OPEN_SCOPED,
-		.family = (uint8_t)w->family,
-		.src_len = w->obj == GW_OPEN ? 0 : (uint8_t)w->src_len,
-		.service = (uint16_t)w->service,
-		.ms = w->ms_left > CHANGE_MAX_MS ? CHANGE_MAX_MS :
-		      w->ms_left ? (uint32_t)w->ms_left : 1,
-	};
-
-	memcpy(c.addr, w->addr, 16);
-	if (w->obj != GW_OPEN)
-		memcpy(c.src, w->src, 16);
-	ww->fn(ww->ctx, &c);
-	return true;
-}
-
-static int nat_windows(struct gateway *gw, gateway_window_fn *fn, void *ctx)
-{
-	static const enum gw_pool_obj objs[] = { GW_OPEN, GW_SCOPED };
-	struct nat *n = container_of(gw, struct nat, gw);
-	struct window_walk ww = { fn, ctx };
-	long ret = walk(n, objs, 2, pass_window, &ww);
-
-	return ret < 0 ? (int)ret : 0;
 }
 
 int nat_remove_table(const char *table)

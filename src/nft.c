@@ -23,10 +23,10 @@
 #include "addr.h"
 #include "log.h"
 #include "nft_expr.h"
+#include "nft_impl.h"
+#include "nft_seq.h"
 
 #define MSG_ROOM      (64 * 1024)  /* the largest message (16-bit attribute lengths) */
-#define RECV_BUF      (256 * 1024)
-#define REQ_BUF       4096         /* a dump request: headers and a name or two */
 #define ELEMS_PER_MSG 256          /* keeps an element message far below MSG_ROOM */
 #define MIN_SOCKBUF   (4 << 20)
 
@@ -35,20 +35,6 @@
 #define TYPE_IP6ADDR  8
 #define TYPE_CONCAT(a, b) (((a) << 6) | (b))
 
-struct nft {
-	struct mnl_socket *nl;
-	uint32_t seq;
-	int sndbuf, rcvbuf;        /* what the socket has now */
-	char *rbuf;
-	/* the transaction being built */
-	const char *table;
-	char *buf;                 /* zeroed when grown: padding is sent as is */
-	size_t len, cap;
-	uint32_t first_seq;        /* of the first acknowledged message */
-	uint16_t *types;           /* NFT_MSG_* of each, for error reports */
-	size_t n_msgs, types_cap;
-	int err;                   /* sticky: an allocation failed */
-};
 
 /* ---- socket ------------------------------------------------------------------ */
 
@@ -107,14 +93,14 @@ void nft_close(struct nft *n)
 	free(n->rbuf);
 	free(n->buf);
 	free(n->types);
+	free(n->sets);
 	free(n);
 }
 
 /* ---- receiving ----------------------------------------------------------------- */
 
-/* Receive until fn says stop: > 0 more, 0 done, < 0 an error. */
-static int recv_messages(struct nft *n,
-			 int (*fn)(const struct nlmsghdr *nlh, void *ctx), void *ctx)
+int nft_recv(struct nft *n, int (*fn)(const struct nlmsghdr *nlh, void *ctx),
+	     void *ctx)
 {
 	for (;;) {
 		ssize_t len = mnl_socket_recvfrom(n->nl, n->rbuf, RECV_BUF);
@@ -134,12 +120,6 @@ static int recv_messages(struct nft *n,
 	}
 }
 
-/* Sequence numbers wrap: compare by distance, never by magnitude. */
-static bool seq_in(uint32_t seq, uint32_t first, uint32_t count)
-{
-	return (uint32_t)(seq - first) < count;
-}
-
 struct acks {
 	uint32_t first_seq, count, got, failed_seq;
 	int err;
@@ -151,7 +131,7 @@ static int on_ack(const struct nlmsghdr *nlh, void *ctx)
 	const struct nlmsgerr *e;
 
 	if (nlh->nlmsg_type != NLMSG_ERROR ||
-	    !seq_in(nlh->nlmsg_seq, a->first_seq, a->count))
+	    !nft_seq_in(nlh->nlmsg_seq, a->first_seq, a->count))
 		return 1; /* a stale reply of an earlier, timed-out transaction */
 	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
 		return -EBADMSG;
@@ -189,12 +169,19 @@ static bool room(struct nft *n)
 	if (n->n_msgs == n->types_cap) {
 		size_t cap = n->types_cap ? n->types_cap * 2 : 256;
 		uint16_t *grown = realloc(n->types, cap * sizeof(*grown));
+		const char **sets;
 
 		if (!grown) {
 			n->err = -ENOMEM;
 			return false;
 		}
 		n->types = grown;
+		sets = realloc(n->sets, cap * sizeof(*sets));
+		if (!sets) {
+			n->err = -ENOMEM;
+			return false;
+		}
+		n->sets = sets;
 		n->types_cap = cap;
 	}
 	return true;
@@ -210,6 +197,7 @@ static struct nlmsghdr *put_msg(struct nft *n, uint16_t type, uint16_t flags)
 {
 	if (!room(n))
 		return NULL;
+	n->sets[n->n_msgs] = NULL;
 	n->types[n->n_msgs++] = type;
 	return nftnl_nlmsg_build_hdr(n->buf + n->len, type, NFPROTO_INET,
 				     flags | NLM_F_ACK, n->seq++);
@@ -467,6 +455,7 @@ static void put_elems(struct nft *n, const struct gw_elem *e, size_t count,
 		if (nlh) {
 			nftnl_set_elems_nlmsg_build_payload(nlh, s);
 			put_end(n, nlh);
+			n->sets[n->n_msgs - 1] = e[i].set;
 		}
 		nftnl_set_free(s);
 	}
@@ -545,6 +534,7 @@ int nft_commit(struct nft *n, int *failed_type)
 
 	if (failed_type)
 		*failed_type = -1;
+	n->failed_set = NULL;
 	if (!room(n))
 		return n->err;
 	nlh = nftnl_batch_end(n->buf + n->len, n->seq++);
@@ -558,290 +548,28 @@ int nft_commit(struct nft *n, int *failed_type)
 	set_buf(n, SO_RCVBUFFORCE, &n->rcvbuf, n->n_msgs * 1536 + 65536);
 	if (mnl_socket_sendto(n->nl, n->buf, n->len) < 0)
 		return -errno;
-	ret = a.count ? recv_messages(n, on_ack, &a) : 0;
+	ret = a.count ? nft_recv(n, on_ack, &a) : 0;
+	if (ret < 0)
+		n->unsure++;  /* not every acknowledgement came: applied or not */
+	else if (a.err == 0 && a.count)
+		n->applied++;
 	if (ret == 0)
 		ret = a.err;
-	if (ret < 0 && a.err && failed_type && seq_in(a.failed_seq, a.first_seq, a.count))
-		*failed_type = n->types[a.failed_seq - a.first_seq] & 0xff;
+	if (ret < 0 && a.err && nft_seq_in(a.failed_seq, a.first_seq, a.count)) {
+		if (failed_type)
+			*failed_type = n->types[a.failed_seq - a.first_seq] & 0xff;
+		n->failed_set = n->sets[a.failed_seq - a.first_seq];
+	}
 	return ret;
 }
 
-/* ---- dumps -------------------------------------------------------------------------------- */
-
-typedef int (*dump_cb)(const struct nlmsghdr *nlh, void *ctx);
-
-struct dump_state {
-	uint32_t seq;
-	dump_cb cb;
-	void *ctx;
-};
-
-static int on_dump(const struct nlmsghdr *nlh, void *ctx)
+void nft_txn_counts(const struct nft *n, uint64_t *applied, uint64_t *unsure)
 {
-	struct dump_state *d = ctx;
-
-	if (nlh->nlmsg_seq != d->seq)
-		return 1;
-	if (nlh->nlmsg_type == NLMSG_DONE)
-		return 0;
-	if (nlh->nlmsg_type == NLMSG_ERROR) {
-		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-
-		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
-			return -EBADMSG;
-		return e->error ? e->error : 1;
-	}
-	return d->cb(nlh, d->ctx) < 0 ? -ENOMEM : 1;
+	*applied = n->applied;
+	*unsure = n->unsure;
 }
 
-/* Send a dump request (built in req by build) and feed each reply to cb. */
-static int dump(struct nft *n, uint16_t type, void (*build)(struct nlmsghdr *, const void *),
-		const void *arg, dump_cb cb, void *ctx)
+const char *nft_failed_set(const struct nft *n)
 {
-	char req[REQ_BUF] = { 0 };
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(req, type, NFPROTO_INET,
-						     NLM_F_DUMP | NLM_F_ACK, n->seq++);
-	struct dump_state d = { .seq = nlh->nlmsg_seq, .cb = cb, .ctx = ctx };
-
-	if (build)
-		build(nlh, arg);
-	if (mnl_socket_sendto(n->nl, req, nlh->nlmsg_len) < 0)
-		return -errno;
-	return recv_messages(n, on_dump, &d);
-}
-
-struct probe {
-	const char *table, *mark;
-	bool exists, ours;
-};
-
-static int probe_cb(const struct nlmsghdr *nlh, void *ctx)
-{
-	struct probe *p = ctx;
-	struct nftnl_table *t = nftnl_table_alloc();
-	const char *name;
-	const void *udata;
-	uint32_t len = 0;
-
-	if (!t)
-		return -ENOMEM;
-	if (nftnl_table_nlmsg_parse(nlh, t) == 0 &&
-	    (name = nftnl_table_get_str(t, NFTNL_TABLE_NAME)) &&
-	    strcmp(name, p->table) == 0 &&
-	    nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) == NFPROTO_INET) {
-		p->exists = true;
-		udata = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
-		p->ours = udata && len == strlen(p->mark) + 1 &&
-			  memcmp(udata, p->mark, len) == 0;
-	}
-	nftnl_table_free(t);
-	return 0;
-}
-
-int nft_probe_table(struct nft *n, const char *table, const char *mark,
-		    bool *exists, bool *ours)
-{
-	struct probe p = { .table = table, .mark = mark };
-	int ret = dump(n, NFT_MSG_GETTABLE, NULL, NULL, probe_cb, &p);
-
-	*exists = p.exists;
-	*ours = p.ours;
-	return ret;
-}
-
-struct names {
-	const char *table;
-	enum gw_obj_type type;
-	int (*fn)(void *ctx, const char *name);
-	void *ctx;
-};
-
-static int names_cb(const struct nlmsghdr *nlh, void *ctx)
-{
-	struct names *l = ctx;
-	const char *table = NULL, *name = NULL;
-	struct nftnl_chain *c = NULL;
-	struct nftnl_set *s = NULL;
-	struct nftnl_obj *o = NULL;
-	int ret = 0;
-
-	if (l->type == GW_TYPE_CHAIN && (c = nftnl_chain_alloc()) &&
-	    nftnl_chain_nlmsg_parse(nlh, c) == 0) {
-		table = nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE);
-		name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
-	} else if (l->type == GW_TYPE_SET && (s = nftnl_set_alloc()) &&
-		   nftnl_set_nlmsg_parse(nlh, s) == 0) {
-		table = nftnl_set_get_str(s, NFTNL_SET_TABLE);
-		name = nftnl_set_get_str(s, NFTNL_SET_NAME);
-	} else if (l->type == GW_TYPE_COUNTER && (o = nftnl_obj_alloc()) &&
-		   nftnl_obj_nlmsg_parse(nlh, o) == 0) {
-		table = nftnl_obj_get_str(o, NFTNL_OBJ_TABLE);
-		name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
-	} else if (!c && !s && !o) {
-		ret = -ENOMEM;
-	}
-	if (table && name && strcmp(table, l->table) == 0)
-		ret = l->fn(l->ctx, name);
-	/* libnftnl's free functions do not take NULL */
-	if (c)
-		nftnl_chain_free(c);
-	if (s)
-		nftnl_set_free(s);
-	if (o)
-		nftnl_obj_free(o);
-	return ret;
-}
-
-static void build_table_filter(struct nlmsghdr *nlh, const void *arg)
-{
-	struct nftnl_set *s = nftnl_set_alloc();
-
-	/* a set dump needs the table; without memory the whole dump is asked */
-	if (!s)
-		return;
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, arg);
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-}
-
-int nft_list_names(struct nft *n, const char *table, enum gw_obj_type type,
-		   int (*fn)(void *ctx, const char *name), void *ctx)
-{
-	static const uint16_t msg[] = {
-		[GW_TYPE_SET] = NFT_MSG_GETSET, [GW_TYPE_COUNTER] = NFT_MSG_GETOBJ,
-		[GW_TYPE_CHAIN] = NFT_MSG_GETCHAIN,
-	};
-	struct names l = { .table = table, .type = type, .fn = fn, .ctx = ctx };
-
-	return dump(n, msg[type], type == GW_TYPE_SET ? build_table_filter : NULL,
-		    table, names_cb, &l);
-}
-
-struct counters {
-	const char *table;
-	void (*fn)(void *ctx, const char *name, uint64_t packets);
-	void *ctx;
-};
-
-static int counters_cb(const struct nlmsghdr *nlh, void *ctx)
-{
-	struct counters *cr = ctx;
-	struct nftnl_obj *o = nftnl_obj_alloc();
-	const char *table, *name;
-
-	if (!o)
-		return -ENOMEM;
-	if (nftnl_obj_nlmsg_parse(nlh, o) == 0 &&
-	    nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) == NFT_OBJECT_COUNTER &&
-	    (table = nftnl_obj_get_str(o, NFTNL_OBJ_TABLE)) &&
-	    (name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME)) &&
-	    strcmp(table, cr->table) == 0)
-		cr->fn(cr->ctx, name, nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS));
-	nftnl_obj_free(o);
-	return 0;
-}
-
-static void build_counter_filter(struct nlmsghdr *nlh, const void *arg)
-{
-	struct nftnl_obj *o = nftnl_obj_alloc();
-
-	if (!o)
-		return;
-	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, arg);
-	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-	nftnl_obj_nlmsg_build_payload(nlh, o);
-	nftnl_obj_free(o);
-}
-
-int nft_dump_counters(struct nft *n, const char *table,
-		      void (*fn)(void *ctx, const char *name, uint64_t packets),
-		      void *ctx)
-{
-	struct counters cr = { .table = table, .fn = fn, .ctx = ctx };
-
-	return dump(n, NFT_MSG_GETOBJ, build_counter_filter, table, counters_cb, &cr);
-}
-
-struct elems {
-	long count;
-	nft_elem_fn *fn;
-	void *ctx;
-};
-
-static int elems_cb(const struct nlmsghdr *nlh, void *ctx)
-{
-	struct elems *w = ctx;
-	struct nftnl_set *s = nftnl_set_alloc();
-	struct nftnl_set_elems_iter *it;
-	struct nftnl_set_elem *e;
-
-	if (!s)
-		return -ENOMEM;
-	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
-		nftnl_set_free(s);
-		return 0;
-	}
-	it = nftnl_set_elems_iter_create(s);
-	if (!it) {
-		nftnl_set_free(s);
-		return -ENOMEM;
-	}
-	while ((e = nftnl_set_elems_iter_next(it))) {
-		uint32_t klen = 0, elen = 0;
-		const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-		const uint8_t *end = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY_END) ?
-			nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen) : NULL;
-
-		w->count++;
-		if (key)
-			w->fn(w->ctx, key, klen, end && elen == klen ? end : NULL,
-			      nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION));
-	}
-	nftnl_set_elems_iter_destroy(it);
-	nftnl_set_free(s);
-	return 0;
-}
-
-/* Counting only: walk the raw attributes, no per-element allocation. */
-static int count_cb(const struct nlmsghdr *nlh, void *ctx)
-{
-	struct elems *w = ctx;
-	const struct nlattr *attr, *elem;
-
-	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
-		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
-			continue;
-		mnl_attr_for_each_nested(elem, attr)
-			if (mnl_attr_get_type(elem) == NFTA_LIST_ELEM)
-				w->count++;
-	}
-	return 0;
-}
-
-struct set_ref {
-	const char *table, *set;
-};
-
-static void build_set_filter(struct nlmsghdr *nlh, const void *arg)
-{
-	const struct set_ref *ref = arg;
-	struct nftnl_set *s = nftnl_set_alloc();
-
-	if (!s)
-		return;
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, ref->table);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, ref->set);
-	nftnl_set_elems_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-}
-
-long nft_dump_elems(struct nft *n, const char *table, const char *set,
-		    nft_elem_fn *fn, void *ctx)
-{
-	struct set_ref ref = { table, set };
-	struct elems w = { .fn = fn, .ctx = ctx };
-	int ret = dump(n, NFT_MSG_GETSETELEM, build_set_filter, &ref,
-		       fn ? elems_cb : count_cb, &w);
-
-	return ret < 0 ? ret : w.count;
+	return n->failed_set;
 }

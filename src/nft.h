@@ -53,6 +53,15 @@ void nft_del_table(struct nft *n);
  * failed_type is not NULL it gets the NFT_MSG_* type of that message.
  */
 int nft_commit(struct nft *n, int *failed_type);
+/* After nft_commit() failed: the name of the set whose element message the
+ * kernel refused (e.g. -ENFILE: the set is full), or NULL. It points into
+ * the elements given to nft_add_elems()/nft_del_elems(): valid while they
+ * are. */
+const char *nft_failed_set(const struct nft *n);
+/* Transactions of this socket the kernel applied (each moves the ruleset
+ * generation by one), and those whose acknowledgements did not all come
+ * (a timeout: applied or not). */
+void nft_txn_counts(const struct nft *n, uint64_t *applied, uint64_t *unsure);
 /* Number of messages in the transaction being built. */
 size_t nft_pending(const struct nft *n);
 
@@ -83,5 +92,17 @@ typedef void nft_elem_fn(void *ctx, const uint8_t *key, uint32_t key_len,
  */
 long nft_dump_elems(struct nft *n, const char *table, const char *set,
 		    nft_elem_fn *fn, void *ctx);
+
+/*
+ * The ruleset generation: the kernel's count of committed transactions,
+ * every table and every process together (ours too). 0 and *gen, or -errno.
+ */
+int nft_get_gen(struct nft *n, uint32_t *gen);
+
+/* fn(ctx, chain, handle) for each rule of inet table (fn returns 0, or a
+ * negative errno that ends the dump with it). */
+int nft_list_rules(struct nft *n, const char *table,
+		   int (*fn)(void *ctx, const char *chain, uint64_t handle),
+		   void *ctx);
 
 #endif

@@ -32,12 +32,14 @@ static const char conf[] =
 	"honeypot6 = 2001:db8:2::20\n"
 	"binding = 600\n"
 	"max_bindings = 1000\n"
+	"max_asked = 500\n"
 	"[service mail]\n"
 	"name = mail.example.test\n"
 	"pool = 198.51.100.0/24\n"
 	"server = 192.0.2.25\n"
 	"honeypot = 192.0.2.26\n"
-	"binding = 30\n";
+	"binding = 30\n"
+	"max_open = 5\n";
 
 static struct config *parse(const char *text)
 {
@@ -150,8 +152,20 @@ static void test_objects(void **state)
 	assert_int_equal(bound->family, AF_INET6);
 	assert_true(scoped->pair && scoped->interval && !scoped->dynamic);
 	assert_true(!open->pair && !open->interval && !open->dynamic);
-	assert_int_equal(open->size, 0);
+	/* every set has a size (gw_policy.h) */
+	assert_int_equal(open->size, GW_OPEN_FACTOR * 5);
+	assert_int_equal(scoped->size, 500);
 	assert_true(q6->interval && !q6->pair && q6->family == AF_INET6);
+	assert_int_equal(q6->size, GW_QUARANTINE_SIZE);
+	for (size_t i = 0; i < t->n_sets; i++) {
+		assert_true(t->sets[i].size > 0);
+		if (!strcmp(t->sets[i].name, "www_asked4"))
+			assert_int_equal(t->sets[i].size, 500);
+		if (!strcmp(t->sets[i].name, "mail_asked4"))
+			assert_int_equal(t->sets[i].size, CONFIG_DEFAULT_MAX_ASKED);
+		if (!strcmp(t->sets[i].name, "mail_claims4"))
+			assert_int_equal(t->sets[i].size, GW_DYNAMIC_SIZE);
+	}
 	/* what adoption keeps and what it drops */
 	assert_true(gw_table_has(t, GW_TYPE_SET, "www_asked6"));
 	assert_true(gw_table_has(t, GW_TYPE_COUNTER, "mail_window4"));
