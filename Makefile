@@ -63,6 +63,11 @@ build/nflog-listen: tests/lab/nflog_listen.c build/libchoreo.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< build/libchoreo.a $(LDLIBS)
 
+# the lab's DNS flood generator and honest-client prober (tests/lab/bench-flood.sh)
+build/dnsflood: tests/lab/dnsflood.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $<
+
 build/choreo-load: tools/choreo-load.c tools/load_model.c tools/load_model.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tools/choreo-load.c tools/load_model.c -lm

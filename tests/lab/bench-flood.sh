@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# An honest client under a spoofed-source flood of rotated queries (run by
+# `make bench` and `make bench-flood`). In the gateway lab (gwlab.sh: its
+# namespaces, links and choreod configuration), plus a namespace atk joined
+# to gw:
+#
+#   atk   build/dnsflood flood: queries for www.example.test (A, AAAA, each
+#         letter's case at random, random ids and ports) written on a raw
+#         socket with sources spread over 198.18.0.0/16, which gw routes
+#         back to atk; atk does not forward, so the answers to the flood
+#         are dropped there (counted as they leave gw)
+#   cli   build/dnsflood probe: the honest client, BENCH_FLOOD_HONEST_SOURCES
+#         addresses of 198.19.64.0/18 (AnyIP; one per /24), round robin at
+#         BENCH_FLOOD_HONEST_RATE queries a second in all, timed from send
+#         to the kernel's receive timestamp; a reply after 1 s is lost
+#
+# A baseline (the honest client alone), then the flood at each rate of
+# BENCH_FLOOD_RATES ("max": as fast as the generator can) from each count
+# of BENCH_FLOOD_SOURCES source addresses. Each run has a lab of its own
+# (fresh namespaces: gw's conntrack table and choreod's sets start empty)
+# and a fresh choreod; the honest client starts 1 s after the flood and
+# stops 1 s before it. Per run:
+#   gen        the generator: offered and achieved queries/s and its CPU
+#              share (near 1.00 with achieved < offered: the generator
+#              was the limit; 2 CPUs are shared by everything here)
+#   arrived    flood packets that reached gw, per second
+#   answers    choreod's answers per second over the flood (UDP sent);
+#              to_flood: those that went back to the spoofed sources
+#   cpu/ans    choreod's CPU time per answer (µs) and its CPU share
+#   honest     the honest client: answered (NOERROR with an address) /
+#              sent, lost (incl. late), TC, SERVFAIL, p50/p99/max latency
+#   sets       gw's asked4 and open4 elements when the flood ends
+#              (choreoctl status), conntrack entries, and the machine's
+#              Slab + VmallocUsed growth over the flood (machine-wide:
+#              other work on the machine moves it)
+# Each run's choreoctl status before and after is kept in the run log; any
+# status line about rate limiting (rrl, rate_limit, limited) is printed.
+# Reports; fails only when the lab cannot be built or choreod dies.
+#
+# Environment:
+#   BENCH_FLOOD_SECONDS=10            the honest client's time per run (1..600)
+#   BENCH_FLOOD_RATES="10000 50000 max"   flood rates (queries/s, or max)
+#   BENCH_FLOOD_SOURCES="1 256 65536"     flood source addresses (1..65536)
+#   BENCH_FLOOD_HONEST_RATE=200       the honest client's queries/s (1..10000)
+#   BENCH_FLOOD_HONEST_SOURCES=64     its addresses (1..64, one per /24)
+#   BENCH_FLOOD_BASELINE=1            0: no baseline run
+#   BENCH_FLOOD_DNS_EXTRA=            lines added to choreod's [dns] section,
+#                                     separated by newlines or ';', e.g.
+#                                     "rate_limit = 20; rate_limit_slip = 2"
+#   CHOREOD, CHOREOCTL, DNSFLOOD      the binaries (default build/...)
+#   LAB_KEEP=1                        keep the temp dir (configs, logs)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/gwlab.sh"
+
+SECS=${BENCH_FLOOD_SECONDS:-10}
+RATES=${BENCH_FLOOD_RATES:-10000 50000 max}
+SOURCES=${BENCH_FLOOD_SOURCES:-1 256 65536}
+HRATE=${BENCH_FLOOD_HONEST_RATE:-200}
+HSRC=${BENCH_FLOOD_HONEST_SOURCES:-64}
+BASELINE=${BENCH_FLOOD_BASELINE:-1}
+EXTRA=${BENCH_FLOOD_DNS_EXTRA:-}
+DNSFLOOD=${DNSFLOOD:-$GWLAB_ROOT/build/dnsflood}
+FLOOD_NET=198.18.0.0/16
+HONEST_NET=198.19.64.0/18
+ATK4=198.51.100.22 ATKGW4=198.51.100.21
+FLOOD_MAX_COUNT=100000000
+
+num() { case "$1" in ''|*[!0-9]*) return 1 ;; esac; [ "${#1}" -le 9 ]; }
+num "$SECS" && [ "$SECS" -ge 1 ] && [ "$SECS" -le 600 ] ||
+	lab_die "BENCH_FLOOD_SECONDS must be 1..600"
+num "$HRATE" && [ "$HRATE" -ge 1 ] && [ "$HRATE" -le 10000 ] ||
+	lab_die "BENCH_FLOOD_HONEST_RATE must be 1..10000"
+num "$HSRC" && [ "$HSRC" -ge 1 ] && [ "$HSRC" -le 64 ] ||
+	lab_die "BENCH_FLOOD_HONEST_SOURCES must be 1..64"
+case "$BASELINE" in 0|1) ;; *) lab_die "BENCH_FLOOD_BASELINE must be 0 or 1" ;; esac
+for r in $RATES; do
+	[ "$r" = max ] && continue
+	num "$r" && [ "$r" -ge 1 ] && [ "$r" -le 10000000 ] ||
+		lab_die "BENCH_FLOOD_RATES: '$r' is not 1..10000000 or max"
+done
+for s in $SOURCES; do
+	num "$s" && [ "$s" -ge 1 ] && [ "$s" -le 65536 ] ||
+		lab_die "BENCH_FLOOD_SOURCES: '$s' is not 1..65536"
+done
+# the extra [dns] lines: "key = value" only (no section, no include)
+extra_lines=()
+if [ -n "$EXTRA" ]; then
+	while IFS= read -r line; do
+		line=$(sed 's/^[[:space:]]*//; s/[[:space:]]*$//' <<<"$line")
+		[ -n "$line" ] || continue
+		[[ $line =~ ^[a-z][a-z0-9_]*[[:space:]]*=[[:space:]]*[^][=]*$ ]] ||
+			lab_die "BENCH_FLOOD_DNS_EXTRA: '$line' is not 'key = value'"
+		extra_lines+=("$line")
+	done < <(tr ';' '\n' <<<"$EXTRA")
+fi
+for tool in nft python3; do
+	command -v "$tool" >/dev/null || lab_die "$tool is missing (scripts/install-deps.sh bench)"
+done
+[ -x "$DNSFLOOD" ] || lab_die "build first: make build/dnsflood"
+
+gwlab_init flood
+cp "$DNSFLOOD" "$LAB_TMP/bin/dnsflood" || lab_die "cannot copy dnsflood"
+DNSFLOOD=$LAB_TMP/bin/dnsflood
+gwlab_zone "$LAB_TMP/example.test.zone"
+gwlab_conf "$LAB_TMP/choreo.conf"
+if [ "${#extra_lines[@]}" -gt 0 ]; then
+	# into [dns]: just before the first [service ...] line
+	awk -v extra="$(printf '%s\n' "${extra_lines[@]}")" '
+		/^\[service / && !done { printf "# BENCH_FLOOD_DNS_EXTRA\n%s\n", extra; done = 1 }
+		{ print }' "$LAB_TMP/choreo.conf" >"$LAB_TMP/choreo.conf.new" &&
+		mv "$LAB_TMP/choreo.conf.new" "$LAB_TMP/choreo.conf" || lab_die "cannot write the config"
+fi
+"$GW_CHOREOD" -t -c "$LAB_TMP/choreo.conf" >"$LAB_TMP/check.log" 2>&1 ||
+	{ cat "$LAB_TMP/check.log" >&2; lab_die "choreod -t refused the configuration"; }
+
+# ---- one run's lab ------------------------------------------------------------
+
+RUN_NS_FROM=0
+# run_lab_up ID: the gateway lab's namespaces under a name of this run, plus atk.
+run_lab_up() {
+	LAB_NAME="flood$1"
+	RUN_NS_FROM=${#LAB_NETNS[@]}
+	gwlab_net
+	lab_netns ATK atk
+	gwlab_link "$ATK" eth0 atk "$ATK4/30" "$ATKGW4" 2001:db8:f66::2/64 2001:db8:f66::1
+	# atk neither forwards nor answers: what gw sends to the flood's sources is dropped there
+	lab_in "$ATK" sysctl -q -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+		net.ipv4.ip_forward=0 >/dev/null || lab_die "sysctl in atk failed"
+	ip -n "$GW" route replace "$FLOOD_NET" via "$ATK4" || lab_die "route $FLOOD_NET failed"
+	# the honest client's addresses: local in cli, routed there by gw
+	ip -n "$CLI" route add local "$HONEST_NET" dev lo || lab_die "AnyIP $HONEST_NET failed"
+	lab_route "$GW" "$HONEST_NET" via 198.51.100.18
+}
+
+# run_lab_down: stop choreod, delete this run's namespaces.
+run_lab_down() {
+	local i
+	gwlab_choreod_stop
+	for ((i = RUN_NS_FROM; i < ${#LAB_NETNS[@]}; i++)); do
+		ip netns delete "${LAB_NETNS[$i]}" 2>/dev/null
+	done
+	LAB_NETNS=("${LAB_NETNS[@]:0:RUN_NS_FROM}")
+}
+
+# ---- measuring ----------------------------------------------------------------
+
+# status_num TEXT LINE_REGEX FIELD: the number after FIELD on the first line
+# of TEXT matching LINE_REGEX (empty when absent).
+status_num() {
+	awk -v re="$2" -v f="$3" '
+		$0 ~ re { for (i = 1; i < NF; i++) if ($i == f) { print $(i + 1) + 0; exit } }' <<<"$1"
+}
+dev_stat() { lab_in "$GW" cat "/sys/class/net/$1/statistics/$2" 2>/dev/null || echo 0; }
+meminfo_kb() { awk '$1 == "Slab:" || $1 == "VmallocUsed:" { s += $2 } END { print s + 0 }' /proc/meminfo; }
+udp_rcvbuf_errors() {
+	lab_in "$GW" awk '$1 == "Udp:" { if (!h) { for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1 }
+		else { print $c + 0; exit } }' /proc/net/snmp
+}
+# conntrack_drops: drop + early_drop over every CPU (hex columns)
+conntrack_drops() {
+	lab_in "$GW" awk 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "drop") d = i; if ($i == "early_drop") e = i }; next }
+		{ s += strtonum("0x" $d) + strtonum("0x" $e) } END { print s + 0 }' /proc/net/stat/nf_conntrack 2>/dev/null || echo 0
+}
+kv() { awk -v k="$2" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$1"; }
+
+# status_settled: choreoctl status once its set counts are fresh (bounded, 5 s).
+status_settled() {
+	local s i
+	for i in $(seq 1 50); do
+		s=$(gw_ctl status 2>/dev/null)
+		grep -q 'still counting' <<<"$s" || break
+		sleep 0.1
+	done
+	printf '%s\n' "$s"
+}
+
+declare -a ROWS=()
+FAILED=0
+
+# run ID RATE SOURCES: one run (RATE "-" for the baseline).
+run() {
+	local id=$1 rate=$2 nsrc=$3 log flood_pid="" gen="" probe s0 s1 c0 c1 hz
+	local t0 t1 rx0 rx1 tx0 tx1 m0 m1 rb0 rb1 cd0 cd1 ct n flood_args=() wall
+	log=$LAB_TMP/run.$id
+	run_lab_up "$id"
+	gwlab_choreod_start "$LAB_TMP/choreo.conf" 10 || { FAILED=1; run_lab_down; return 1; }
+	s0=$(gw_ctl status 2>/dev/null)
+	printf '== status before\n%s\n' "$s0" >"$log"
+	hz=$(getconf CLK_TCK)
+	c0=$(gw_cpu_ticks "$GW_CHOREOD_PID")
+	rx0=$(dev_stat atk rx_packets); tx0=$(dev_stat atk tx_packets)
+	rb0=$(udp_rcvbuf_errors); cd0=$(conntrack_drops); m0=$(meminfo_kb)
+	t0=$(date +%s.%N)
+	if [ "$rate" != - ]; then
+		flood_args=(flood --dst "$GW_DNS4" --src "$FLOOD_NET" --sources "$nsrc"
+			--name "$GW_NAME" --type A --type AAAA --random-case
+			--rate "$([ "$rate" = max ] && echo 0 || echo "$rate")"
+			--count "$([ "$rate" = max ] && echo "$FLOOD_MAX_COUNT" || echo $((rate * (SECS + 2))))"
+			--duration $((SECS + 2)))
+		echo "\$ dnsflood ${flood_args[*]}" >>"$log"
+		lab_in "$ATK" "$DNSFLOOD" "${flood_args[@]}" >"$log.flood" 2>&1 </dev/null &
+		flood_pid=$!
+		LAB_PIDS+=("$flood_pid")
+		sleep 1
+	fi
+	probe=$(lab_in "$CLI" timeout $((SECS + 10)) "$DNSFLOOD" probe --dst "$GW_DNS4" \
+		--src "$HONEST_NET" --sources "$HSRC" --name "$GW_NAME" --type A \
+		--rate "$HRATE" --duration "$SECS" 2>>"$log")
+	if [ -n "$flood_pid" ]; then
+		# bounded: the flood's own --duration, then 10 s more
+		for n in $(seq 1 100); do
+			kill -0 "$flood_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$flood_pid" 2>/dev/null && { lab_log "dnsflood overran: stopping it"; kill -TERM "$flood_pid"; }
+		wait "$flood_pid"
+		gen=$(grep -m1 '^mode=flood' "$log.flood")
+	fi
+	t1=$(date +%s.%N)
+	c1=$(gw_cpu_ticks "$GW_CHOREOD_PID")
+	rx1=$(dev_stat atk rx_packets); tx1=$(dev_stat atk tx_packets)
+	rb1=$(udp_rcvbuf_errors); cd1=$(conntrack_drops); m1=$(meminfo_kb)
+	read -r ct _ < <(gw_conntrack)
+	s1=$(status_settled)
+	printf '== status after\n%s\n== flood\n%s\n== probe\n%s\n' "$s1" "$gen" "$probe" >>"$log"
+	if ! lab_alive "$GW_CHOREOD_PID"; then
+		lab_log "choreod died in run $id; its log:"
+		tail -n 20 "$GW_CHOREOD_LOG" | sed 's/^/#   /' >&2
+		FAILED=1
+	fi
+	grep -iE 'rrl|rate_limit|limited' <<<"$s1" | sed "s/^/# run $id status: /" >&2
+
+	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { w = b - a; print (w > 0 ? w : 1) }')
+	local q0 q1 u0 u1 rot0 rot1 sf1 dr0 dr1 tc0 tc1 asked open cm0 cm1 load
+	q0=$(status_num "$s0" '^dns queries' queries); q1=$(status_num "$s1" '^dns queries' queries)
+	u0=$(status_num "$s0" '^udp received' sent); u1=$(status_num "$s1" '^udp received' sent)
+	rot0=$(status_num "$s0" '^dns queries' rotated); rot1=$(status_num "$s1" '^dns queries' rotated)
+	dr0=$(status_num "$s0" '^dns queries' dropped); dr1=$(status_num "$s1" '^dns queries' dropped)
+	tc0=$(status_num "$s0" '^dns queries' truncated); tc1=$(status_num "$s1" '^dns queries' truncated)
+	sf1=$(status_num "$s1" '^dns queries' servfail)
+	cm0=$(status_num "$s0" '^commits' commits); cm1=$(status_num "$s1" '^commits' commits)
+	read -r load _ </proc/loadavg
+	asked=$(status_num "$s1" 'gateway: .*www|gateway:' asked)
+	open=$(status_num "$s1" 'gateway:' open)
+	ROWS+=("$(awk -v id="$id" -v rate="$rate" -v nsrc="$nsrc" -v gen="$gen" -v probe="$probe" \
+		-v w="$wall" -v hz="$hz" -v c="$((c1 - c0))" -v q="$((${q1:-0} - ${q0:-0}))" \
+		-v u="$((${u1:-0} - ${u0:-0}))" -v rot="$((${rot1:-0} - ${rot0:-0}))" \
+		-v dr="$((${dr1:-0} - ${dr0:-0}))" -v tc="$((${tc1:-0} - ${tc0:-0}))" -v sf="${sf1:-0}" \
+		-v rx="$((rx1 - rx0))" -v tx="$((tx1 - tx0))" -v rb="$((rb1 - rb0))" \
+		-v cd="$((cd1 - cd0))" -v ct="${ct:-0}" -v mem="$((m1 - m0))" \
+		-v asked="${asked:--}" -v open="${open:--}" -v cm="$((${cm1:-0} - ${cm0:-0}))" \
+		-v load="$load" '
+	function f(line, k,   i, n, a) {
+		n = split(line, a, " ")
+		for (i = 1; i <= n; i++) if (index(a[i], k "=") == 1) return substr(a[i], length(k) + 2)
+		return "-"
+	}
+	BEGIN {
+		cpu = c / hz
+		printf "run=%s flood_rate=%s flood_sources=%s", id, rate, (rate == "-" ? "-" : nsrc)
+		printf " gen_offered=%s gen_achieved=%s gen_cpu=%s", f(gen, "offered_qps"), f(gen, "achieved_qps"), f(gen, "cpu_share")
+		printf " arrived_qps=%.0f queries=%d answers_qps=%.0f to_flood_qps=%.0f", rx / w, q, u / w, tx / w
+		printf " rotated=%d commits=%d dropped=%d truncated=%d servfail=%d rcvbuf_errors=%d", rot, cm, dr, tc, sf, rb
+		printf " choreod_cpu=%.2f cpu_per_answer_us=%.1f", cpu / w, (u > 0 ? cpu * 1e6 / u : 0)
+		printf " honest_sent=%s honest_answered=%s honest_rate=%s honest_lost=%s honest_tc=%s honest_servfail=%s", \
+			f(probe, "sent"), f(probe, "answered"), f(probe, "answer_rate"), f(probe, "lost"), f(probe, "tc"), f(probe, "servfail")
+		printf " p50_us=%s p99_us=%s max_us=%s probe_lag_ms=%s", f(probe, "p50_us"), f(probe, "p99_us"), f(probe, "max_us"), f(probe, "send_lag_max_ms")
+		printf " asked4=%s open4=%s conntrack=%d conntrack_drops=%d mem_kb=%d wall_s=%.1f load1=%s\n", asked, open, ct, cd, mem, w, load
+	}')")
+	echo "${ROWS[-1]}"
+	run_lab_down
+}
+
+echo "Flood benchmark: $(nproc) CPUs shared by the flood, choreod, the honest client and"
+echo "everything else on this machine (uptime:$(uptime | sed 's/.*up/ up/'))"
+echo "choreod: gwlab.sh's configuration (ttl 5, max_open 16, pool $GW_POOL4)${extra_lines[*]:+; [dns] + ${extra_lines[*]}}"
+echo "honest client: $HSRC addresses of $HONEST_NET, $HRATE q/s in all, ${SECS} s per run"
+echo "flood: from $FLOOD_NET, rates: $RATES; source addresses: $SOURCES"
+echo
+i=0
+if [ "$BASELINE" = 1 ]; then
+	run 0 - 0
+fi
+for r in $RATES; do
+	for s in $SOURCES; do
+		i=$((i + 1))
+		run "$i" "$r" "$s"
+	done
+done
+
+echo
+echo "uptime after:$(uptime | sed 's/.*up/ up/')"
+printf '%-6s %-8s %7s %9s %9s %6s %9s %9s %7s %8s %8s %7s %7s %9s %8s %8s %9s\n' \
+	flood_qps sources gen_cpu achieved arrived ch_cpu answers to_flood us/ans \
+	honest lost p50_us p99_us max_us asked4 conntr mem_MiB
+for row in "${ROWS[@]}"; do
+	awk -v r="$row" 'BEGIN {
+		n = split(r, a, " ")
+		for (i = 1; i <= n; i++) { k = substr(a[i], 1, index(a[i], "=") - 1); v[k] = substr(a[i], index(a[i], "=") + 1) }
+		printf "%-9s %-8s %7s %9s %9s %6s %9s %9s %7s %8s %8s %7s %7s %9s %8s %8s %9.1f\n",
+			(v["flood_rate"] == "-" ? "none" : v["flood_rate"]), v["flood_sources"], v["gen_cpu"],
+			v["gen_achieved"], v["arrived_qps"], v["choreod_cpu"], v["answers_qps"], v["to_flood_qps"],
+			v["cpu_per_answer_us"], v["honest_rate"], v["honest_lost"], v["p50_us"], v["p99_us"],
+			v["max_us"], v["asked4"], v["conntrack"], v["mem_kb"] / 1024 }'
+done
+echo
+echo "honest: the share of the honest client's queries answered with an address"
+echo "within 1 s; lost includes late. asked4: gw's asker . address elements when"
+echo "the flood stopped; mem_MiB: the machine's Slab + VmallocUsed growth over the run."
+[ "$FAILED" = 0 ]
