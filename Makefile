@@ -28,7 +28,7 @@ TOOLS    := build/choreoctl build/choreo-load
 
 .PHONY: all build deps test-deps check-build test demo bench bench-seed bench-scale fuzz clean \
 	bench-distributed bench-claims bench-relay bench-dist-seed bench-dist-scale test-distributed test-long \
-	property test-kernels
+	property test-kernels bench-flood
 # User-facing targets install their packages first, then build in a second
 # make: pkg-config above is only right once the -dev packages are there.
 all: deps
@@ -156,10 +156,20 @@ demo:
 
 bench:
 	@scripts/install-deps.sh bench
-	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory build build/dnsflood
 	@tests/lab/bench-dns.sh
 	@tests/lab/bench-gateway.sh
 	@tests/lab/bench-control.sh
+	@tests/lab/bench-flood.sh
+
+# An honest client's answer rate and latency under a spoofed-source flood
+# of rotated queries (build/dnsflood), at BENCH_FLOOD_RATES from
+# BENCH_FLOOD_SOURCES addresses; BENCH_FLOOD_DNS_EXTRA adds lines to
+# choreod's [dns] section (e.g. rate limiting on). About 3 minutes.
+bench-flood:
+	@scripts/install-deps.sh bench
+	@$(MAKE) --no-print-directory build build/dnsflood
+	@tests/lab/bench-flood.sh
 
 # The distributed mode measured (issue 13), three parts, each run even when
 # an earlier one failed (exit 1 if any did); about 30 min with the defaults:

@@ -91,7 +91,10 @@ if [ -n "$EXTRA" ]; then
 	while IFS= read -r line; do
 		line=$(sed 's/^[[:space:]]*//; s/[[:space:]]*$//' <<<"$line")
 		[ -n "$line" ] || continue
-		[[ $line =~ ^[a-z][a-z0-9_]*[[:space:]]*=[[:space:]]*[^][=]*$ ]] ||
+		key=$(sed 's/[[:space:]]*$//' <<<"${line%%=*}")
+		case "$line" in *=*) ;; *) key="" ;; esac
+		case "${line#*=}" in *[][=#]*) key="" ;; esac
+		[[ $key =~ ^[a-z][a-z0-9_]*$ ]] ||
 			lab_die "BENCH_FLOOD_DNS_EXTRA: '$line' is not 'key = value'"
 		extra_lines+=("$line")
 	done < <(tr ';' '\n' <<<"$EXTRA")
@@ -154,16 +157,39 @@ status_num() {
 		$0 ~ re { for (i = 1; i < NF; i++) if ($i == f) { print $(i + 1) + 0; exit } }' <<<"$1"
 }
 dev_stat() { lab_in "$GW" cat "/sys/class/net/$1/statistics/$2" 2>/dev/null || echo 0; }
-meminfo_kb() { awk '$1 == "Slab:" || $1 == "VmallocUsed:" { s += $2 } END { print s + 0 }' /proc/meminfo; }
-udp_rcvbuf_errors() {
-	lab_in "$GW" awk '$1 == "Udp:" { if (!h) { for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1 }
-		else { print $c + 0; exit } }' /proc/net/snmp
+# snmp NS PROTO FIELD: a counter of /proc/net/snmp in NS ("Udp" "RcvbufErrors")
+snmp() {
+	lab_in "$1" awk -v p="$2:" -v f="$3" '$1 == p { if (!h) { for (i = 2; i <= NF; i++) if ($i == f) c = i; h = 1 }
+		else { print (c ? $c + 0 : 0); exit } }' /proc/net/snmp
 }
+udp_rcvbuf_errors() { snmp "$GW" Udp RcvbufErrors; }
 # conntrack_drops: drop + early_drop over every CPU (hex columns)
 conntrack_drops() {
-	lab_in "$GW" awk 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "drop") d = i; if ($i == "early_drop") e = i }; next }
-		{ s += strtonum("0x" $d) + strtonum("0x" $e) } END { print s + 0 }' /proc/net/stat/nf_conntrack 2>/dev/null || echo 0
+	local line cols=() d=-1 e=-1 i sum=0 v
+	while read -r -a cols; do
+		if [ "$d" = -1 ]; then
+			for i in "${!cols[@]}"; do
+				[ "${cols[$i]}" = drop ] && d=$i
+				[ "${cols[$i]}" = early_drop ] && e=$i
+			done
+			[ "$d" -ge 0 ] && [ "$e" -ge 0 ] || { echo 0; return; }
+			continue
+		fi
+		for v in "${cols[$d]}" "${cols[$e]}"; do
+			[[ $v =~ ^[0-9a-fA-F]{1,16}$ ]] && sum=$((sum + 16#$v))
+		done
+	done < <(lab_in "$GW" cat /proc/net/stat/nf_conntrack 2>/dev/null)
+	echo "$sum"
 }
+# kmem_bytes: the kernel's kmalloc caches in use plus vmalloc (machine-wide)
+kmem_bytes() {
+	awk '$1 ~ /^kmalloc-/ { s += $2 * $4 } END { printf "%.0f\n", s }' /proc/slabinfo 2>/dev/null
+}
+vmalloc_bytes() { awk '$1 == "VmallocUsed:" { printf "%.0f\n", $2 * 1024 }' /proc/meminfo; }
+# ct_slab_bytes: the nf_conntrack cache in use (every namespace)
+ct_slab_bytes() { awk '$1 == "nf_conntrack" { printf "%.0f\n", $2 * $4 }' /proc/slabinfo 2>/dev/null; }
+# set_elems SET: elements of a concatenation set now (nft's text output)
+set_elems() { gw_nft list set inet "$GW_TABLE" "$1" 2>/dev/null | grep -o ' \. ' | wc -l; }
 kv() { awk -v k="$2" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$1"; }
 
 # status_settled: choreoctl status once its set counts are fresh (bounded, 5 s).
@@ -183,7 +209,8 @@ FAILED=0
 # run ID RATE SOURCES: one run (RATE "-" for the baseline).
 run() {
 	local id=$1 rate=$2 nsrc=$3 log flood_pid="" gen="" probe s0 s1 c0 c1 hz
-	local t0 t1 rx0 rx1 tx0 tx1 m0 m1 rb0 rb1 cd0 cd1 ct n flood_args=() wall
+	local t0 t1 rx0 rx1 tx0 tx1 ctm0 ctm1 rb0 rb1 cd0 cd1 ct n flood_args=() wall ts
+	local ka kb va vb setmem asked
 	log=$LAB_TMP/run.$id
 	run_lab_up "$id"
 	gwlab_choreod_start "$LAB_TMP/choreo.conf" 10 || { FAILED=1; run_lab_down; return 1; }
@@ -192,7 +219,7 @@ run() {
 	hz=$(getconf CLK_TCK)
 	c0=$(gw_cpu_ticks "$GW_CHOREOD_PID")
 	rx0=$(dev_stat atk rx_packets); tx0=$(dev_stat atk tx_packets)
-	rb0=$(udp_rcvbuf_errors); cd0=$(conntrack_drops); m0=$(meminfo_kb)
+	rb0=$(udp_rcvbuf_errors); cd0=$(conntrack_drops); ctm0=$(ct_slab_bytes)
 	t0=$(date +%s.%N)
 	if [ "$rate" != - ]; then
 		flood_args=(flood --dst "$GW_DNS4" --src "$FLOOD_NET" --sources "$nsrc"
@@ -222,8 +249,16 @@ run() {
 	t1=$(date +%s.%N)
 	c1=$(gw_cpu_ticks "$GW_CHOREOD_PID")
 	rx1=$(dev_stat atk rx_packets); tx1=$(dev_stat atk tx_packets)
-	rb1=$(udp_rcvbuf_errors); cd1=$(conntrack_drops); m1=$(meminfo_kb)
+	rb1=$(udp_rcvbuf_errors); cd1=$(conntrack_drops); ctm1=$(ct_slab_bytes)
+	ka=$(kmem_bytes); va=$(vmalloc_bytes)
 	read -r ct _ < <(gw_conntrack)
+	# the asker . address elements left when the flood stopped (the dump's own time too)
+	ts=$SECONDS
+	asked=$(set_elems www_asked4)
+	echo "www_asked4: $asked elements, counted in $((SECONDS - ts)) s" >>"$log"
+	# where the answers to the flood ended: dropped in atk (not forwarded), no ICMP back
+	echo "atk Ip InAddrErrors $(snmp "$ATK" Ip InAddrErrors) Icmp OutMsgs $(snmp "$ATK" Icmp OutMsgs);" \
+		"gw Icmp InMsgs $(snmp "$GW" Icmp InMsgs)" >>"$log"
 	s1=$(status_settled)
 	printf '== status after\n%s\n== flood\n%s\n== probe\n%s\n' "$s1" "$gen" "$probe" >>"$log"
 	if ! lab_alive "$GW_CHOREOD_PID"; then
@@ -232,9 +267,18 @@ run() {
 		FAILED=1
 	fi
 	grep -iE 'rrl|rate_limit|limited' <<<"$s1" | sed "s/^/# run $id status: /" >&2
+	# the kernel memory the sets held when the flood stopped: that moment
+	# against after choreod stopped and its table was removed (the kernel
+	# frees elements after an RCU grace period)
+	gwlab_choreod_stop
+	gw_nft delete table inet "$GW_TABLE" 2>>"$log"
+	sleep 2
+	kb=$(kmem_bytes); vb=$(vmalloc_bytes)
+	setmem=$(( (ka - kb) + (va - vb) ))
+	echo "table removed: kmalloc caches -$(( (ka - kb) / 1024 )) KiB, vmalloc -$(( (va - vb) / 1024 )) KiB" >>"$log"
 
 	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { w = b - a; print (w > 0 ? w : 1) }')
-	local q0 q1 u0 u1 rot0 rot1 sf1 dr0 dr1 tc0 tc1 asked open cm0 cm1 load
+	local q0 q1 u0 u1 rot0 rot1 sf1 dr0 dr1 tc0 tc1 open cm0 cm1 load
 	q0=$(status_num "$s0" '^dns queries' queries); q1=$(status_num "$s1" '^dns queries' queries)
 	u0=$(status_num "$s0" '^udp received' sent); u1=$(status_num "$s1" '^udp received' sent)
 	rot0=$(status_num "$s0" '^dns queries' rotated); rot1=$(status_num "$s1" '^dns queries' rotated)
@@ -243,14 +287,13 @@ run() {
 	sf1=$(status_num "$s1" '^dns queries' servfail)
 	cm0=$(status_num "$s0" '^commits' commits); cm1=$(status_num "$s1" '^commits' commits)
 	read -r load _ </proc/loadavg
-	asked=$(status_num "$s1" 'gateway: .*www|gateway:' asked)
 	open=$(status_num "$s1" 'gateway:' open)
 	ROWS+=("$(awk -v id="$id" -v rate="$rate" -v nsrc="$nsrc" -v gen="$gen" -v probe="$probe" \
 		-v w="$wall" -v hz="$hz" -v c="$((c1 - c0))" -v q="$((${q1:-0} - ${q0:-0}))" \
 		-v u="$((${u1:-0} - ${u0:-0}))" -v rot="$((${rot1:-0} - ${rot0:-0}))" \
 		-v dr="$((${dr1:-0} - ${dr0:-0}))" -v tc="$((${tc1:-0} - ${tc0:-0}))" -v sf="${sf1:-0}" \
 		-v rx="$((rx1 - rx0))" -v tx="$((tx1 - tx0))" -v rb="$((rb1 - rb0))" \
-		-v cd="$((cd1 - cd0))" -v ct="${ct:-0}" -v mem="$((m1 - m0))" \
+		-v cd="$((cd1 - cd0))" -v ct="${ct:-0}" -v ctmem="$(( ${ctm1:-0} - ${ctm0:-0} ))" -v setmem="$setmem" \
 		-v asked="${asked:--}" -v open="${open:--}" -v cm="$((${cm1:-0} - ${cm0:-0}))" \
 		-v load="$load" '
 	function f(line, k,   i, n, a) {
@@ -268,7 +311,8 @@ run() {
 		printf " honest_sent=%s honest_answered=%s honest_rate=%s honest_lost=%s honest_tc=%s honest_servfail=%s", \
 			f(probe, "sent"), f(probe, "answered"), f(probe, "answer_rate"), f(probe, "lost"), f(probe, "tc"), f(probe, "servfail")
 		printf " p50_us=%s p99_us=%s max_us=%s probe_lag_ms=%s", f(probe, "p50_us"), f(probe, "p99_us"), f(probe, "max_us"), f(probe, "send_lag_max_ms")
-		printf " asked4=%s open4=%s conntrack=%d conntrack_drops=%d mem_kb=%d wall_s=%.1f load1=%s\n", asked, open, ct, cd, mem, w, load
+		printf " asked4=%s open4=%s sets_mem_kib=%d conntrack=%d conntrack_drops=%d conntrack_mem_kib=%d wall_s=%.1f load1=%s\n", \
+			asked, open, setmem / 1024, ct, cd, ctmem / 1024, w, load
 	}')")
 	echo "${ROWS[-1]}"
 	run_lab_down
@@ -293,21 +337,22 @@ done
 
 echo
 echo "uptime after:$(uptime | sed 's/.*up/ up/')"
-printf '%-6s %-8s %7s %9s %9s %6s %9s %9s %7s %8s %8s %7s %7s %9s %8s %8s %9s\n' \
+printf '%-9s %-8s %7s %9s %9s %6s %9s %9s %7s %8s %6s %7s %7s %8s %8s %8s %8s\n' \
 	flood_qps sources gen_cpu achieved arrived ch_cpu answers to_flood us/ans \
-	honest lost p50_us p99_us max_us asked4 conntr mem_MiB
+	honest lost p50_us p99_us max_us asked4 sets_MiB conntr
 for row in "${ROWS[@]}"; do
 	awk -v r="$row" 'BEGIN {
 		n = split(r, a, " ")
 		for (i = 1; i <= n; i++) { k = substr(a[i], 1, index(a[i], "=") - 1); v[k] = substr(a[i], index(a[i], "=") + 1) }
-		printf "%-9s %-8s %7s %9s %9s %6s %9s %9s %7s %8s %8s %7s %7s %9s %8s %8s %9.1f\n",
+		printf "%-9s %-8s %7s %9s %9s %6s %9s %9s %7s %8s %6s %7s %7s %8s %8s %8.1f %8s\n",
 			(v["flood_rate"] == "-" ? "none" : v["flood_rate"]), v["flood_sources"], v["gen_cpu"],
 			v["gen_achieved"], v["arrived_qps"], v["choreod_cpu"], v["answers_qps"], v["to_flood_qps"],
 			v["cpu_per_answer_us"], v["honest_rate"], v["honest_lost"], v["p50_us"], v["p99_us"],
-			v["max_us"], v["asked4"], v["conntrack"], v["mem_kb"] / 1024 }'
+			v["max_us"], v["asked4"], v["sets_mem_kib"] / 1024, v["conntrack"] }'
 done
 echo
 echo "honest: the share of the honest client's queries answered with an address"
 echo "within 1 s; lost includes late. asked4: gw's asker . address elements when"
-echo "the flood stopped; mem_MiB: the machine's Slab + VmallocUsed growth over the run."
+echo "the flood stopped; sets_MiB: the kernel memory (kmalloc caches + vmalloc,"
+echo "machine-wide) that removing choreod's table freed; conntr: gw's conntrack entries."
 [ "$FAILED" = 0 ]
