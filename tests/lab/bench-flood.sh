@@ -163,23 +163,23 @@ snmp() {
 		else { print (c ? $c + 0 : 0); exit } }' /proc/net/snmp
 }
 udp_rcvbuf_errors() { snmp "$GW" Udp RcvbufErrors; }
-# conntrack_drops: drop + early_drop over every CPU (hex columns)
+# conntrack_drops: "DROP EARLY_DROP" summed over every CPU (hex columns):
+# new packets dropped for a full table, and entries evicted to make room
 conntrack_drops() {
-	local line cols=() d=-1 e=-1 i sum=0 v
+	local cols=() d=-1 e=-1 i sd=0 se=0
 	while read -r -a cols; do
 		if [ "$d" = -1 ]; then
 			for i in "${!cols[@]}"; do
 				[ "${cols[$i]}" = drop ] && d=$i
 				[ "${cols[$i]}" = early_drop ] && e=$i
 			done
-			[ "$d" -ge 0 ] && [ "$e" -ge 0 ] || { echo 0; return; }
+			[ "$d" -ge 0 ] && [ "$e" -ge 0 ] || break
 			continue
 		fi
-		for v in "${cols[$d]}" "${cols[$e]}"; do
-			[[ $v =~ ^[0-9a-fA-F]{1,16}$ ]] && sum=$((sum + 16#$v))
-		done
+		[[ ${cols[$d]} =~ ^[0-9a-fA-F]{1,15}$ ]] && sd=$((sd + 16#${cols[$d]}))
+		[[ ${cols[$e]} =~ ^[0-9a-fA-F]{1,15}$ ]] && se=$((se + 16#${cols[$e]}))
 	done < <(lab_in "$GW" cat /proc/net/stat/nf_conntrack 2>/dev/null)
-	echo "$sum"
+	echo "$sd $se"
 }
 # kmem_bytes: the kernel's kmalloc caches in use plus vmalloc (machine-wide)
 kmem_bytes() {
@@ -209,7 +209,7 @@ FAILED=0
 # run ID RATE SOURCES: one run (RATE "-" for the baseline).
 run() {
 	local id=$1 rate=$2 nsrc=$3 log flood_pid="" gen="" probe s0 s1 c0 c1 hz
-	local t0 t1 rx0 rx1 tx0 tx1 ctm0 ctm1 rb0 rb1 cd0 cd1 ct n flood_args=() wall ts
+	local t0 t1 rx0 rx1 tx0 tx1 ctm0 ctm1 rb0 rb1 cd0 cd1 ce0 ce1 ct n flood_args=() wall ts
 	local ka kb va vb setmem asked
 	log=$LAB_TMP/run.$id
 	run_lab_up "$id"
@@ -219,7 +219,7 @@ run() {
 	hz=$(getconf CLK_TCK)
 	c0=$(gw_cpu_ticks "$GW_CHOREOD_PID")
 	rx0=$(dev_stat atk rx_packets); tx0=$(dev_stat atk tx_packets)
-	rb0=$(udp_rcvbuf_errors); cd0=$(conntrack_drops); ctm0=$(ct_slab_bytes)
+	rb0=$(udp_rcvbuf_errors); read -r cd0 ce0 < <(conntrack_drops); ctm0=$(ct_slab_bytes)
 	t0=$(date +%s.%N)
 	if [ "$rate" != - ]; then
 		flood_args=(flood --dst "$GW_DNS4" --src "$FLOOD_NET" --sources "$nsrc"
@@ -249,7 +249,7 @@ run() {
 	t1=$(date +%s.%N)
 	c1=$(gw_cpu_ticks "$GW_CHOREOD_PID")
 	rx1=$(dev_stat atk rx_packets); tx1=$(dev_stat atk tx_packets)
-	rb1=$(udp_rcvbuf_errors); cd1=$(conntrack_drops); ctm1=$(ct_slab_bytes)
+	rb1=$(udp_rcvbuf_errors); read -r cd1 ce1 < <(conntrack_drops); ctm1=$(ct_slab_bytes)
 	ka=$(kmem_bytes); va=$(vmalloc_bytes)
 	read -r ct _ < <(gw_conntrack)
 	# the asker . address elements left when the flood stopped (the dump's own time too)
@@ -293,7 +293,7 @@ run() {
 		-v u="$((${u1:-0} - ${u0:-0}))" -v rot="$((${rot1:-0} - ${rot0:-0}))" \
 		-v dr="$((${dr1:-0} - ${dr0:-0}))" -v tc="$((${tc1:-0} - ${tc0:-0}))" -v sf="${sf1:-0}" \
 		-v rx="$((rx1 - rx0))" -v tx="$((tx1 - tx0))" -v rb="$((rb1 - rb0))" \
-		-v cd="$((cd1 - cd0))" -v ct="${ct:-0}" -v ctmem="$(( ${ctm1:-0} - ${ctm0:-0} ))" -v setmem="$setmem" \
+		-v cd="$((cd1 - cd0))" -v ce="$((ce1 - ce0))" -v ct="${ct:-0}" -v ctmem="$(( ${ctm1:-0} - ${ctm0:-0} ))" -v setmem="$setmem" \
 		-v asked="${asked:--}" -v open="${open:--}" -v cm="$((${cm1:-0} - ${cm0:-0}))" \
 		-v load="$load" '
 	function f(line, k,   i, n, a) {
@@ -311,8 +311,9 @@ run() {
 		printf " honest_sent=%s honest_answered=%s honest_rate=%s honest_lost=%s honest_tc=%s honest_servfail=%s", \
 			f(probe, "sent"), f(probe, "answered"), f(probe, "answer_rate"), f(probe, "lost"), f(probe, "tc"), f(probe, "servfail")
 		printf " p50_us=%s p99_us=%s max_us=%s probe_lag_ms=%s", f(probe, "p50_us"), f(probe, "p99_us"), f(probe, "max_us"), f(probe, "send_lag_max_ms")
-		printf " asked4=%s open4=%s sets_mem_kib=%d conntrack=%d conntrack_drops=%d conntrack_mem_kib=%d wall_s=%.1f load1=%s\n", \
-			asked, open, setmem / 1024, ct, cd, ctmem / 1024, w, load
+		printf " asked4=%s open4=%s asked4_est_kib=%d table_freed_kib=%d", asked, open, asked * 180 / 1024, setmem / 1024
+		printf " conntrack=%d conntrack_drop=%d conntrack_early_drop=%d conntrack_mem_kib=%d wall_s=%.1f load1=%s\n", \
+			ct, cd, ce, ctmem / 1024, w, load
 	}')")
 	echo "${ROWS[-1]}"
 	run_lab_down
@@ -339,7 +340,7 @@ echo
 echo "uptime after:$(uptime | sed 's/.*up/ up/')"
 printf '%-9s %-8s %7s %9s %9s %6s %9s %9s %7s %8s %6s %7s %7s %8s %8s %8s %8s\n' \
 	flood_qps sources gen_cpu achieved arrived ch_cpu answers to_flood us/ans \
-	honest lost p50_us p99_us max_us asked4 sets_MiB conntr
+	honest lost p50_us p99_us max_us asked4 est_MiB conntr
 for row in "${ROWS[@]}"; do
 	awk -v r="$row" 'BEGIN {
 		n = split(r, a, " ")
@@ -348,11 +349,13 @@ for row in "${ROWS[@]}"; do
 			(v["flood_rate"] == "-" ? "none" : v["flood_rate"]), v["flood_sources"], v["gen_cpu"],
 			v["gen_achieved"], v["arrived_qps"], v["choreod_cpu"], v["answers_qps"], v["to_flood_qps"],
 			v["cpu_per_answer_us"], v["honest_rate"], v["honest_lost"], v["p50_us"], v["p99_us"],
-			v["max_us"], v["asked4"], v["sets_mem_kib"] / 1024, v["conntrack"] }'
+			v["max_us"], v["asked4"], v["asked4_est_kib"] / 1024, v["conntrack"] }'
 done
 echo
 echo "honest: the share of the honest client's queries answered with an address"
 echo "within 1 s; lost includes late. asked4: gw's asker . address elements when"
-echo "the flood stopped; sets_MiB: the kernel memory (kmalloc caches + vmalloc,"
-echo "machine-wide) that removing choreod's table freed; conntr: gw's conntrack entries."
+echo "the flood stopped; est_MiB: asked4 x 180 B (bench-gateway.sh's measured"
+echo "cost of such an element; table_freed_kib in the run line is the kmalloc +"
+echo "vmalloc that removing the table freed, machine-wide and approximate);"
+echo "conntr: gw's conntrack entries (conntrack_drop: packets it dropped full)."
 [ "$FAILED" = 0 ]

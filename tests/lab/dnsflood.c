@@ -23,17 +23,19 @@
  *   dnsflood probe --dst ADDR --src PREFIX/LEN --sources N --name NAME...
  *                  [--type A|AAAA]... --rate QPS --duration S
  *                  [--port P] [--timeout-ms MS] [--seed S]
- *     An honest client: N UDP sockets bound to N addresses spread over
- *     PREFIX (they must be local: AnyIP, `ip route add local PREFIX dev
- *     lo`), queries sent round robin at QPS, each reply matched by socket
- *     and id and timed from just before its send to the kernel's receive
- *     timestamp (SO_TIMESTAMPNS). A reply later than MS (default 1000)
- *     counts as lost. Reports one line:
- *       mode=probe sent= answered= answer_rate= lost= late= tc= servfail=
- *       refused= other= p50_us= p90_us= p99_us= max_us= send_lag_max_ms=
- *       cpu_s= wall_s=
- *     answered: NOERROR with at least one answer record and TC clear;
- *     tc: truncated replies (a client would retry over TCP).
+ *     An honest client, as a resolver asks: each query from a socket of
+ *     its own (a fresh port: a new flow for the gateway's conntrack),
+ *     bound to the next of N addresses spread over PREFIX (they must be
+ *     local: AnyIP, `ip route add local PREFIX dev lo`), at QPS, with a
+ *     random id; the reply is matched by socket and id and timed from just
+ *     before the send to the kernel's receive timestamp (SO_TIMESTAMPNS).
+ *     No reply within MS (default 1000): lost. Reports one line:
+ *       mode=probe sent= answered= answer_rate= lost= tc= servfail=
+ *       refused= other= socket_errors= p50_us= p90_us= p99_us= max_us=
+ *       send_lag_max_ms= cpu_s= wall_s= sources=
+ *     answered: NOERROR with at least one answer record and TC clear (the
+ *     latencies are theirs); tc: truncated replies (a client would retry
+ *     over TCP); send_lag_max_ms: how late the prober itself sent.
  *
  * It reads nothing but its arguments (and, for probe, the replies to its
  * own queries, through a bounded reader). Exit 0 on a report, 2 on bad
@@ -53,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -64,9 +67,9 @@
 #define MAX_RATE      10000000ULL       /* a second */
 #define MAX_COUNT     1000000000ULL
 #define MAX_DURATION  3600ULL           /* seconds */
-#define MAX_PROBE_SOCKS 1024
+#define MAX_PROBE_SOURCES 65536
 #define MAX_PROBE_QUERIES 20000000ULL   /* rate x duration, for the latencies */
-#define PROBE_SLOTS   1024              /* outstanding queries per socket */
+#define PROBE_RING    16384             /* queries in flight at most */
 #define QBUF          300               /* a query: 12 + name (<= 255) + 4 */
 
 static volatile sig_atomic_t stop_flag;
@@ -325,8 +328,8 @@ static bool parse_args(int argc, char **argv, struct opts *o)
 		goto usage;
 	}
 	if (o->probe) {
-		if (o->sources > MAX_PROBE_SOCKS) {
-			fprintf(stderr, "dnsflood: probe: --sources at most %d\n", MAX_PROBE_SOCKS);
+		if (o->sources > MAX_PROBE_SOURCES) {
+			fprintf(stderr, "dnsflood: probe: --sources at most %d\n", MAX_PROBE_SOURCES);
 			goto usage;
 		}
 		if (o->rate * o->duration > MAX_PROBE_QUERIES) {
@@ -334,10 +337,10 @@ static bool parse_args(int argc, char **argv, struct opts *o)
 				MAX_PROBE_QUERIES);
 			goto usage;
 		}
-		/* queries in flight per socket within the timeout fit its slots */
-		if (o->rate * o->timeout_ms > (uint64_t)PROBE_SLOTS / 2 * 1000 * o->sources) {
-			fprintf(stderr, "dnsflood: probe: rate/sources x timeout must be under %d\n",
-				PROBE_SLOTS / 2);
+		/* the queries within one timeout fit the ring (and the open-file limit) */
+		if (o->rate * o->timeout_ms > (uint64_t)PROBE_RING / 2 * 1000) {
+			fprintf(stderr, "dnsflood: probe: rate x timeout must be under %d queries\n",
+				PROBE_RING / 2);
 			goto usage;
 		}
 	}
@@ -601,20 +604,15 @@ static int run_flood(const struct opts *o)
 
 /* ---- probe -------------------------------------------------------------- */
 
-struct slot {
-	uint64_t t_ns;         /* CLOCK_REALTIME at send */
+/* One query in flight: its own socket (a fresh port, as a resolver's). */
+struct pending {
+	int fd;                /* -1: answered or expired */
 	uint16_t id;
-	bool used;
-};
-
-struct probe_sock {
-	int fd;
-	uint32_t next;         /* next slot to use */
-	struct slot slot[PROBE_SLOTS];
+	uint64_t t_ns;         /* CLOCK_REALTIME at send */
 };
 
 struct probe_stats {
-	uint64_t sent, answered, late, tc, servfail, refused, other;
+	uint64_t sent, answered, tc, servfail, refused, other, sock_errors;
 	uint32_t *lat_us;
 	uint64_t n_lat;
 };
@@ -626,142 +624,167 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Read every pending reply on one socket (bounded: at most 64 a call). */
-static void probe_drain(const struct opts *o, struct probe_sock *ps, struct probe_stats *st)
+/* The reply on p's socket, if any (one read; bounded to 512 bytes). */
+static void probe_read(const struct opts *o, struct pending *p, struct probe_stats *st)
 {
-	for (int k = 0; k < 64; k++) {
-		uint8_t buf[512];
-		char cbuf[CMSG_SPACE(sizeof(struct timespec))];
-		struct sockaddr_in from;
-		struct iovec io = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from),
-				     .msg_iov = &io, .msg_iovlen = 1,
-				     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-		uint64_t t_rx = 0;
-		ssize_t n = recvmsg(ps->fd, &mh, MSG_DONTWAIT);
-		struct slot *s;
-		uint16_t id, flags, ancount;
+	uint8_t buf[512];
+	char cbuf[CMSG_SPACE(sizeof(struct timespec))];
+	struct sockaddr_in from;
+	struct iovec io = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from),
+			     .msg_iov = &io, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	uint64_t t_rx = 0;
+	ssize_t n = recvmsg(p->fd, &mh, MSG_DONTWAIT);
+	uint16_t flags, ancount;
 
-		if (n < 0)
-			return;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
-			    c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
-				struct timespec ts;
+	if (n < 0)
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+			struct timespec ts;
 
-				memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-				t_rx = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-			}
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			t_rx = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 		}
-		if (!t_rx)
-			t_rx = now_ns(CLOCK_REALTIME);
-		/* only replies from the server, with a whole header, QR set */
-		if (mh.msg_namelen < sizeof(from) || from.sin_addr.s_addr != o->dst.s_addr ||
-		    from.sin_port != htons(o->port) || n < 12 || !(buf[2] & 0x80))
-			continue;
-		id = (uint16_t)(buf[0] << 8 | buf[1]);
-		s = &ps->slot[id % PROBE_SLOTS];
-		if (!s->used || s->id != id)
-			continue;
-		s->used = false;
-		flags = (uint16_t)(buf[2] << 8 | buf[3]);
-		ancount = (uint16_t)(buf[6] << 8 | buf[7]);
-		if (t_rx < s->t_ns || t_rx - s->t_ns > o->timeout_ms * 1000000ULL) {
-			st->late++;
-			continue;
-		}
-		if (flags & 0x0200)
-			st->tc++;
-		else if ((flags & 0xf) == 2)
-			st->servfail++;
-		else if ((flags & 0xf) == 5)
-			st->refused++;
-		else if ((flags & 0xf) == 0 && ancount > 0) {
-			st->answered++;
-			st->lat_us[st->n_lat++] = (uint32_t)((t_rx - s->t_ns) / 1000);
-		} else
-			st->other++;
 	}
+	if (!t_rx)
+		t_rx = now_ns(CLOCK_REALTIME);
+	/* only a reply from the server, a whole header, QR set, our id */
+	if (mh.msg_namelen < sizeof(from) || from.sin_addr.s_addr != o->dst.s_addr ||
+	    from.sin_port != htons(o->port) || n < 12 || !(buf[2] & 0x80) ||
+	    (uint16_t)(buf[0] << 8 | buf[1]) != p->id)
+		return;
+	close(p->fd);
+	p->fd = -1;
+	if (t_rx < p->t_ns || t_rx - p->t_ns > o->timeout_ms * 1000000ULL)
+		return;              /* too late: lost */
+	flags = (uint16_t)(buf[2] << 8 | buf[3]);
+	ancount = (uint16_t)(buf[6] << 8 | buf[7]);
+	if (flags & 0x0200)
+		st->tc++;
+	else if ((flags & 0xf) == 2)
+		st->servfail++;
+	else if ((flags & 0xf) == 5)
+		st->refused++;
+	else if ((flags & 0xf) == 0 && ancount > 0) {
+		st->answered++;
+		st->lat_us[st->n_lat++] = (uint32_t)((t_rx - p->t_ns) / 1000);
+	} else
+		st->other++;
+}
+
+/* A socket bound to src (any port), its query sent; -1 on failure. */
+static int probe_send(const struct opts *o, int ep, uint32_t src, struct pending *p,
+		      uint64_t index)
+{
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(src) };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr = o->dst,
+				  .sin_port = htons(o->port) };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = index };
+	uint8_t q[QBUF];
+	int one = 1, fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	size_t len;
+
+	p->fd = -1;
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0 ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		close(fd);
+		return -1;
+	}
+	p->id = (uint16_t)rng();
+	len = make_query(o, q, p->id, false);
+	p->t_ns = now_ns(CLOCK_REALTIME);
+	if (sendto(fd, q, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		close(fd);
+		return -1;
+	}
+	p->fd = fd;
+	return 0;
 }
 
 static int run_probe(const struct opts *o)
 {
-	struct probe_sock *socks;
-	struct pollfd *pfd;
 	struct probe_stats st = { 0 };
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr = o->dst,
-				  .sin_port = htons(o->port) };
-	uint64_t total = o->rate * o->duration, t0, t_end, lag_max = 0;
+	struct pending *ring;
+	struct epoll_event evs[64];
+	uint64_t total = o->rate * o->duration, t0, t_end, t_stop, lag_max = 0, oldest = 0;
+	uint64_t timeout_ns = o->timeout_ms * 1000000ULL;
 	double cpu0, wall;
-	int rc = 1;
+	int rc = 1, ep = epoll_create1(EPOLL_CLOEXEC);
 
-	socks = calloc(o->sources, sizeof(*socks));
-	pfd = calloc(o->sources, sizeof(*pfd));
+	{
+		/* up to rate x timeout sockets at once */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	ring = calloc(PROBE_RING, sizeof(*ring));
 	st.lat_us = calloc(total ? total : 1, sizeof(*st.lat_us));
-	if (!socks || !pfd || !st.lat_us) {
-		fprintf(stderr, "dnsflood: out of memory\n");
+	if (ep < 0 || !ring || !st.lat_us) {
+		fprintf(stderr, "dnsflood: %s\n", ep < 0 ? strerror(errno) : "out of memory");
 		goto out;
 	}
-	for (uint64_t i = 0; i < o->sources; i++)
-		socks[i].fd = -1;
-	for (uint64_t i = 0; i < o->sources; i++) {
-		struct sockaddr_in me = { .sin_family = AF_INET,
-					  .sin_addr.s_addr = htonl(source_addr(o, i)) };
-		int one = 1, fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-
-		if (fd < 0 || setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one)) != 0 ||
-		    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) != 0 ||
-		    bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0) {
-			char a[INET_ADDRSTRLEN];
-
-			fprintf(stderr, "dnsflood: socket bound to %s: %s\n",
-				inet_ntop(AF_INET, &me.sin_addr, a, sizeof(a)), strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			goto out;
-		}
-		socks[i].fd = fd;
-		pfd[i].fd = fd;
-		pfd[i].events = POLLIN;
-	}
+	for (size_t i = 0; i < PROBE_RING; i++)
+		ring[i].fd = -1;
 	cpu0 = cpu_seconds();
 	t0 = now_ns(CLOCK_MONOTONIC);
 	t_end = t0 + o->duration * 1000000000ULL;
-	/* send on schedule; then wait the timeout for the last replies */
+	t_stop = t_end + timeout_ns;
+	/* send on schedule, each query from a fresh socket; then wait the
+	 * timeout for the last replies */
 	while (!stop_flag) {
 		uint64_t now = now_ns(CLOCK_MONOTONIC), next;
-		int wait_ms, r;
+		int wait_ms, n;
 
-		if (now >= t_end + o->timeout_ms * 1000000ULL)
+		if (now >= t_stop)
 			break;
 		while (st.sent < total && now >= t0 + st.sent * 1000000000ULL / o->rate) {
 			uint64_t due = t0 + st.sent * 1000000000ULL / o->rate;
-			struct probe_sock *ps = &socks[st.sent % o->sources];
-			uint32_t k = ps->next++ % PROBE_SLOTS;
-			struct slot *s = &ps->slot[k];
-			uint8_t q[QBUF];
-			uint16_t id = (uint16_t)((rng() & ~(uint64_t)(PROBE_SLOTS - 1)) | k);
-			size_t len = make_query(o, q, id, false);
+			struct pending *p = &ring[st.sent % PROBE_RING];
 
 			if (now - due > lag_max)
 				lag_max = now - due;
-			/* a slot still in use is a query never answered: lost */
-			s->used = true;
-			s->id = id;
-			s->t_ns = now_ns(CLOCK_REALTIME);
-			if (sendto(ps->fd, q, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
-				s->used = false;   /* counted sent, never answered: lost */
+			if (p->fd >= 0)   /* still unanswered a ring ago: lost */
+				close(p->fd);
+			if (probe_send(o, ep, source_addr(o, st.sent % o->sources), p, st.sent) < 0)
+				st.sock_errors++;
 			st.sent++;
 		}
-		next = st.sent < total ? t0 + st.sent * 1000000000ULL / o->rate
-				       : t_end + o->timeout_ms * 1000000ULL;
+		/* queries past the timeout are lost: their sockets closed */
+		while (oldest < st.sent) {
+			struct pending *p = &ring[oldest % PROBE_RING];
+			uint64_t rt = now_ns(CLOCK_REALTIME);
+
+			if (p->fd >= 0 && rt - p->t_ns <= timeout_ns)
+				break;
+			if (p->fd >= 0) {
+				close(p->fd);
+				p->fd = -1;
+			}
+			oldest++;
+		}
+		next = st.sent < total ? t0 + st.sent * 1000000000ULL / o->rate : t_stop;
 		now = now_ns(CLOCK_MONOTONIC);
 		wait_ms = next > now ? (int)((next - now + 999999) / 1000000) : 0;
-		r = poll(pfd, (nfds_t)o->sources, wait_ms);
-		if (r > 0) {
-			for (uint64_t i = 0; i < o->sources; i++)
-				if (pfd[i].revents & POLLIN)
-					probe_drain(o, &socks[i], &st);
+		if (wait_ms > 10)
+			wait_ms = 10;
+		n = epoll_wait(ep, evs, 64, wait_ms);
+		for (int i = 0; i < n; i++) {
+			uint64_t k = evs[i].data.u64;
+			struct pending *p = &ring[k % PROBE_RING];
+
+			/* (a slot reused since this event was queued has another fd) */
+			if (k < st.sent && st.sent - k <= PROBE_RING && p->fd >= 0)
+				probe_read(o, p, &st);
 		}
 	}
 	wall = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
@@ -770,15 +793,15 @@ static int run_probe(const struct opts *o)
 		uint64_t got = st.answered + st.tc + st.servfail + st.refused + st.other;
 		uint64_t lost = st.sent > got ? st.sent - got : 0;
 #define PCT(p) (st.n_lat ? st.lat_us[(st.n_lat - 1) * (p) / 100] : 0)
-		printf("mode=probe sent=%llu answered=%llu answer_rate=%.4f lost=%llu late=%llu "
-		       "tc=%llu servfail=%llu refused=%llu other=%llu p50_us=%u p90_us=%u "
-		       "p99_us=%u max_us=%u send_lag_max_ms=%.1f cpu_s=%.2f wall_s=%.2f "
-		       "sources=%llu\n",
+		printf("mode=probe sent=%llu answered=%llu answer_rate=%.4f lost=%llu "
+		       "tc=%llu servfail=%llu refused=%llu other=%llu socket_errors=%llu "
+		       "p50_us=%u p90_us=%u p99_us=%u max_us=%u send_lag_max_ms=%.1f "
+		       "cpu_s=%.2f wall_s=%.2f sources=%llu\n",
 		       (unsigned long long)st.sent, (unsigned long long)st.answered,
 		       st.sent ? (double)st.answered / (double)st.sent : 0.0,
-		       (unsigned long long)lost, (unsigned long long)st.late,
-		       (unsigned long long)st.tc, (unsigned long long)st.servfail,
-		       (unsigned long long)st.refused, (unsigned long long)st.other,
+		       (unsigned long long)lost, (unsigned long long)st.tc,
+		       (unsigned long long)st.servfail, (unsigned long long)st.refused,
+		       (unsigned long long)st.other, (unsigned long long)st.sock_errors,
 		       PCT(50), PCT(90), PCT(99), st.n_lat ? st.lat_us[st.n_lat - 1] : 0,
 		       (double)lag_max / 1e6, cpu_seconds() - cpu0, wall,
 		       (unsigned long long)o->sources);
@@ -786,12 +809,13 @@ static int run_probe(const struct opts *o)
 	}
 	rc = 0;
 out:
-	if (socks)
-		for (uint64_t i = 0; i < o->sources; i++)
-			if (socks[i].fd >= 0)
-				close(socks[i].fd);
-	free(socks);
-	free(pfd);
+	if (ring)
+		for (size_t i = 0; i < PROBE_RING; i++)
+			if (ring[i].fd >= 0)
+				close(ring[i].fd);
+	if (ep >= 0)
+		close(ep);
+	free(ring);
 	free(st.lat_us);
 	return rc;
 }
