@@ -190,6 +190,8 @@ vmalloc_bytes() { awk '$1 == "VmallocUsed:" { printf "%.0f\n", $2 * 1024 }' /pro
 ct_slab_bytes() { awk '$1 == "nf_conntrack" { printf "%.0f\n", $2 * $4 }' /proc/slabinfo 2>/dev/null; }
 # set_elems SET: elements of a concatenation set now (nft's text output)
 set_elems() { gw_nft list set inet "$GW_TABLE" "$1" 2>/dev/null | grep -o ' \. ' | wc -l; }
+# cpu_stat: "TOTAL IDLE SOFTIRQ" ticks of the whole machine (/proc/stat)
+cpu_stat() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6, $8; exit }' /proc/stat; }
 kv() { awk -v k="$2" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$1"; }
 
 # status_settled: choreoctl status once its set counts are fresh (bounded, 5 s).
@@ -210,7 +212,7 @@ FAILED=0
 run() {
 	local id=$1 rate=$2 nsrc=$3 log flood_pid="" gen="" probe s0 s1 c0 c1 hz
 	local t0 t1 rx0 rx1 tx0 tx1 ctm0 ctm1 rb0 rb1 cd0 cd1 ce0 ce1 ct n flood_args=() wall ts
-	local ka kb va vb setmem asked
+	local ka kb va vb setmem asked j0 j1 i0 i1 q0s q1s
 	log=$LAB_TMP/run.$id
 	run_lab_up "$id"
 	gwlab_choreod_start "$LAB_TMP/choreo.conf" 10 || { FAILED=1; run_lab_down; return 1; }
@@ -220,6 +222,7 @@ run() {
 	c0=$(gw_cpu_ticks "$GW_CHOREOD_PID")
 	rx0=$(dev_stat atk rx_packets); tx0=$(dev_stat atk tx_packets)
 	rb0=$(udp_rcvbuf_errors); read -r cd0 ce0 < <(conntrack_drops); ctm0=$(ct_slab_bytes)
+	read -r j0 i0 q0s < <(cpu_stat)
 	t0=$(date +%s.%N)
 	if [ "$rate" != - ]; then
 		flood_args=(flood --dst "$GW_DNS4" --src "$FLOOD_NET" --sources "$nsrc"
@@ -247,6 +250,7 @@ run() {
 		gen=$(grep -m1 '^mode=flood' "$log.flood")
 	fi
 	t1=$(date +%s.%N)
+	read -r j1 i1 q1s < <(cpu_stat)
 	c1=$(gw_cpu_ticks "$GW_CHOREOD_PID")
 	rx1=$(dev_stat atk rx_packets); tx1=$(dev_stat atk tx_packets)
 	rb1=$(udp_rcvbuf_errors); read -r cd1 ce1 < <(conntrack_drops); ctm1=$(ct_slab_bytes)
@@ -295,7 +299,7 @@ run() {
 		-v rx="$((rx1 - rx0))" -v tx="$((tx1 - tx0))" -v rb="$((rb1 - rb0))" \
 		-v cd="$((cd1 - cd0))" -v ce="$((ce1 - ce0))" -v ct="${ct:-0}" -v ctmem="$(( ${ctm1:-0} - ${ctm0:-0} ))" -v setmem="$setmem" \
 		-v asked="${asked:--}" -v open="${open:--}" -v cm="$((${cm1:-0} - ${cm0:-0}))" \
-		-v load="$load" '
+		-v load="$load" -v jt="$((j1 - j0))" -v ji="$((i1 - i0))" -v js="$((q1s - q0s))" '
 	function f(line, k,   i, n, a) {
 		n = split(line, a, " ")
 		for (i = 1; i <= n; i++) if (index(a[i], k "=") == 1) return substr(a[i], length(k) + 2)
@@ -312,8 +316,9 @@ run() {
 			f(probe, "sent"), f(probe, "answered"), f(probe, "answer_rate"), f(probe, "lost"), f(probe, "tc"), f(probe, "servfail")
 		printf " p50_us=%s p99_us=%s max_us=%s probe_lag_ms=%s", f(probe, "p50_us"), f(probe, "p99_us"), f(probe, "max_us"), f(probe, "send_lag_max_ms")
 		printf " asked4=%s open4=%s asked4_est_kib=%d table_freed_kib=%d", asked, open, asked * 180 / 1024, setmem / 1024
-		printf " conntrack=%d conntrack_drop=%d conntrack_early_drop=%d conntrack_mem_kib=%d wall_s=%.1f load1=%s\n", \
+		printf " conntrack=%d conntrack_drop=%d conntrack_early_drop=%d conntrack_mem_kib=%d wall_s=%.1f load1=%s", \
 			ct, cd, ce, ctmem / 1024, w, load
+		printf " machine_idle=%.2f machine_softirq=%.2f\n", (jt > 0 ? ji / jt : 0), (jt > 0 ? js / jt : 0)
 	}')")
 	echo "${ROWS[-1]}"
 	run_lab_down
@@ -338,22 +343,23 @@ done
 
 echo
 echo "uptime after:$(uptime | sed 's/.*up/ up/')"
-printf '%-9s %-8s %7s %9s %9s %6s %9s %9s %7s %8s %6s %7s %7s %8s %8s %8s %8s\n' \
-	flood_qps sources gen_cpu achieved arrived ch_cpu answers to_flood us/ans \
+printf '%-9s %-8s %7s %9s %9s %6s %5s %9s %9s %7s %8s %6s %7s %7s %8s %8s %8s %8s\n' \
+	flood_qps sources gen_cpu achieved arrived ch_cpu idle answers to_flood us/ans \
 	honest lost p50_us p99_us max_us asked4 est_MiB conntr
 for row in "${ROWS[@]}"; do
 	awk -v r="$row" 'BEGIN {
 		n = split(r, a, " ")
 		for (i = 1; i <= n; i++) { k = substr(a[i], 1, index(a[i], "=") - 1); v[k] = substr(a[i], index(a[i], "=") + 1) }
-		printf "%-9s %-8s %7s %9s %9s %6s %9s %9s %7s %8s %6s %7s %7s %8s %8s %8.1f %8s\n",
+		printf "%-9s %-8s %7s %9s %9s %6s %5s %9s %9s %7s %8s %6s %7s %7s %8s %8s %8.1f %8s\n",
 			(v["flood_rate"] == "-" ? "none" : v["flood_rate"]), v["flood_sources"], v["gen_cpu"],
-			v["gen_achieved"], v["arrived_qps"], v["choreod_cpu"], v["answers_qps"], v["to_flood_qps"],
+			v["gen_achieved"], v["arrived_qps"], v["choreod_cpu"], v["machine_idle"], v["answers_qps"], v["to_flood_qps"],
 			v["cpu_per_answer_us"], v["honest_rate"], v["honest_lost"], v["p50_us"], v["p99_us"],
 			v["max_us"], v["asked4"], v["asked4_est_kib"] / 1024, v["conntrack"] }'
 done
 echo
+echo "ch_cpu: choreod's CPU (1.00 = one core); idle: the machine's idle share."
 echo "honest: the share of the honest client's queries answered with an address"
-echo "within 1 s; lost includes late. asked4: gw's asker . address elements when"
+echo "within 1 s; lost: no reply within 1 s. asked4: gw's asker . address elements when"
 echo "the flood stopped; est_MiB: asked4 x 180 B (bench-gateway.sh's measured"
 echo "cost of such an element; table_freed_kib in the run line is the kmalloc +"
 echo "vmalloc that removing the table freed, machine-wide and approximate);"
