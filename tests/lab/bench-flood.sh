@@ -196,7 +196,6 @@ ct_slab_bytes() { awk '$1 == "nf_conntrack" { printf "%.0f\n", $2 * $4 }' /proc/
 set_elems() { gw_nft list set inet "$GW_TABLE" "$1" 2>/dev/null | grep -o ' \. ' | wc -l; }
 # cpu_stat: "TOTAL IDLE SOFTIRQ" ticks of the whole machine (/proc/stat)
 cpu_stat() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6, $8; exit }' /proc/stat; }
-kv() { awk -v k="$2" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$1"; }
 
 # status_settled: choreoctl status once its set counts are fresh (bounded, 5 s).
 status_settled() {
