@@ -50,9 +50,11 @@
 #   BENCH_FLOOD_HONEST_RATE=200       the honest client's queries/s (1..8000)
 #   BENCH_FLOOD_HONEST_SOURCES=64     its addresses (1..64, one per /24)
 #   BENCH_FLOOD_BASELINE=1            0: no baseline run
-#   BENCH_FLOOD_DNS_EXTRA=            lines added to choreod's [dns] section,
-#                                     separated by newlines or ';', e.g.
-#                                     "rate_limit = 20; rate_limit_slip = 2"
+#   BENCH_FLOOD_DNS_EXTRA=            lines for choreod's [dns] section,
+#                                     separated by newlines or ';', in place of
+#                                     gwlab_conf's lines of the same keys (it
+#                                     turns rate limiting off), e.g.
+#                                     "rate_limit = 200; rate_limit_slip = 2"
 #   CHOREOD, CHOREOCTL, DNSFLOOD      the binaries (default build/...)
 #   LAB_KEEP=1                        keep the temp dir (configs, logs)
 set -uo pipefail
@@ -114,8 +116,13 @@ DNSFLOOD=$LAB_TMP/bin/dnsflood
 gwlab_zone "$LAB_TMP/example.test.zone"
 gwlab_conf "$LAB_TMP/choreo.conf"
 if [ "${#extra_lines[@]}" -gt 0 ]; then
-	# into [dns]: just before the first [service ...] line
+	# into [dns], in place of the lines of the same keys (gwlab_conf writes
+	# rate_limit = 0), just before the first [service ...] line
 	awk -v extra="$(printf '%s\n' "${extra_lines[@]}")" '
+		BEGIN { n = split(extra, l, "\n"); for (i = 1; i <= n; i++) if (l[i] != "") {
+			k = l[i]; sub(/[ \t]*=.*/, "", k); key[k] = 1 } }
+		/^\[/ { sec = $0 }
+		sec == "[dns]" { k = $0; sub(/[ \t]*=.*/, "", k); if (k in key) next }
 		/^\[service / && !done { printf "# BENCH_FLOOD_DNS_EXTRA\n%s\n", extra; done = 1 }
 		{ print }' "$LAB_TMP/choreo.conf" >"$LAB_TMP/choreo.conf.new" &&
 		mv "$LAB_TMP/choreo.conf.new" "$LAB_TMP/choreo.conf" || lab_die "cannot write the config"
