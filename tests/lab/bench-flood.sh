@@ -55,6 +55,8 @@
 #                                     gwlab_conf's lines of the same keys (it
 #                                     turns rate limiting off), e.g.
 #                                     "rate_limit = 200; rate_limit_slip = 2"
+#   BENCH_FLOOD_SERVICE_EXTRA=        the same for [service www], e.g.
+#                                     "max_asked = 1048576"
 #   CHOREOD, CHOREOCTL, DNSFLOOD      the binaries (default build/...)
 #   LAB_KEEP=1                        keep the temp dir (configs, logs)
 set -uo pipefail
@@ -68,6 +70,7 @@ HRATE=${BENCH_FLOOD_HONEST_RATE:-200}
 HSRC=${BENCH_FLOOD_HONEST_SOURCES:-64}
 BASELINE=${BENCH_FLOOD_BASELINE:-1}
 EXTRA=${BENCH_FLOOD_DNS_EXTRA:-}
+SVC_EXTRA=${BENCH_FLOOD_SERVICE_EXTRA:-}
 DNSFLOOD=${DNSFLOOD:-$GWLAB_ROOT/build/dnsflood}
 FLOOD_NET=198.18.0.0/16
 HONEST_NET=198.19.64.0/18
@@ -91,20 +94,26 @@ for s in $SOURCES; do
 	num "$s" && [ "$s" -ge 1 ] && [ "$s" -le 65536 ] ||
 		lab_die "BENCH_FLOOD_SOURCES: '$s' is not 1..65536"
 done
-# the extra [dns] lines: "key = value" only (no section, no include)
-extra_lines=()
-if [ -n "$EXTRA" ]; then
+# extra_parse NAME TEXT: TEXT's "key = value" lines (newline or ';'
+# separated; no section, no include) into EXTRA_LINES, or die.
+EXTRA_LINES=()
+extra_parse() {
+	local name=$1 line key
+	EXTRA_LINES=()
 	while IFS= read -r line; do
 		line=$(sed 's/^[[:space:]]*//; s/[[:space:]]*$//' <<<"$line")
 		[ -n "$line" ] || continue
 		key=$(sed 's/[[:space:]]*$//' <<<"${line%%=*}")
 		case "$line" in *=*) ;; *) key="" ;; esac
 		case "${line#*=}" in *[][=#]*) key="" ;; esac
-		[[ $key =~ ^[a-z][a-z0-9_]*$ ]] ||
-			lab_die "BENCH_FLOOD_DNS_EXTRA: '$line' is not 'key = value'"
-		extra_lines+=("$line")
-	done < <(tr ';' '\n' <<<"$EXTRA")
-fi
+		[[ $key =~ ^[a-z][a-z0-9_]*$ ]] || lab_die "$name: '$line' is not 'key = value'"
+		EXTRA_LINES+=("$line")
+	done < <(tr ';' '\n' <<<"$2")
+}
+extra_parse BENCH_FLOOD_DNS_EXTRA "$EXTRA"
+dns_lines=("${EXTRA_LINES[@]}")
+extra_parse BENCH_FLOOD_SERVICE_EXTRA "$SVC_EXTRA"
+svc_lines=("${EXTRA_LINES[@]}")
 for tool in nft python3; do
 	command -v "$tool" >/dev/null || lab_die "$tool is missing (scripts/install-deps.sh bench)"
 done
@@ -115,18 +124,23 @@ cp "$DNSFLOOD" "$LAB_TMP/bin/dnsflood" || lab_die "cannot copy dnsflood"
 DNSFLOOD=$LAB_TMP/bin/dnsflood
 gwlab_zone "$LAB_TMP/example.test.zone"
 gwlab_conf "$LAB_TMP/choreo.conf"
-if [ "${#extra_lines[@]}" -gt 0 ]; then
-	# into [dns], in place of the lines of the same keys (gwlab_conf writes
-	# rate_limit = 0), just before the first [service ...] line
-	awk -v extra="$(printf '%s\n' "${extra_lines[@]}")" '
+# conf_merge FILE SECTION LINES...: LINES into SECTION in place of its
+# lines of the same keys (gwlab_conf writes rate_limit = 0), at its end.
+conf_merge() {
+	local f=$1 sec=$2; shift 2
+	[ $# -gt 0 ] || return 0
+	awk -v want="$sec" -v extra="$(printf '%s\n' "$@")" '
+		function flush() { if (cur == want && !done) { printf "# bench-flood %s\n%s\n", want, extra; done = 1 } }
 		BEGIN { n = split(extra, l, "\n"); for (i = 1; i <= n; i++) if (l[i] != "") {
 			k = l[i]; sub(/[ \t]*=.*/, "", k); key[k] = 1 } }
-		/^\[/ { sec = $0 }
-		sec == "[dns]" { k = $0; sub(/[ \t]*=.*/, "", k); if (k in key) next }
-		/^\[service / && !done { printf "# BENCH_FLOOD_DNS_EXTRA\n%s\n", extra; done = 1 }
-		{ print }' "$LAB_TMP/choreo.conf" >"$LAB_TMP/choreo.conf.new" &&
-		mv "$LAB_TMP/choreo.conf.new" "$LAB_TMP/choreo.conf" || lab_die "cannot write the config"
-fi
+		/^\[/ { flush(); cur = $0 }
+		cur == want && !/^\[/ { k = $0; sub(/[ \t]*=.*/, "", k); if (k in key) next }
+		{ print }
+		END { flush() }' "$f" >"$f.new" && mv "$f.new" "$f" || lab_die "cannot write $f"
+	grep -qxF "# bench-flood $sec" "$f" || lab_die "no section $sec in $f"
+}
+conf_merge "$LAB_TMP/choreo.conf" "[dns]" "${dns_lines[@]}"
+conf_merge "$LAB_TMP/choreo.conf" "[service www]" "${svc_lines[@]}"
 "$GW_CHOREOD" -t -c "$LAB_TMP/choreo.conf" >"$LAB_TMP/check.log" 2>&1 ||
 	{ cat "$LAB_TMP/check.log" >&2; lab_die "choreod -t refused the configuration"; }
 
@@ -292,7 +306,7 @@ run() {
 	echo "table removed: kmalloc caches -$(( (ka - kb) / 1024 )) KiB, vmalloc -$(( (va - vb) / 1024 )) KiB" >>"$log"
 
 	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { w = b - a; print (w > 0 ? w : 1) }')
-	local q0 q1 u0 u1 rot0 rot1 sf1 dr0 dr1 tc0 tc1 open cm0 cm1 load
+	local q0 q1 u0 u1 rot0 rot1 sf1 dr0 dr1 tc0 tc1 open cm0 cm1 load sfull ovl
 	q0=$(status_num "$s0" '^dns queries' queries); q1=$(status_num "$s1" '^dns queries' queries)
 	u0=$(status_num "$s0" '^udp received' sent); u1=$(status_num "$s1" '^udp received' sent)
 	rot0=$(status_num "$s0" '^dns queries' rotated); rot1=$(status_num "$s1" '^dns queries' rotated)
@@ -300,6 +314,8 @@ run() {
 	tc0=$(status_num "$s0" '^dns queries' truncated); tc1=$(status_num "$s1" '^dns queries' truncated)
 	sf1=$(status_num "$s1" '^dns queries' servfail)
 	cm0=$(status_num "$s0" '^commits' commits); cm1=$(status_num "$s1" '^commits' commits)
+	# (a full set refuses a commit: its answers are SERVFAIL; overload: 64 commits outstanding)
+	sfull=$(status_num "$s1" '^gateway table' set_full); ovl=$(status_num "$s1" '^commits' overload)
 	read -r load _ </proc/loadavg
 	open=$(status_num "$s1" 'gateway:' open)
 	ROWS+=("$(awk -v id="$id" -v rate="$rate" -v nsrc="$nsrc" -v gen="$gen" -v probe="$probe" \
@@ -309,7 +325,7 @@ run() {
 		-v rx="$((rx1 - rx0))" -v tx="$((tx1 - tx0))" -v rb="$((rb1 - rb0))" \
 		-v cd="$((cd1 - cd0))" -v ce="$((ce1 - ce0))" -v ct="${ct:-0}" -v ctmem="$(( ${ctm1:-0} - ${ctm0:-0} ))" -v setmem="$setmem" \
 		-v asked="${asked:--}" -v open="${open:--}" -v cm="$((${cm1:-0} - ${cm0:-0}))" \
-		-v load="$load" -v jt="$((j1 - j0))" -v ji="$((i1 - i0))" -v js="$((q1s - q0s))" '
+		-v sfull="${sfull:--}" -v ovl="${ovl:--}" -v load="$load" -v jt="$((j1 - j0))" -v ji="$((i1 - i0))" -v js="$((q1s - q0s))" '
 	function f(line, k,   i, n, a) {
 		n = split(line, a, " ")
 		for (i = 1; i <= n; i++) if (index(a[i], k "=") == 1) return substr(a[i], length(k) + 2)
@@ -320,7 +336,8 @@ run() {
 		printf "run=%s flood_rate=%s flood_sources=%s", id, rate, (rate == "-" ? "-" : nsrc)
 		printf " gen_offered=%s gen_achieved=%s gen_cpu=%s", f(gen, "offered_qps"), f(gen, "achieved_qps"), f(gen, "cpu_share")
 		printf " arrived_qps=%.0f queries=%d answers_qps=%.0f to_flood_qps=%.0f", rx / w, q, u / w, tx / w
-		printf " rotated=%d commits=%d dropped=%d truncated=%d servfail=%d rcvbuf_errors=%d", rot, cm, dr, tc, sf, rb
+		printf " rotated=%d commits=%d dropped=%d truncated=%d servfail=%d set_full=%s overload=%s rcvbuf_errors=%d", \
+			rot, cm, dr, tc, sf, sfull, ovl, rb
 		printf " choreod_cpu=%.2f cpu_per_answer_us=%.1f", cpu / w, (u > 0 ? cpu * 1e6 / u : 0)
 		printf " honest_sent=%s honest_answered=%s honest_rate=%s honest_lost=%s honest_tc=%s honest_servfail=%s", \
 			f(probe, "sent"), f(probe, "answered"), f(probe, "answer_rate"), f(probe, "lost"), f(probe, "tc"), f(probe, "servfail")
@@ -336,7 +353,7 @@ run() {
 
 echo "Flood benchmark: $(nproc) CPUs shared by the flood, choreod, the honest client and"
 echo "everything else on this machine (uptime:$(uptime | sed 's/.*up/ up/'))"
-echo "choreod: gwlab.sh's configuration (ttl 5, max_open 16, pool $GW_POOL4)${extra_lines[*]:+; [dns] + ${extra_lines[*]}}"
+echo "choreod: gwlab.sh's configuration (ttl 5, max_open 16, pool $GW_POOL4)${dns_lines[*]:+; [dns] ${dns_lines[*]}}${svc_lines[*]:+; [service www] ${svc_lines[*]}}"
 echo "honest client: $HSRC addresses of $HONEST_NET, $HRATE q/s in all, ${SECS} s per run"
 echo "flood: from $FLOOD_NET, rates: $RATES; source addresses: $SOURCES"
 echo
@@ -355,23 +372,24 @@ echo
 echo "uptime after:$(uptime | sed 's/.*up/ up/')"
 printf '%-9s %-8s %7s %9s %9s %6s %5s %9s %9s %7s %8s %6s %7s %7s %8s %8s %8s %8s\n' \
 	flood_qps sources gen_cpu achieved arrived ch_cpu idle answers to_flood us/ans \
-	honest lost p50_us p99_us max_us asked4 est_MiB conntr
+	honest lost p50_us p99_us max_us asked4 servfail conntr
 for row in "${ROWS[@]}"; do
 	awk -v r="$row" 'BEGIN {
 		n = split(r, a, " ")
 		for (i = 1; i <= n; i++) { k = substr(a[i], 1, index(a[i], "=") - 1); v[k] = substr(a[i], index(a[i], "=") + 1) }
-		printf "%-9s %-8s %7s %9s %9s %6s %5s %9s %9s %7s %8s %6s %7s %7s %8s %8s %8.1f %8s\n",
+		printf "%-9s %-8s %7s %9s %9s %6s %5s %9s %9s %7s %8s %6s %7s %7s %8s %8s %8s %8s\n",
 			(v["flood_rate"] == "-" ? "none" : v["flood_rate"]), v["flood_sources"], v["gen_cpu"],
 			v["gen_achieved"], v["arrived_qps"], v["choreod_cpu"], v["machine_idle"], v["answers_qps"], v["to_flood_qps"],
 			v["cpu_per_answer_us"], v["honest_rate"], v["honest_lost"], v["p50_us"], v["p99_us"],
-			v["max_us"], v["asked4"], v["asked4_est_kib"] / 1024, v["conntrack"] }'
+			v["max_us"], v["asked4"], v["servfail"], v["conntrack"] }'
 done
 echo
 echo "ch_cpu: choreod's CPU (1.00 = one core); idle: the machine's idle share."
 echo "honest: the share of the honest client's queries answered with an address"
 echo "within 1 s; lost: no reply within 1 s. asked4: gw's asker . address elements when"
-echo "the flood stopped; est_MiB: asked4 x 180 B (bench-gateway.sh's measured"
-echo "cost of such an element; table_freed_kib in the run line is the kmalloc +"
-echo "vmalloc that removing the table freed, machine-wide and approximate);"
-echo "conntr: gw's conntrack entries (conntrack_drop: packets it dropped full)."
+echo "the flood stopped (asked4_est_kib in the run line: x 180 B, bench-gateway.sh's"
+echo "measured cost of such an element; table_freed_kib: the kmalloc + vmalloc that"
+echo "removing the table freed, machine-wide and approximate); servfail: choreod's"
+echo "SERVFAIL answers (set_full: commits refused by a full set); conntr: gw's"
+echo "conntrack entries (conntrack_drop: packets it dropped when full)."
 [ "$FAILED" = 0 ]
