@@ -315,7 +315,7 @@ run() {
 	sf1=$(status_num "$s1" '^dns queries' servfail)
 	cm0=$(status_num "$s0" '^commits' commits); cm1=$(status_num "$s1" '^commits' commits)
 	# (a full set refuses a commit: its answers are SERVFAIL; overload: 64 commits outstanding)
-	sfull=$(status_num "$s1" '^gateway table' set_full); ovl=$(status_num "$s1" '^commits' overload)
+	sfull=$(status_num "$s1" '^table_repairs' set_full); ovl=$(status_num "$s1" '^commits' overload)
 	read -r load _ </proc/loadavg
 	open=$(status_num "$s1" 'gateway:' open)
 	ROWS+=("$(awk -v id="$id" -v rate="$rate" -v nsrc="$nsrc" -v gen="$gen" -v probe="$probe" \
