@@ -214,7 +214,7 @@ vmalloc_bytes() { awk '$1 == "VmallocUsed:" { printf "%.0f\n", $2 * 1024 }' /pro
 # ct_slab_bytes: the nf_conntrack cache in use (every namespace)
 ct_slab_bytes() { awk '$1 == "nf_conntrack" { printf "%.0f\n", $2 * $4 }' /proc/slabinfo 2>/dev/null; }
 # set_elems SET: elements of a concatenation set now (nft's text output)
-set_elems() { gw_nft list set inet "$GW_TABLE" "$1" 2>/dev/null | grep -o ' \. ' | wc -l; }
+set_elems() { gw_nft list set inet "$GW_TABLE" "$1" 2>/dev/null | grep -oE ' \. [0-9a-f]' | wc -l; }
 # cpu_stat: "TOTAL IDLE SOFTIRQ" ticks of the whole machine (/proc/stat)
 cpu_stat() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6, $8; exit }' /proc/stat; }
 
