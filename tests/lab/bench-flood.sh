@@ -33,7 +33,8 @@
 #              machine's idle and softirq shares
 #   honest     the honest client: answered (NOERROR with an address) /
 #              sent, lost, TC, SERVFAIL, p50/p99/max latency
-#   sets       gw's www_asked4 elements when the flood ends (nft), open4
+#   sets       gw's www_asked4 elements when the flood ends (nft; a set
+#              that filled took no more and has emptied by then), open4
 #              (choreoctl status), an estimate of asked4's memory (180 B an
 #              element, bench-gateway.sh's figure), what removing the table
 #              freed (kmalloc caches + vmalloc, machine-wide: approximate);
