@@ -130,14 +130,15 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 	    (unsigned long long)g->latency.p99_us,
 	    (unsigned long long)g->latency.max_us, g->readd ? "readd" : "kernel");
 	say(r, "table_repairs %llu failed %llu replayed %llu replay_lost %llu "
-	    "last_repair_us %llu set_full %llu checks %llu\n",
+	    "last_repair_us %llu set_full %llu checks %llu full_skipped %llu\n",
 	    (unsigned long long)g->repairs,
 	    (unsigned long long)g->repair_failures,
 	    (unsigned long long)g->repair_replayed,
 	    (unsigned long long)g->repair_lost,
 	    (unsigned long long)g->repair_last_us,
 	    (unsigned long long)g->set_full,
-	    (unsigned long long)g->table_checks);
+	    (unsigned long long)g->table_checks,
+	    (unsigned long long)g->set_full_skipped);
 	if (g->conntrack_count >= 0 && g->conntrack_max > 0)
 		say(r, "conntrack count %ld max %ld%s\n", g->conntrack_count,
 		    g->conntrack_max,

@@ -48,6 +48,8 @@ struct gateway_snapshot {
 	uint64_t repairs, repair_failures, repair_replayed, repair_last_us;
 	uint64_t repair_lost;            /* live changes the replay log lost */
 	uint64_t set_full;               /* commits refused: a set was full */
+	uint64_t set_full_skipped;       /* asker entries left out meanwhile
+					    (full_sets.h) */
 	uint64_t table_checks;           /* the table compared with the policy */
 	bool counters_known, sets_known;
 	uint64_t counters_age_ms, sets_age_ms;  /* how old the counts are */

@@ -231,20 +231,56 @@ static int apply(struct nat *n, const struct change *c, size_t count, bool rearm
 /*
  * A commit refused because a set is full (-ENFILE; -ENOSPC for some set
  * types): its answers are SERVFAIL, never an address the gateway would not
- * route. Counted, and logged at most once a second.
+ * route. Counted, and logged at most once a second. A full asked or scoped
+ * set is remembered for a while (full_sets.h). Returns whether it was one
+ * of those.
  */
-static void note_full(struct nat *n, int ret, size_t count)
+static bool note_full(struct nat *n, int ret, size_t count, uint64_t now)
 {
 	const char *set = nft_failed_set(n->nft);
-	uint64_t now = log_now_ms();
+	enum gw_pool_obj obj;
+	size_t service;
+	int family;
 
 	n->set_full++;
 	if (log_ratelimit_ok(&n->full_rl, now))
 		log_warn("nftables: set %s of table inet %s is full (%s): a commit "
 			 "of %zu changes was refused, its answers are SERVFAIL (%llu "
 			 "such commits so far; the sizes: max_open, max_asked in "
-			 "choreo.conf(5))", set ? set : "?", n->cfg->table,
-			 strerror(-ret), count, (unsigned long long)n->set_full);
+			 "choreo.conf(5)); asker entries a window covers are left "
+			 "out while it is full", set ? set : "?", n->cfg->table,
+			 ret == -ENFILE ? "ENFILE" : "ENOSPC", count,
+			 (unsigned long long)n->set_full);
+	if (!set || gw_parse_name(n->cfg, set, &service, &family, &obj) < 0 ||
+	    (obj != GW_ASKED && obj != GW_SCOPED))
+		return false;
+	full_sets_mark(&n->full, service, family, obj == GW_SCOPED, now);
+	return true;
+}
+
+/* The changes of c to write while sets are full (full_sets.h): *c and
+ * *count updated; -ENFILE when one needs a full set. */
+static int filter_full(struct nat *n, const struct change **c, size_t *count,
+		       uint64_t now)
+{
+	ssize_t k;
+
+	if (!full_sets_any(&n->full, now))
+		return 0;
+	if (*count > n->filtered_cap) {
+		struct change *grown = realloc(n->filtered, *count * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		n->filtered = grown;
+		n->filtered_cap = *count;
+	}
+	k = full_sets_filter(&n->full, n->cfg, *c, *count, n->filtered, now);
+	if (k < 0)
+		return (int)k;
+	*c = n->filtered;
+	*count = (size_t)k;
+	return 0;
 }
 
 /* Keep what a commit applied, to apply it again after a repair. */
@@ -261,7 +297,7 @@ static void nat_commit(struct gateway *gw, const struct change *c, size_t count,
 		       gateway_done_fn done, void *ctx)
 {
 	struct nat *n = container_of(gw, struct nat, gw);
-	uint64_t start = latency_now_us();
+	uint64_t start = latency_now_us(), now = log_now_ms();
 	size_t written;
 	int ret;
 
@@ -269,12 +305,24 @@ static void nat_commit(struct gateway *gw, const struct change *c, size_t count,
 		done(ctx, 0);
 		return;
 	}
-	ret = apply(n, c, count, true, &written);
 	n->commits++;
+	ret = filter_full(n, &c, &count, now);
+	if (ret == -ENFILE) {
+		n->set_full++; /* refused without the kernel */
+	} else if (!ret) {
+		ret = apply(n, c, count, true, &written);
+		/* a set found full: once more, without what can go */
+		if ((ret == -ENFILE || ret == -ENOSPC) &&
+		    note_full(n, ret, count, now)) {
+			ret = filter_full(n, &c, &count, now);
+			if (ret == -ENFILE)
+				n->set_full++;
+			else if (!ret)
+				ret = apply(n, c, count, true, &written);
+		}
+	}
 	if (ret) {
 		n->failures++;
-		if (ret == -ENFILE || ret == -ENOSPC)
-			note_full(n, ret, count);
 		if (ret == -ENOENT && !n->need_repair) {
 			/* the table or a set is gone */
 			n->need_repair = true;
@@ -283,7 +331,7 @@ static void nat_commit(struct gateway *gw, const struct change *c, size_t count,
 		}
 	} else {
 		n->elements += written;
-		remember(n, c, count, log_now_ms());
+		remember(n, c, count, now);
 		latency_record(&n->latency, latency_now_us() - start);
 	}
 	done(ctx, ret);
@@ -344,6 +392,7 @@ static void nat_snapshot(struct gateway *gw, struct gateway_snapshot *out)
 	out->repair_replayed = n->replayed;
 	out->repair_last_us = n->last_repair_us;
 	out->set_full = n->set_full;
+	out->set_full_skipped = n->full.skipped;
 	out->table_checks = n->checks;
 	out->repair_lost = (n->log ? change_log_lost(n->log) : 0) +
 			   (n->qlog ? change_log_lost(n->qlog) : 0) +
@@ -491,7 +540,7 @@ static long replay(struct nat *n, uint64_t now_ms)
 		int ret = apply(n, l.v + i, k, false, &written);
 
 		if (ret == -ENFILE || ret == -ENOSPC)
-			note_full(n, ret, k);
+			note_full(n, ret, k, now_ms);
 		if (ret < 0 && !l.err)
 			l.err = ret;
 		else if (ret == 0)
@@ -755,6 +804,7 @@ void nat_close(struct nat *n)
 	nft_close(n->nft);
 	gw_table_free(n->table);
 	free(n->elems);
+	free(n->filtered);
 	free(n);
 }
 

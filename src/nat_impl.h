@@ -6,6 +6,7 @@
 #ifndef CHOREO_NAT_IMPL_H
 #define CHOREO_NAT_IMPL_H
 
+#include "full_sets.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,9 @@ struct nat {
 	uint64_t repairs, replayed, repair_failures, last_repair_us;
 	struct log_ratelimit repair_rl;
 	uint64_t set_full;          /* commits refused: a set was full */
+	struct full_sets full;      /* the sets found full, for a while */
+	struct change *filtered;    /* a commit's changes, full_sets_filter'ed */
+	size_t filtered_cap;
 	struct log_ratelimit full_rl;
 	uint64_t misses[CONFIG_MAX_POOLS];
 };
