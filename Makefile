@@ -119,7 +119,7 @@ build/valgrind/choreod-planted: $(OBJ) tests/valgrind/plant.c
 	$(CC) $(CFLAGS) -Wl,--wrap=mnl_socket_sendto -o $@ $(OBJ) tests/valgrind/plant.c $(LDLIBS)
 
 check-build: build/choreod $(TOOLS) $(UNIT) $(REPLAYS) $(FUZZERS) build/valgrind/choreod-planted \
-	build/asan/gen_frame_corpus build/nflog-listen
+	build/asan/gen_frame_corpus build/nflog-listen build/dnsflood
 
 test: test-deps
 	@$(MAKE) --no-print-directory check-build
