@@ -299,26 +299,70 @@ struct parts {
 	struct controller *controller;
 	struct stats_sources src;
 	struct ctl *ctl;
+	/* a DNS node with a controller: the windows the gateways told it of,
+	 * kept to count once an assignment says which are its own */
+	struct early_window *early;
+	size_t n_early;
+};
+
+#define EARLY_WINDOWS_MAX 65536 /* more than max_open x gateways in sane use */
+
+struct early_window {
+	struct change c;
+	uint64_t expiry_ms;
 };
 
 /*
  * A DNS node: a window a gateway holds that lies in this node's slice (and
  * is of its client-subnet length) was opened by its earlier run; it counts
  * against the share until it expires. Others' windows are refused here.
+ *
+ * With a controller the slice comes later, in an assignment (a restarted
+ * node claims nothing, and the controller gives its block back at once if
+ * it kept it): the windows are kept, and counted by seed_early() once an
+ * assignment says which are this node's. Counted now as well if the slice
+ * is there already (the gateway joined after the assignment).
  */
 static int seed_window(void *ctx, const struct change *c)
 {
-	const struct parts *p = ctx;
+	struct parts *p = ctx;
 	unsigned prefix = c->family == AF_INET ? p->cfg->ecs_prefix4 : p->cfg->ecs_prefix6;
+	uint64_t expiry = log_now_ms() + c->ms;
 
-	/* with a controller, what an earlier run held drains there instead
-	 * (it claims nothing after a restart) */
-	if (config_controller(p->cfg))
-		return -EINVAL;
 	if (c->kind == CHANGE_OPEN_SCOPED && c->src_len != prefix)
 		return -EINVAL;
-	return rotor_seed_open(p->rotor, c->service, c->family, c->addr,
-			       log_now_ms() + c->ms);
+	if (config_controller(p->cfg)) {
+		if (!p->early && !(p->early = calloc(EARLY_WINDOWS_MAX, sizeof(*p->early))))
+			return -ENOMEM;
+		if (p->n_early == EARLY_WINDOWS_MAX)
+			return -ENOSPC;
+		p->early[p->n_early++] = (struct early_window){ *c, expiry };
+	}
+	return rotor_seed_open(p->rotor, c->service, c->family, c->addr, expiry);
+}
+
+/* After an assignment: the windows of seed_window() in this node's slices
+ * count against its shares (the others' are refused by the rotor); the
+ * expired ones are dropped. */
+static void seed_early(struct parts *p)
+{
+	uint64_t now = log_now_ms();
+	size_t k = 0, counted = 0;
+
+	for (size_t i = 0; i < p->n_early; i++) {
+		const struct early_window *w = &p->early[i];
+
+		if (w->expiry_ms <= now)
+			continue;
+		if (rotor_seed_open(p->rotor, w->c.service, w->c.family, w->c.addr,
+				    w->expiry_ms) == 0)
+			counted++;
+		p->early[k++] = *w;
+	}
+	p->n_early = k;
+	if (counted)
+		log_info("controller: %zu windows an earlier run opened count "
+			 "against the new share until they expire", counted);
 }
 
 static void parts_free(struct parts *p)
@@ -335,6 +379,7 @@ static void parts_free(struct parts *p)
 	rotor_free(p->rotor);
 	zone_free(p->zone);
 	config_free(p->cfg);
+	free(p->early);
 }
 
 /* A DNS node: changes sent may land late on a gateway (gw_remote_on_unsure). */
@@ -402,7 +447,7 @@ static int block_prefix(const struct addr_prefix *pool, uint8_t k, int32_t b,
 /* A DNS node: the controller's slices and shares, into the rotor. */
 static int assign(void *ctx, const struct frame_assign *a)
 {
-	const struct parts *p = ctx;
+	struct parts *p = ctx;
 	const struct config *cfg = p->cfg;
 
 	if (a->n != cfg->n_services) {
@@ -452,6 +497,7 @@ static int assign(void *ctx, const struct frame_assign *a)
 				 s->section, (unsigned long long)a->epoch);
 		}
 	}
+	seed_early(p);
 	return 0;
 }
 

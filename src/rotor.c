@@ -549,7 +549,9 @@ int rotor_seed_open(struct rotor *r, size_t service, int family,
 		return -EINVAL; /* not an address this configuration hands out */
 	idx = pool_find(p, addr);
 	if (idx < 0) {
-		if (p->n_open >= p->cap)
+		/* past a DNS node's share too: a window that is open is
+		 * counted, and only then no new one is opened */
+		if (p->n_open >= p->slots)
 			return -ENOSPC;
 		idx = (ssize_t)p->n_open++;
 		memcpy(p->open[idx].addr, addr, 16);

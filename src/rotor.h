@@ -78,7 +78,9 @@ int rotor_answer(struct rotor *r, size_t service, int family,
  * kernel still holds count against max_open. -EINVAL when addr is not one
  * this pool hands out (the pool was renumbered, or it is a listen address),
  * -ENOSPC when max_open entries are already counted (max_open was
- * lowered), -ENODATA without such a pool. A window refused here must be
+ * lowered), -ENODATA without such a pool. A DNS node's share does not
+ * limit it: windows past the share are counted (no new address is opened
+ * until enough expire). A window refused here must be
  * removed from the kernel, or the exposure bound would not hold.
  */
 int rotor_seed_open(struct rotor *r, size_t service, int family,

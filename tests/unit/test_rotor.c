@@ -1181,6 +1181,49 @@ static void test_controller_assign(void **state)
 	rotor_free(r);
 }
 
+/* A DNS node restarted with a controller: the windows its earlier run
+ * opened, told by the gateways and seeded once the assignment names its
+ * slice, count against its share even past it (share 2, 3 windows): no new
+ * address opens until they expire; another slice's windows are refused. */
+static void test_controller_seed_past_share(void **state)
+{
+	struct fixture f;
+	struct config_peer ctl = { .name = (char *)"ctl", .role = CONFIG_ROLE_CONTROLLER };
+	struct rotor *r;
+	struct rotor_query q = query("198.18.0.1");
+	struct rotor_answer a;
+	struct rotor_stats st;
+	struct addr_prefix s1;
+	uint8_t w[4][16];
+	int fam;
+
+	(void)state;
+	fixture_init(&f, "203.0.113.0/24", NULL, 5, 4, 0, 5);
+	f.cfg.role = CONFIG_ROLE_DNS;
+	f.cfg.peers = &ctl;
+	f.cfg.n_peers = 1;
+	assert_int_equal(addr_prefix_parse("203.0.113.64/26", &s1), 0);
+	assert_int_equal(addr_parse("203.0.113.70", &fam, w[0]), 0);
+	assert_int_equal(addr_parse("203.0.113.71", &fam, w[1]), 0);
+	assert_int_equal(addr_parse("203.0.113.72", &fam, w[2]), 0);
+	assert_int_equal(addr_parse("203.0.113.130", &fam, w[3]), 0); /* another slice */
+	r = rotor_new(&f.cfg, NULL, NULL);
+	assert_non_null(r);
+	assert_int_equal(rotor_assign(r, 0, AF_INET, &s1, 2), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rotor_seed_open(r, 0, AF_INET, w[i], 5000), 0);
+	assert_int_equal(rotor_seed_open(r, 0, AF_INET, w[3], 5000), -EINVAL);
+	for (int i = 0; i < 50; i++) {
+		answer_ok(r, 0, AF_INET, &q, 1000 + (uint64_t)i, &a);
+		assert_true(memcmp(a.addr, w[0], 16) == 0 || memcmp(a.addr, w[1], 16) == 0 ||
+			    memcmp(a.addr, w[2], 16) == 0);
+	}
+	assert_int_equal(rotor_get_stats(r, 0, AF_INET, 1050, &st), 0);
+	assert_int_equal(st.open_now, 3);
+	assert_int_equal(st.opened, 0);
+	rotor_free(r);
+}
+
 static void test_bad_args(void **state)
 {
 	struct fixture f;
@@ -1250,6 +1293,7 @@ int main(void)
 		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_dns_node_late_commits),
 		cmocka_unit_test(test_controller_assign),
+		cmocka_unit_test(test_controller_seed_past_share),
 		cmocka_unit_test(test_bad_args),
 	};
 
