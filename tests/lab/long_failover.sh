@@ -34,12 +34,19 @@
 #      through gw1 still reach the server; bindings learned through gw1 are
 #      relayed to gw2 again; clients first bound through gw2 (while the
 #      controller was up, before its restart) reach the server through gw1
+#   9  keepalived (if installed) on both gateways moves net A's virtual
+#      address and the core's together (one sync group, nopreempt); net A
+#      and the core route through them; fresh clients bound through gw1;
+#      gw1's links down: the addresses move to gw2 and the bound clients
+#      reach the server through it; gw1 back: the addresses stay on gw2 and
+#      nobody reaches the honeypot
 #
 # FAILOVER_MUTATE shows the checks can fail: "norelay" (the controller is
 # down while the 20 clients are bound: 2, 5 and the whole run fail),
 # "noroute" (net A's routes stay on gw1: 5 fails), "nofail" (gw1 keeps
 # forwarding: 4 fails), "noctl" (the controller is not started again: 7
-# and 8 fail). TAP output; exits non-zero if anything
+# and 8 fail), "noka2" (no keepalived on gw2: 9 fails), "preempt" (gw1
+# takes the addresses back as soon as its links are up). TAP output; exits non-zero if anything
 # failed. LAB_KEEP=1 keeps the temp dir. About 2.5 min.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,7 +69,232 @@ T0=$SECONDS
 LOAD=$LAB_TMP/load.log
 STOP=$LAB_TMP/load.stop
 BOUND=$LAB_TMP/bound.txt
-FL="$here/failload.py"
+FL=$LAB_TMP/failload.py
+export GWLAB_DIR
+cat >"$FL" <<'PYEOF'
+#!/usr/bin/env python3
+"""failload: continuous clients (written by tests/lab/long_failover.sh).
+
+  prime   N clients of one network ask the resolver and connect at once (each
+          is then bound at the gateway it went through); prints "SRC DST HOST"
+  run     until --duration or the --stop file: threads that each log one
+          line per event to --out ("TIME KIND SRC NODE RCODE DST HOST"):
+            bound  the clients of --bound (lines "SRC DST ..."), reconnecting
+                   in turn to the address they were given, never asking again
+            new1   fresh clients of net A asking dns1 directly, connecting at once
+            new2   the same, asking dns2
+            newr   fresh clients of net A asking the resolver (the asker is the
+                   resolver: what lets them in on another gateway is the relay)
+            newb   fresh clients of net B asking the resolver, connecting at once
+          and a sampler: every --sample s, each gateway's open set through
+          `nft -j` ("TIME open GW TOTAL IN_BLOCK1 IN_BLOCK2 ELEMS")
+  connect each "SRC DST" of --file once; prints "SRC DST HOST"
+
+Every loop is bounded in count and time. HOST is server, honeypot, none
+(no answer: timeout, refused, unreachable) or other.
+"""
+import argparse
+import ctypes
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.environ["GWLAB_DIR"])
+import gwtool as g  # noqa: E402
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+LOCK = threading.Lock()
+MAX_EVENTS = 200000
+
+
+def enter(ns):
+    """setns(2) for the calling thread only."""
+    fd = os.open("/run/netns/" + ns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if LIBC.setns(fd, CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, "setns " + ns + ": " + os.strerror(e))
+    finally:
+        os.close(fd)
+
+
+class Log:
+    def __init__(self, path):
+        self.f = open(path, "a", buffering=1)
+        self.n = 0
+
+    def put(self, t0, *fields):
+        """One event, stamped with the time it started (t0, time.time())."""
+        with LOCK:
+            if self.n < MAX_EVENTS:
+                self.f.write(f"{t0:.3f} " + " ".join(str(x) for x in fields) + "\n")
+                self.n += 1
+
+
+def done(a, t_end):
+    return time.monotonic() >= t_end or os.path.exists(a.stop)
+
+
+def bound_loop(a, log, t_end):
+    enter(a.ns_a)
+    ports = (80, 22)
+    k = 0
+    while not done(a, t_end):
+        try:
+            with open(a.bound) as f:
+                pairs = [ln.split()[:2] for ln in f if len(ln.split()) >= 2]
+        except OSError:
+            pairs = []
+        if not pairs:
+            time.sleep(0.2)
+            continue
+        for src, dst in pairs[:1000]:
+            if done(a, t_end):
+                break
+            t0 = time.time()
+            host = g.connect(src, dst, ports[k % 2], a.timeout)
+            log.put(t0, "bound", src, "-", "-", dst, host)
+            k += 1
+            time.sleep(a.pause)
+
+
+def new_loop(a, log, t_end, kind, ns, base, server, rd, limit):
+    enter(ns)
+    base = ipaddress.ip_address(base)
+    for i in range(limit):
+        if done(a, t_end):
+            break
+        src = str(base + i)
+        t0 = time.time()
+        rcode, got, _ = g.ask(server, src, a.name, "A", rd, a.timeout, 1)
+        if rcode != "NOERROR" or not got:
+            log.put(t0, kind, src, server, rcode, "-", "-")
+            time.sleep(a.pause)
+            continue
+        host = g.connect(src, got[0], (22, 25, 80)[i % 3], a.timeout)
+        log.put(t0, kind, src, server, rcode, got[0], host)
+        time.sleep(a.pause)
+
+
+def sampler(a, log, t_end):
+    blocks = [ipaddress.ip_network(b) for b in a.blocks.split(",")]
+    gws = [x.split("=", 1) for x in a.gateways.split(",")]
+    while not done(a, t_end):
+        for name, spec in gws:
+            ns, table = spec.split(":", 1)
+            t0 = time.time()
+            try:
+                out = subprocess.run(["ip", "netns", "exec", ns, "nft", "-j", "list", "set",
+                                      "inet", table, a.set], capture_output=True, timeout=5,
+                                     check=False).stdout
+                elems = []
+                for obj in json.loads(out or b"{}").get("nftables", []):
+                    for e in obj.get("set", {}).get("elem", []) or []:
+                        v = e["elem"]["val"] if isinstance(e, dict) and "elem" in e else e
+                        elems.append(str(v))
+            except (OSError, ValueError, subprocess.SubprocessError):
+                log.put(t0, "open", name, -1, -1, -1, "-")
+                continue
+            per = [sum(1 for x in elems if ipaddress.ip_address(x) in b) for b in blocks]
+            log.put(t0, "open", name, len(elems), *per, ",".join(elems) or "-")
+        time.sleep(a.sample)
+
+
+def cmd_run(a):
+    log = Log(a.out)
+    t_end = time.monotonic() + a.duration
+    th = [threading.Thread(target=bound_loop, args=(a, log, t_end)),
+          threading.Thread(target=new_loop, args=(a, log, t_end, "new1", a.ns_a, a.new1_base,
+                                                  a.dns1, False, a.limit)),
+          threading.Thread(target=new_loop, args=(a, log, t_end, "new2", a.ns_a, a.new2_base,
+                                                  a.dns2, False, a.limit)),
+          threading.Thread(target=new_loop, args=(a, log, t_end, "newr", a.ns_a, a.newr_base,
+                                                  a.resolver, True, a.limit)),
+          threading.Thread(target=new_loop, args=(a, log, t_end, "newb", a.ns_b, a.newb_base,
+                                                  a.resolver, True, a.limit)),
+          threading.Thread(target=sampler, args=(a, log, t_end))]
+    for t in th:
+        t.daemon = True
+        t.start()
+    for t in th:
+        t.join(max(0.0, t_end - time.monotonic()) + 10)
+    print(f"events {log.n}")
+    return 0
+
+
+def cmd_prime(a):
+    enter(a.ns)
+    base = ipaddress.ip_address(a.src)
+    for i in range(a.count):
+        src = str(base + i)
+        rcode, got, _ = g.ask(a.resolver, src, a.name, "A", True, 2.0, 2)
+        if rcode != "NOERROR" or not got:
+            print(f"{src} - dns:{rcode}")
+            continue
+        print(f"{src} {got[0]} {g.connect(src, got[0], 80, a.timeout)}")
+    return 0
+
+
+def cmd_connect(a):
+    enter(a.ns)
+    with open(a.file) as f:
+        pairs = [ln.split()[:2] for ln in f if len(ln.split()) >= 2]
+    for src, dst in pairs[:2000]:
+        print(f"{src} {dst} {g.connect(src, dst, 80, a.timeout)}")
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("run")
+    p.add_argument("--out", required=True)
+    p.add_argument("--stop", required=True)
+    p.add_argument("--duration", type=float, default=120)
+    p.add_argument("--bound", required=True)
+    p.add_argument("--ns-a", required=True)
+    p.add_argument("--ns-b", required=True)
+    p.add_argument("--dns1", required=True)
+    p.add_argument("--dns2", required=True)
+    p.add_argument("--resolver", required=True)
+    p.add_argument("--name", default="www.example.test")
+    p.add_argument("--new1-base", required=True)
+    p.add_argument("--new2-base", required=True)
+    p.add_argument("--newr-base", required=True)
+    p.add_argument("--newb-base", required=True)
+    p.add_argument("--limit", type=int, default=5000)
+    p.add_argument("--pause", type=float, default=0.05)
+    p.add_argument("--timeout", type=float, default=1.5)
+    p.add_argument("--gateways", required=True, help="gw1=NS:TABLE,gw2=NS:TABLE")
+    p.add_argument("--set", default="www_open4")
+    p.add_argument("--blocks", required=True, help="BLOCK1,BLOCK2")
+    p.add_argument("--sample", type=float, default=0.25)
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("prime")
+    p.add_argument("--ns", required=True)
+    p.add_argument("--resolver", required=True)
+    p.add_argument("--name", default="www.example.test")
+    p.add_argument("--src", required=True)
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.set_defaults(fn=cmd_prime)
+    p = sub.add_parser("connect")
+    p.add_argument("--ns", required=True)
+    p.add_argument("--file", required=True)
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.set_defaults(fn=cmd_connect)
+    a = ap.parse_args()
+    return a.fn(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+PYEOF
 
 ctl_node() { dl_ctl ctl status 2>/dev/null | awk -v n="$1" '$1 == "node" && $2 == n'; }
 joined() { [ "$(ctl_node "$1" | awk '{ print $5 }')" = joined ]; }
@@ -139,7 +371,7 @@ hp0_2=$(dl_gw_pool_field gw2 "$DL_POOL4" to_honeypot)
 timeout 300 "$GW_PY" "$FL" run --out "$LOAD" --stop "$STOP" --duration 240 --bound "$BOUND" \
 	--ns-a "$CLIA" --ns-b "$CLIB" --dns1 "${DL_ADDR4[dns1]}" --dns2 "${DL_ADDR4[dns2]}" \
 	--resolver "$DL_RES4" --new1-base 198.18.100.1 --new2-base 198.18.140.1 \
-	--newb-base 198.19.100.1 --blocks "$B1,$B2" --timeout 1 \
+	--newr-base 198.18.180.1 --newb-base 198.19.100.1 --blocks "$B1,$B2" --timeout 1 \
 	--gateways "gw1=$GW1:${DL_TABLE[gw1]},gw2=$GW2:${DL_TABLE[gw2]}" \
 	>"$LAB_TMP/load.out" 2>"$LAB_TMP/load.err" &
 LOAD_PID=$!
@@ -216,7 +448,7 @@ tap_diag "the load: $(cat "$LAB_TMP/load.out"); $(sort -u "$LAB_TMP/load.err" | 
 
 # ---- 3: baseline ------------------------------------------------------------------------------
 
-r=$(phase 'bound|new1|new2|newb' "$tA" "$tF")
+r=$(phase 'bound|new1|new2|newr|newb' "$tA" "$tF")
 tap_diag "3: baseline: bound: $(phase bound "$tA" "$tF"); new1: $(phase new1 "$tA" "$tF"); new2: $(phase new2 "$tA" "$tF"); newb: $(phase newb "$tA" "$tF")"
 [ "$(field n <<<"$r")" -ge 50 ] && [ "$(field server <<<"$r")" = "$(field n <<<"$r")" ]
 tap_check $? "3: baseline under load: $(field server <<<"$r") of $(field n <<<"$r") client events reach the server"
@@ -224,7 +456,7 @@ tap_check $? "3: baseline under load: $(field server <<<"$r") of $(field n <<<"$
 # ---- 4: gw1 fails -----------------------------------------------------------------------------
 
 # (events that started 0.3 s after the failure: none was under way)
-rA=$(phase 'bound|new1|new2' "$(later "$tF" 0.3)" "$tM")
+rA=$(phase 'bound|new1|new2|newr' "$(later "$tF" 0.3)" "$tM")
 rB=$(phase newb "$tF" "$tM")
 tap_diag "4: gw1 down, net A still routed to it: net A: $rA; net B: $rB; live gateways on dns1 $live4_1, dns2 $live4_2"
 [ "$(field honeypot <<<"$rA")" = 0 ] && [ "$(field server <<<"$rA")" = 0 ] && [ "$(field n <<<"$rA")" -ge 3 ] &&
@@ -235,7 +467,7 @@ tap_check $? "4: gw1's forwarding stopped (links down, 4 s): net A's clients get
 # ---- 5: net A's routes moved to gw2 -----------------------------------------------------------
 
 rb=$(phase bound "$tC" "$tD")
-rn=$(phase 'new1|new2' "$tC" "$tD")
+rn=$(phase 'new1|new2|newr' "$tC" "$tD")
 # every bound client at least once, each time the server
 per=$(events bound "$tC" "$tD" | awk '$7 == "server" { ok[$3] = 1 } END { print length(ok) }')
 tap_diag "5: net A via gw2 ($route5): bound: $rb ($per of 20 clients); new askers of net A: $rn"
@@ -266,7 +498,7 @@ tap_check $? "6: dns1 restarted (SIGKILL) under load: in $(field samples <<<"$ov
 # ---- 7: the controller restarted --------------------------------------------------------------
 
 rb=$(phase bound "$tK" "$tG")
-rn=$(phase 'new1|new2|newb' "$tK" "$tG")
+rn=$(phase 'new1|new2|newr|newb' "$tK" "$tG")
 tap_diag "7: controller restarted: bound: $rb; new askers: $rn; $slices7"
 [ "$ok_join" = 0 ] && [ "$(field n <<<"$rb")" -ge 20 ] && [ "$(field server <<<"$rb")" = "$(field n <<<"$rb")" ] &&
 	[ "$(field honeypot <<<"$rn")" = 0 ] && [ "$nb1" = "$b1" ] && [ "$nb2" = "$b2" ] &&
@@ -276,19 +508,20 @@ tap_check $? "7: the controller killed and started again under load: bound clien
 # ---- 8: gw1 back, net A's routes back ---------------------------------------------------------
 
 rb=$(phase bound "$tH" "$tI")
-rn=$(phase 'new1|new2' "$tH" "$tI")
+rn=$(phase 'new1|new2|newr' "$tH" "$tI")
 # fresh askers through gw1 now: relayed to gw2 (the last 10 that started
 # 1.5 s before the end or earlier)
-events 'new1|new2' "$tH" "$(later "$tI" -1.5)" | sort -n | awk '$7 == "server" { print $3, $6 }' |
+events 'new1|new2|newr' "$tH" "$(later "$tI" -1.5)" | sort -n | awk '$7 == "server" { print $3, $6 }' |
 	tail -n 10 >"$LAB_TMP/new-gw1.txt"
 rel=0
 while read -r s d; do gw2_has_bound "$s" "$d" && rel=$((rel + 1)); done <"$LAB_TMP/new-gw1.txt"
 n_new=$(grep -c . "$LAB_TMP/new-gw1.txt")
 # clients first bound through gw2 while the controller was up (before its
-# restart): fresh askers of net A that reached the server then; now through gw1
-events 'new1|new2' "$tC" "$tK" | sort -n | awk '$7 == "server" { print $3, $6 }' | tail -n 20 >"$LAB_TMP/via-gw2.txt"
+# restart): fresh askers of net A through Unbound that reached the server
+# then (only the relay lets them in elsewhere); now through gw1
+events newr "$tC" "$tK" | sort -n | awk '$7 == "server" { print $3, $6 }' | tail -n 20 >"$LAB_TMP/via-gw2.txt"
 # and some bound through gw2 while the controller was away (not relayed: known)
-events 'new1|new2' "$(later "$tK" 0.5)" "$(later "$tK" 3)" | sort -n | awk '$7 == "server" { print $3, $6 }' |
+events newr "$(later "$tK" 0.5)" "$(later "$tK" 3)" | sort -n | awk '$7 == "server" { print $3, $6 }' |
 	tail -n 10 >"$LAB_TMP/via-gw2-noctl.txt"
 vg=$(timeout 120 "$GW_PY" "$FL" connect --ns "$CLIA" --file "$LAB_TMP/via-gw2.txt")
 vn=$(timeout 120 "$GW_PY" "$FL" connect --ns "$CLIA" --file "$LAB_TMP/via-gw2-noctl.txt")
@@ -302,11 +535,11 @@ grep -v ' server$' <<<"$vg" | head -n 3 | tap_diag
 	[ "$n_new" -ge 5 ] && [ "$rel" = "$n_new" ] && [ "${srv8b:-0}" -gt "${srv8:-0}" ]
 tap_check $? "8: gw1 back, net A routed to it again: it rejoined; the 20 bound clients reach the server through it ($(field server <<<"$rb") of $(field n <<<"$rb")); $rel of $n_new fresh bindings through gw1 relayed to gw2 (relaying resumed after the controller's restart)"
 [ "$n_vg" -ge 5 ] && [ "$vg_server" = "$n_vg" ]
-tap_check $? "8: $vg_server of $n_vg clients first bound through gw2 (relayed while gw1 was cut off, before the controller's restart) reach the server through gw1"
+tap_check $? "8: $vg_server of $n_vg clients of net A (asking Unbound) first bound through gw2 while gw1 was cut off and the controller up (before its restart) reach the server through gw1"
 
 # ---- the whole run ----------------------------------------------------------------------------
 
-all=$(events 'bound|new1|new2|newb' 0 9e12 | tally)
+all=$(events 'bound|new1|new2|newr|newb' 0 9e12 | tally)
 # answers of each node in its own block
 cross=$("$GW_PY" - "$LOAD" "${DL_ADDR4[dns1]}=$B1" "${DL_ADDR4[dns2]}=$B2" <<'EOF'
 import ipaddress, sys
@@ -324,6 +557,92 @@ tap_diag "whole run: $all; direct answers: $cross; the gateways' to_honeypot cou
 [ "$(field honeypot <<<"$all")" = 0 ] && [ "$(field other <<<"$all")" = 0 ] && [ "$hp1" = 0 ] && [ "$hp2" = 0 ] &&
 	[ "$(field answers <<<"$cross")" -ge 100 ] && [ "$(field outside <<<"$cross")" = 0 ]
 tap_check $? "the whole run: $(field n <<<"$all") client events, $(field honeypot <<<"$all") misroutes (valid clients at the honeypot; the gateways counted +$hp1, +$hp2), $(field server <<<"$all") reached the server; $(field answers <<<"$cross") answers of dns1 and dns2, $(field outside <<<"$cross") outside the node's own block"
+
+# ---- 9: keepalived moves the virtual addresses between gw1 and gw2 ---------------------------
+
+# (a load run of its own: fresh bound clients, fresh askers)
+load2() {
+	timeout 200 "$GW_PY" "$FL" run --out "$LOAD" --stop "$STOP" --duration 120 --bound "$BOUND2" \
+		--ns-a "$CLIA" --ns-b "$CLIB" --dns1 "${DL_ADDR4[dns1]}" --dns2 "${DL_ADDR4[dns2]}" \
+		--resolver "$DL_RES4" --new1-base 198.18.110.1 --new2-base 198.18.150.1 \
+		--newr-base 198.18.190.1 --newb-base 198.19.110.1 --blocks "$B1,$B2" --timeout 1 \
+		--gateways "gw1=$GW1:${DL_TABLE[gw1]},gw2=$GW2:${DL_TABLE[gw2]}" \
+		>"$LAB_TMP/load2.out" 2>"$LAB_TMP/load2.err" &
+	LOAD_PID=$!
+	LAB_PIDS+=("$LOAD_PID")
+}
+if ! command -v keepalived >/dev/null; then
+	tap_skip "9: keepalived moves net A's virtual address" "keepalived is missing (scripts/install-deps.sh test)"
+else
+	LOAD=$LAB_TMP/load2.log BOUND2=$LAB_TMP/bound2.txt
+	rm -f "$STOP"
+	ka_pre=""; [ "$MUTATE" = preempt ] && ka_pre=preempt
+	dl_keepalived gw1 150 $ka_pre
+	poll_until 10 dl_has_vip gw1
+	ok_v1=$?
+	if [ "$MUTATE" = noka2 ]; then
+		tap_diag "FAILOVER_MUTATE=noka2: no keepalived on gw2"
+	else
+		dl_keepalived gw2 100 $ka_pre
+	fi
+	sleep 1
+	dl_has_vip gw2 && ok_v1=1
+	dl_neta_via vip || ok_v1=1
+	timeout 120 "$GW_PY" "$FL" prime --ns "$CLIA" --resolver "$DL_RES4" --src 198.18.21.1 --count 20 >"$BOUND2"
+	n_server=$(awk '$3 == "server"' "$BOUND2" | wc -l)
+	all_relayed2() { local s d; while read -r s d _; do gw2_has_bound "$s" "$d" || return 1; done <"$BOUND2"; }
+	poll_until 5 all_relayed2
+	n_rel=0
+	while read -r s d _; do gw2_has_bound "$s" "$d" && n_rel=$((n_rel + 1)); done <"$BOUND2"
+	[ "$ok_v1" = 0 ] && [ "$n_server" = 20 ] && [ "$n_rel" = 20 ]
+	tap_check $? "9: keepalived on gw1 (priority 150) and gw2 (100): gw1 holds net A's virtual address ${DL_LANA_ADDR4[vip]} and the core's $DL_CORE_VIP4; net A routed to them; 20 fresh clients bound through gw1 ($n_server reach the server), $n_rel of 20 bindings relayed to gw2"
+
+	hp0_1=$(dl_gw_pool_field gw1 "$DL_POOL4" to_honeypot)
+	hp0_2=$(dl_gw_pool_field gw2 "$DL_POOL4" to_honeypot)
+	load2
+	tA=$(now)
+	sleep 4
+	tF=$(now)
+	dl_gw_fail gw1 || tap_diag "gw1's links down failed"
+	t0=$(date +%s%N)
+	poll_until 10 dl_has_vip gw2
+	ok_move=$?
+	move_ms=$((($(date +%s%N) - t0) / 1000000))
+	sleep $((8 - move_ms / 1000))
+	tB=$(now)
+	dl_gw_back gw1 || tap_diag "gw1 back failed"
+	poll_until 40 eval 'joined gw1 && live dns1 2 && live dns2 2'
+	ok_back=$?
+	back_s=$(awk -v t="$tB" -v n="$(now)" 'BEGIN { printf "%.1f", n - t }')
+	sleep 3
+	vip_after=none
+	dl_has_vip gw1 && vip_after=gw1
+	dl_has_vip gw2 && vip_after=gw2${vip_after/#none/}
+	sleep 1
+	tE=$(now)
+	touch "$STOP"
+	wait "$LOAD_PID" 2>/dev/null
+	hp1=$(($(dl_gw_pool_field gw1 "$DL_POOL4" to_honeypot) - hp0_1))
+	hp2=$(($(dl_gw_pool_field gw2 "$DL_POOL4" to_honeypot) - hp0_2))
+	tMv=$(later "$tF" "$(awk -v m="$move_ms" 'BEGIN { print m / 1000 + 1 }')")
+	r0=$(phase 'bound|new1|new2|newr|newb' "$tA" "$tF")
+	rgap=$(phase 'bound|new1|new2|newr' "$tF" "$tMv")
+	rb=$(phase bound "$tMv" "$tB")
+	rn=$(phase 'new1|new2|newr' "$tMv" "$tB")
+	per=$(events bound "$tMv" "$tB" | awk '$7 == "server" { ok[$3] = 1 } END { print length(ok) }')
+	rback=$(phase 'bound|new1|new2|newr|newb' "$tB" "$tE")
+	all2=$(phase 'bound|new1|new2|newr|newb' 0 9e12)
+	tap_diag "9: before: $r0; gw1 failed: the addresses on gw2 after $move_ms ms; until 1 s after that: $rgap; then bound: $rb ($per of 20 clients); new: $rn"
+	tap_diag "9: gw1 back: rejoined and live in $back_s s ($ok_back), the addresses on: $vip_after; events since: $rback"
+	tap_diag "9: whole part: $all2; to_honeypot +$hp1, +$hp2; $(grep -h 'Entering MASTER' "$LAB_TMP"/keepalived-gw*.log | tail -n 2 | tr '\n' ' ')"
+	[ "$ok_move" = 0 ] && [ "$(field n <<<"$rb")" -ge 20 ] && [ "$(field server <<<"$rb")" = "$(field n <<<"$rb")" ] &&
+		[ "$per" = 20 ] && [ "$(field n <<<"$rn")" -ge 10 ] && [ "$(field server <<<"$rn")" = "$(field n <<<"$rn")" ] &&
+		[ "$(field honeypot <<<"$rgap")" = 0 ]
+	tap_check $? "9: gw1's links down: keepalived moved both addresses to gw2 in $move_ms ms; the clients bound through gw1 reach the server through gw2 ($(field server <<<"$rb") of $(field n <<<"$rb") connections, $per of 20 clients), fresh askers $(field server <<<"$rn") of $(field n <<<"$rn"); from the failure to 1 s after the move clients got: server $(field server <<<"$rgap"), none $(field none <<<"$rgap"), DNS timeouts $(field dnsfail <<<"$rgap"), honeypot $(field honeypot <<<"$rgap")"
+	[ "$ok_back" = 0 ] && [ "$vip_after" = gw2 ] && [ "$(field honeypot <<<"$all2")" = 0 ] && [ "$hp1" = 0 ] && [ "$hp2" = 0 ] &&
+		[ "$(field server <<<"$rback")" = "$(field n <<<"$rback")" ]
+	tap_check $? "9: gw1 back (nopreempt): the addresses stay on $vip_after; $(field server <<<"$rback") of $(field n <<<"$rback") client events since reach the server; the keepalived part: $(field n <<<"$all2") client events, $(field honeypot <<<"$all2") misroutes (the gateways counted +$hp1, +$hp2)"
+fi
 
 alive=0
 for n in ctl gw1 gw2 dns1 dns2; do lab_alive "${DL_PID[$n]:-0}" && alive=$((alive + 1)); done
