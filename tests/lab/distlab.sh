@@ -696,6 +696,7 @@ DL_NETA_VIA=gw1   # where net A's routes point (dl_neta_via)
 
 distlab_neta_lan() {
 	local g
+	lab_addr_ok "$DL_LANA4" && lab_addr_ok "$DL_CORE_VIP4" || lab_die "net A's LAN outside the lab ranges"
 	ip -n "$CLIA" link add lana type bridge stp_state 0 forward_delay 0 ||
 		lab_die "bridge lana in cliA failed"
 	ip -n "$CLIA" link set lana up || lab_die "lana up failed"

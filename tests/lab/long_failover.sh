@@ -45,7 +45,8 @@
 # down while the 20 clients are bound: 2, 5 and the whole run fail),
 # "noroute" (net A's routes stay on gw1: 5 fails), "nofail" (gw1 keeps
 # forwarding: 4 fails), "noctl" (the controller is not started again: 7
-# and 8 fail), "noka2" (no keepalived on gw2: 9 fails), "preempt" (gw1
+# and 8 fail), "ctlstays" (the controller is not restarted: a contrast for
+# 8), "noka2" (no keepalived on gw2: 9 fails), "preempt" (gw1
 # takes the addresses back as soon as its links are up). TAP output; exits non-zero if anything
 # failed. LAB_KEEP=1 keeps the temp dir. About 2.5 min.
 set -uo pipefail
@@ -321,6 +322,15 @@ tally() {
 phase() { events "$1" "$2" "$3" | tally; }
 # gw2_has_bound SRC ADDR: the binding is in gw2's table (grep reads it all)
 gw2_has_bound() { dl_set_elems gw2 www_bound4 | grep -c "^$1 \. $2\$" >/dev/null; }
+# relay_only GW FROM TO: the bound clients that reached the server in
+# [FROM, TO) at an address never seen in GW's open set from 7 s before FROM
+# to TO (a window cannot have let them in: the relayed binding did)
+relay_only() {
+	awk -v g="$1" -v a="$2" -v b="$3" '
+		$2 == "open" && $3 == g && $1 >= a - 7 && $1 < b { n = split($7, e, ","); for (i = 1; i <= n; i++) seen[e[i]] = 1 }
+		$2 == "bound" && $7 == "server" && $1 >= a && $1 < b { hit[$3] = $6 }
+		END { for (c in hit) if (!(hit[c] in seen)) k++; print k + 0 }' "$LOAD"
+}
 # later T S: T + S seconds
 later() { awk -v t="$1" -v s="$2" 'BEGIN { printf "%.3f", t + s }'; }
 
@@ -360,6 +370,8 @@ if [ "$MUTATE" = norelay ]; then
 	dl_start ctl || tap_diag "the controller did not start again"
 	poll_until 40 all_joined || tap_diag "not all joined again"
 fi
+# (their windows closed before the load: what lets them in later is their binding)
+sleep $((DL_WINDOW + DL_GRACE + 1))
 [ "$n_server" = 20 ] && [ "$n_relayed" = 20 ]
 tap_check $? "2: 20 clients of net A ask Unbound and connect through gw1 ($n_server reach the server); their bindings are in gw2's table: $n_relayed of 20"
 
@@ -412,9 +424,13 @@ slice6=$(dns_slice dns1)
 sleep $((DL_WINDOW + DL_GRACE + 3))
 # the controller restarted (SIGKILL, 3 s away)
 tK=$(now)
-kill -KILL "${DL_PID[ctl]}"; wait "${DL_PID[ctl]}" 2>/dev/null; DL_PID[ctl]=""
+if [ "$MUTATE" = ctlstays ]; then
+	tap_diag "FAILOVER_MUTATE=ctlstays: the controller is not restarted"
+else
+	kill -KILL "${DL_PID[ctl]}"; wait "${DL_PID[ctl]}" 2>/dev/null; DL_PID[ctl]=""
+fi
 sleep 3
-if [ "$MUTATE" = noctl ]; then
+if [ "$MUTATE" = noctl ] || [ "$MUTATE" = ctlstays ]; then
 	tap_diag "FAILOVER_MUTATE=noctl: the controller is not started again"
 else
 	dl_start ctl || tap_diag "the controller did not start again"
@@ -432,6 +448,19 @@ slices7=$(dl_ctl ctl status | grep '^slices')
 dl_gw_back gw1 || tap_diag "gw1 back failed"
 poll_until 40 eval 'joined gw1 && live dns1 2 && live dns2 2'
 ok_back=$?
+# clients first bound through gw2 while gw1 was cut off: fresh askers of
+# net A through Unbound (only a relayed binding lets them in elsewhere once
+# their window closed) that reached the server, while the controller was up
+# (before its restart) and while it was away; are their bindings in gw1's
+# table now that it rejoined (before any of them comes through it)?
+sleep 1
+events newr "$tC" "$tK" | sort -n | awk '$7 == "server" { print $3, $6 }' | tail -n 20 >"$LAB_TMP/via-gw2.txt"
+events newr "$(later "$tK" 0.5)" "$(later "$tK" 3)" | sort -n | awk '$7 == "server" { print $3, $6 }' |
+	tail -n 10 >"$LAB_TMP/via-gw2-noctl.txt"
+dl_set_elems gw1 www_bound4 >"$LAB_TMP/gw1-bound.txt"
+in_gw1() { local s d k=0; while read -r s d; do grep -c "^$s \. $d\$" "$LAB_TMP/gw1-bound.txt" >/dev/null && k=$((k + 1)); done <"$1"; echo "$k"; }
+vg_in=$(in_gw1 "$LAB_TMP/via-gw2.txt")
+vn_in=$(in_gw1 "$LAB_TMP/via-gw2-noctl.txt")
 dl_neta_via gw1 || tap_diag "moving net A's routes back failed"
 route8=$(ip -n "$CLIA" route get 203.0.113.1 | head -n 1)
 srv8=$(dl_gw_pool_field gw1 "$DL_POOL4" to_server)
@@ -470,10 +499,11 @@ rb=$(phase bound "$tC" "$tD")
 rn=$(phase 'new1|new2|newr' "$tC" "$tD")
 # every bound client at least once, each time the server
 per=$(events bound "$tC" "$tD" | awk '$7 == "server" { ok[$3] = 1 } END { print length(ok) }')
-tap_diag "5: net A via gw2 ($route5): bound: $rb ($per of 20 clients); new askers of net A: $rn"
-[ "$(field n <<<"$rb")" -ge 20 ] && [ "$(field server <<<"$rb")" = "$(field n <<<"$rb")" ] && [ "$per" = 20 ] &&
+ro=$(relay_only gw2 "$tC" "$tD")
+tap_diag "5: net A via gw2 ($route5): bound: $rb ($per of 20 clients, $ro at addresses never open on gw2 meanwhile); new askers of net A: $rn"
+[ "$(field n <<<"$rb")" -ge 20 ] && [ "$(field server <<<"$rb")" = "$(field n <<<"$rb")" ] && [ "$per" = 20 ] && [ "$ro" -ge 3 ] &&
 	[ "$(field n <<<"$rn")" -ge 10 ] && [ "$(field server <<<"$rn")" = "$(field n <<<"$rn")" ]
-tap_check $? "5: net A moved to gw2: the 20 clients bound through gw1 reach the server through gw2 ($(field server <<<"$rb") of $(field n <<<"$rb") connections, $per of 20 clients; $(field honeypot <<<"$rb") honeypot, $(field none <<<"$rb") none); fresh askers of net A: $(field server <<<"$rn") of $(field n <<<"$rn") reach the server"
+tap_check $? "5: net A moved to gw2: the 20 clients bound through gw1 reach the server through gw2 ($(field server <<<"$rb") of $(field n <<<"$rb") connections, $per of 20 clients, $ro of them at addresses no window held; $(field honeypot <<<"$rb") honeypot, $(field none <<<"$rb") none); fresh askers of net A: $(field server <<<"$rn") of $(field n <<<"$rn") reach the server"
 
 # ---- 6: dns1 restarted -------------------------------------------------------------------------
 
@@ -516,26 +546,20 @@ events 'new1|new2|newr' "$tH" "$(later "$tI" -1.5)" | sort -n | awk '$7 == "serv
 rel=0
 while read -r s d; do gw2_has_bound "$s" "$d" && rel=$((rel + 1)); done <"$LAB_TMP/new-gw1.txt"
 n_new=$(grep -c . "$LAB_TMP/new-gw1.txt")
-# clients first bound through gw2 while the controller was up (before its
-# restart): fresh askers of net A through Unbound that reached the server
-# then (only the relay lets them in elsewhere); now through gw1
-events newr "$tC" "$tK" | sort -n | awk '$7 == "server" { print $3, $6 }' | tail -n 20 >"$LAB_TMP/via-gw2.txt"
-# and some bound through gw2 while the controller was away (not relayed: known)
-events newr "$(later "$tK" 0.5)" "$(later "$tK" 3)" | sort -n | awk '$7 == "server" { print $3, $6 }' |
-	tail -n 10 >"$LAB_TMP/via-gw2-noctl.txt"
+# and now through gw1 (a window still open may let them in too)
 vg=$(timeout 120 "$GW_PY" "$FL" connect --ns "$CLIA" --file "$LAB_TMP/via-gw2.txt")
 vn=$(timeout 120 "$GW_PY" "$FL" connect --ns "$CLIA" --file "$LAB_TMP/via-gw2-noctl.txt")
 n_vg=$(grep -c . "$LAB_TMP/via-gw2.txt")
 vg_server=$(grep -c ' server$' <<<"$vg")
 tap_diag "8: gw1 back (rejoined and live: $ok_back; $route8): gw1 to_server $srv8 -> $srv8b; bound: $rb; new: $rn"
 tap_diag "8: $(dl_ctl ctl status | grep '^relay' | cut -c1-200)"
-tap_diag "8: clients bound through gw2 while the controller was away, now through gw1 (not relayed, a known limit): $(awk '{ print $3 }' <<<"$vn" | sort | uniq -c | tr '\n' ' ')"
+tap_diag "8: clients bound through gw2 while the controller was away (a known limit): $vn_in of $(grep -c . "$LAB_TMP/via-gw2-noctl.txt") in gw1's table after it rejoined; through gw1: $(awk '{ print $3 }' <<<"$vn" | sort | uniq -c | tr '\n' ' ')"
 grep -v ' server$' <<<"$vg" | head -n 3 | tap_diag
 [ "$ok_back" = 0 ] && [ "$(field server <<<"$rb")" = "$(field n <<<"$rb")" ] && [ "$(field n <<<"$rb")" -ge 20 ] &&
 	[ "$n_new" -ge 5 ] && [ "$rel" = "$n_new" ] && [ "${srv8b:-0}" -gt "${srv8:-0}" ]
 tap_check $? "8: gw1 back, net A routed to it again: it rejoined; the 20 bound clients reach the server through it ($(field server <<<"$rb") of $(field n <<<"$rb")); $rel of $n_new fresh bindings through gw1 relayed to gw2 (relaying resumed after the controller's restart)"
-[ "$n_vg" -ge 5 ] && [ "$vg_server" = "$n_vg" ]
-tap_check $? "8: $vg_server of $n_vg clients of net A (asking Unbound) first bound through gw2 while gw1 was cut off and the controller up (before its restart) reach the server through gw1"
+[ "$n_vg" -ge 5 ] && [ "$vg_in" = "$n_vg" ] && [ "$vg_server" = "$n_vg" ]
+tap_check $? "8: $n_vg clients of net A (asking Unbound) first bound through gw2 while gw1 was cut off and the controller up (before its restart): $vg_in of their bindings in gw1's table once it rejoined; $vg_server reach the server through gw1"
 
 # ---- the whole run ----------------------------------------------------------------------------
 
@@ -594,6 +618,7 @@ else
 	poll_until 5 all_relayed2
 	n_rel=0
 	while read -r s d _; do gw2_has_bound "$s" "$d" && n_rel=$((n_rel + 1)); done <"$BOUND2"
+	sleep $((DL_WINDOW + DL_GRACE + 1))
 	[ "$ok_v1" = 0 ] && [ "$n_server" = 20 ] && [ "$n_rel" = 20 ]
 	tap_check $? "9: keepalived on gw1 (priority 150) and gw2 (100): gw1 holds net A's virtual address ${DL_LANA_ADDR4[vip]} and the core's $DL_CORE_VIP4; net A routed to them; 20 fresh clients bound through gw1 ($n_server reach the server), $n_rel of 20 bindings relayed to gw2"
 
@@ -630,15 +655,16 @@ else
 	rb=$(phase bound "$tMv" "$tB")
 	rn=$(phase 'new1|new2|newr' "$tMv" "$tB")
 	per=$(events bound "$tMv" "$tB" | awk '$7 == "server" { ok[$3] = 1 } END { print length(ok) }')
+	ro=$(relay_only gw2 "$tMv" "$tB")
 	rback=$(phase 'bound|new1|new2|newr|newb' "$tB" "$tE")
 	all2=$(phase 'bound|new1|new2|newr|newb' 0 9e12)
 	tap_diag "9: before: $r0; gw1 failed: the addresses on gw2 after $move_ms ms; until 1 s after that: $rgap; then bound: $rb ($per of 20 clients); new: $rn"
 	tap_diag "9: gw1 back: rejoined and live in $back_s s ($ok_back), the addresses on: $vip_after; events since: $rback"
 	tap_diag "9: whole part: $all2; to_honeypot +$hp1, +$hp2; $(grep -h 'Entering MASTER' "$LAB_TMP"/keepalived-gw*.log | tail -n 2 | tr '\n' ' ')"
 	[ "$ok_move" = 0 ] && [ "$(field n <<<"$rb")" -ge 20 ] && [ "$(field server <<<"$rb")" = "$(field n <<<"$rb")" ] &&
-		[ "$per" = 20 ] && [ "$(field n <<<"$rn")" -ge 10 ] && [ "$(field server <<<"$rn")" = "$(field n <<<"$rn")" ] &&
+		[ "$per" = 20 ] && [ "$ro" -ge 3 ] && [ "$(field n <<<"$rn")" -ge 10 ] && [ "$(field server <<<"$rn")" = "$(field n <<<"$rn")" ] &&
 		[ "$(field honeypot <<<"$rgap")" = 0 ]
-	tap_check $? "9: gw1's links down: keepalived moved both addresses to gw2 in $move_ms ms; the clients bound through gw1 reach the server through gw2 ($(field server <<<"$rb") of $(field n <<<"$rb") connections, $per of 20 clients), fresh askers $(field server <<<"$rn") of $(field n <<<"$rn"); from the failure to 1 s after the move clients got: server $(field server <<<"$rgap"), none $(field none <<<"$rgap"), DNS timeouts $(field dnsfail <<<"$rgap"), honeypot $(field honeypot <<<"$rgap")"
+	tap_check $? "9: gw1's links down: keepalived moved both addresses to gw2 in $move_ms ms; the clients bound through gw1 reach the server through gw2 ($(field server <<<"$rb") of $(field n <<<"$rb") connections, $per of 20 clients, $ro at addresses no window held), fresh askers $(field server <<<"$rn") of $(field n <<<"$rn"); from the failure to 1 s after the move clients got: server $(field server <<<"$rgap"), none $(field none <<<"$rgap"), DNS timeouts $(field dnsfail <<<"$rgap"), honeypot $(field honeypot <<<"$rgap")"
 	[ "$ok_back" = 0 ] && [ "$vip_after" = gw2 ] && [ "$(field honeypot <<<"$all2")" = 0 ] && [ "$hp1" = 0 ] && [ "$hp2" = 0 ] &&
 		[ "$(field server <<<"$rback")" = "$(field n <<<"$rback")" ]
 	tap_check $? "9: gw1 back (nopreempt): the addresses stay on $vip_after; $(field server <<<"$rback") of $(field n <<<"$rback") client events since reach the server; the keepalived part: $(field n <<<"$all2") client events, $(field honeypot <<<"$all2") misroutes (the gateways counted +$hp1, +$hp2)"
