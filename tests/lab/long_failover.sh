@@ -3,10 +3,11 @@
 #
 # Failover under load, in the lab of distlab.sh with a controller
 # (DL_CONTROLLER=1) and net A on a LAN that reaches both gateways
-# (distlab_neta_lan). Clients connect continuously all along (failload.py
-# run: bound clients of net A reconnecting to the address they were given,
-# fresh askers of net A asking dns1 and dns2 directly, fresh askers of net B
-# through Unbound; a sampler reading both gateways' open sets with nft -j),
+# (distlab_neta_lan). Clients connect continuously all along
+# ($LAB_TMP/failload.py run: bound clients of net A reconnecting to the
+# address they were given, fresh askers of net A asking dns1 and dns2
+# directly and through Unbound, fresh askers of net B through Unbound; a
+# sampler reading both gateways' open sets with nft -j),
 # and every event is logged with what the client got: server, honeypot
 # (a misroute) or none (no connection).
 #
@@ -20,7 +21,8 @@
 #      (none), never the honeypot; the DNS nodes exclude gw1
 #   5  net A's routes moved to gw2 (cliA, the gateways and the core hosts):
 #      the clients bound through gw1 reach the server through gw2 (their
-#      bindings were relayed), fresh askers of net A get through gw2
+#      bindings were relayed; most at addresses no window held meanwhile),
+#      fresh askers of net A get through gw2
 #   6  dns1 restarted (SIGKILL, started again) under load: it counts the
 #      windows of its earlier run (from gw2's WINDOWS frame), and no sample
 #      of a gateway's open set ever holds more than a node's share in its
@@ -32,8 +34,10 @@
 #      0 valid clients reached the honeypot
 #   8  gw1 back, net A's routes back to gw1: it rejoins; the clients bound
 #      through gw1 still reach the server; bindings learned through gw1 are
-#      relayed to gw2 again; clients first bound through gw2 (while the
-#      controller was up, before its restart) reach the server through gw1
+#      relayed to gw2 again; clients of net A first bound through gw2 while
+#      gw1 was cut off (the controller up, before its restart) are in gw1's
+#      table once it rejoined, and reach the server through gw1 with no
+#      window open there
 #   9  keepalived (if installed) on both gateways moves net A's virtual
 #      address and the core's together (one sync group, nopreempt); net A
 #      and the core route through them; fresh clients bound through gw1;
@@ -46,9 +50,10 @@
 # "noroute" (net A's routes stay on gw1: 5 fails), "nofail" (gw1 keeps
 # forwarding: 4 fails), "noctl" (the controller is not started again: 7
 # and 8 fail), "ctlstays" (the controller is not restarted: a contrast for
-# 8), "noka2" (no keepalived on gw2: 9 fails), "preempt" (gw1
-# takes the addresses back as soon as its links are up). TAP output; exits non-zero if anything
-# failed. LAB_KEEP=1 keeps the temp dir. About 2.5 min.
+# 8), "noka2" (no keepalived on gw2: 9 fails), "preempt" (gw1 takes the
+# addresses back as soon as its links are up, before it is resynchronised:
+# 9 fails). TAP output; exits non-zero if anything failed. LAB_KEEP=1 keeps
+# the temp dir. About 2.5 min (145 s), so in make test-long.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 DL_CONTROLLER=1
