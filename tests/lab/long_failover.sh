@@ -459,7 +459,7 @@ ok_back=$?
 # (before its restart) and while it was away; are their bindings in gw1's
 # table now that it rejoined (before any of them comes through it)?
 sleep 1
-events newr "$tC" "$tK" | sort -n | awk '$7 == "server" { print $3, $6 }' | tail -n 20 >"$LAB_TMP/via-gw2.txt"
+events newr "$tC" "$(later "$tK" -2)" | sort -n | awk '$7 == "server" { print $3, $6 }' | tail -n 20 >"$LAB_TMP/via-gw2.txt"
 events newr "$(later "$tK" 0.5)" "$(later "$tK" 3)" | sort -n | awk '$7 == "server" { print $3, $6 }' |
 	tail -n 10 >"$LAB_TMP/via-gw2-noctl.txt"
 dl_set_elems gw1 www_bound4 >"$LAB_TMP/gw1-bound.txt"
