@@ -6,7 +6,7 @@
 set -eu
 
 build="gcc make pkg-config libknot-dev libcmocka-dev libnftnl-dev libmnl-dev libnetfilter-log-dev libssl-dev iproute2"
-test_extra="clang clang-tools libclang-rt-14-dev valgrind cppcheck nsd dnsutils knot-dnsutils python3 perl nftables unbound nmap curl openssl"
+test_extra="clang clang-tools libclang-rt-14-dev valgrind cppcheck nsd dnsutils knot-dnsutils python3 perl nftables unbound nmap curl openssl keepalived"
 demo_extra="dnsutils knot-dnsutils python3 nftables unbound nmap curl openssl"
 bench_extra="nsd dnsperf dnsutils python3 nftables"
 kernels_extra="$test_extra qemu-system-x86 qemu-utils debootstrap e2fsprogs"

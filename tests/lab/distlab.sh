@@ -675,3 +675,180 @@ if __name__ == "__main__":
 PYEOF
 	export GWLAB_DIR
 }
+
+# ---- net A's LAN: both gateways on one segment with net A (failover) ----------
+#
+# distlab_neta_lan (after distlab_up, IPv4 only): a bridge "lana" in cliA
+# with a port to each gateway, 198.51.100.32/28: cliA .34, gw1 .33, gw2 .35
+# (and, for keepalived, the virtual address .46; on the core 192.0.2.3).
+# Nothing changes until dl_neta_via moves net A's routes onto it; the /30
+# link cliA-gw1 of distlab_net stays (IPv6 keeps using it).
+#
+#     dl_neta_via gw1|gw2|vip   # cliA's routes to the core and the pool, the
+#                               # gateways' routes to net A, and the core
+#                               # hosts' routes to net A, via that gateway
+#     dl_gw_fail gw1            # its links down, forwarding off
+#     dl_gw_back gw1            # links up, forwarding on, its routes back
+DL_LANA4=198.51.100.32/28
+declare -A DL_LANA_ADDR4=([clia]=198.51.100.34 [gw1]=198.51.100.33 [gw2]=198.51.100.35
+	[vip]=198.51.100.46)
+DL_CORE_VIP4=192.0.2.3
+DL_NETA_VIA=gw1   # where net A's routes point (dl_neta_via)
+
+distlab_neta_lan() {
+	local g
+	lab_addr_ok "$DL_LANA4" && lab_addr_ok "$DL_CORE_VIP4" || lab_die "net A's LAN outside the lab ranges"
+	ip -n "$CLIA" link add lana type bridge stp_state 0 forward_delay 0 ||
+		lab_die "bridge lana in cliA failed"
+	ip -n "$CLIA" link set lana up || lab_die "lana up failed"
+	lab_addr "$CLIA" lana "${DL_LANA_ADDR4[clia]}/28"
+	for g in gw1 gw2; do
+		lab_veth "$CLIA" "la$g" "${DL_NS[$g]}" lana
+		ip -n "$CLIA" link set "la$g" master lana || lab_die "lana port la$g failed"
+		lab_addr "${DL_NS[$g]}" lana "${DL_LANA_ADDR4[$g]}/28"
+	done
+}
+
+# dl_neta_via gw1|gw2|vip: net A's routes (both directions) through it.
+dl_neta_via() {
+	local via=$1 lan core p n
+	lan=${DL_LANA_ADDR4[$via]}
+	case "$via" in
+	vip) core=$DL_CORE_VIP4 ;;
+	*) core=${DL_ADDR4[$via]} ;;
+	esac
+	for p in 192.0.2.0/24 203.0.113.0/24 198.19.0.0/16; do
+		ip -n "$CLIA" route replace "$p" via "$lan" || return 1
+	done
+	for n in gw1 gw2; do
+		ip -n "${DL_NS[$n]}" route replace "$DL_NETA4" via "${DL_LANA_ADDR4[clia]}" 2>/dev/null
+	done
+	for n in srv hpot res dns1 dns2 ctl; do
+		[ -n "${DL_NS[$n]:-}" ] || continue
+		ip -n "${DL_NS[$n]}" route replace "$DL_NETA4" via "$core" || return 1
+	done
+	DL_NETA_VIA=$via
+}
+
+# dl_gw_links NODE up|down: every link of a gateway's namespace (not lo).
+dl_gw_links() {
+	local n=$1 st=$2 d
+	for d in $(ip -n "${DL_NS[$n]}" -o link show | awk -F': ' '{ print $2 }' | cut -d@ -f1); do
+		[ "$d" = lo ] && continue
+		ip -n "${DL_NS[$n]}" link set "$d" "$st" || return 1
+	done
+}
+
+# dl_quiet CMD...: CMD with its stderr dropped (retried in poll_until)
+dl_quiet() { "$@" 2>/dev/null; }
+
+# dl_gw_fail NODE: the gateway stops forwarding entirely (links down,
+# forwarding off); its choreod keeps running, cut off.
+dl_gw_fail() {
+	# (keep_addr_on_down: its IPv6 addresses are there when the links are
+	# back, as after a cable pulled and put back)
+	lab_in "${DL_NS[$1]}" sysctl -q -w net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 \
+		net.ipv6.conf.all.keep_addr_on_down=1 >/dev/null || return 1
+	dl_gw_links "$1" down
+}
+
+# dl_gw_back NODE: links up, forwarding on, its routes to its client
+# networks back (a link down drops them).
+dl_gw_back() {
+	local n=$1 ns=${DL_NS[$1]}
+	dl_gw_links "$n" up || return 1
+	# (the connected routes come back with the carrier: wait for them)
+	poll_until 3 eval '[ "$(ip -n "$ns" -4 route show scope link | grep -c .)" -ge 2 ]'
+	lab_in "$ns" sysctl -q -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+		>/dev/null || return 1
+	case "$n" in
+	gw1)
+		if ip -n "$ns" link show lana >/dev/null 2>&1; then
+			poll_until 3 dl_quiet ip -n "$ns" route replace "$DL_NETA4" via "${DL_LANA_ADDR4[clia]}"
+		else
+			poll_until 3 dl_quiet ip -n "$ns" route replace "$DL_NETA4" via 198.51.100.2
+		fi
+		poll_until 3 dl_quiet ip -n "$ns" -6 route replace "$DL_NETA6" via 2001:db8:f1::2 ;;
+	gw2)
+		if ip -n "$ns" link show lana >/dev/null 2>&1; then
+			poll_until 3 dl_quiet ip -n "$ns" route replace "$DL_NETA4" via "${DL_LANA_ADDR4[clia]}"
+		fi
+		poll_until 3 dl_quiet ip -n "$ns" route replace "$DL_NETB4" via 198.51.100.6
+		poll_until 3 dl_quiet ip -n "$ns" -6 route replace "$DL_NETB6" via 2001:db8:f2::2
+		poll_until 3 dl_quiet ip -n "$ns" route replace "$DL_SCANNET4" via 198.51.100.10 ;;
+	esac
+}
+
+# ---- keepalived: the virtual addresses of net A's LAN and the core --------------
+#
+# dl_keepalived NODE PRIORITY [preempt]: keepalived (VRRP only, version 3,
+# adverts every 0.2 s, unicast to the other gateway) in a gateway's
+# namespace: one sync group moving two virtual addresses together, net A's
+# side (DL_LANA_ADDR4[vip] on lana) and the core's (DL_CORE_VIP4 on eth0).
+# Both start BACKUP; without "preempt", nopreempt: a gateway that comes back
+# does not take the addresses back. DL_KA_PID[NODE] is its PID; its log
+# $LAB_TMP/keepalived-NODE.log.
+declare -A DL_KA_PID=()
+dl_keepalived() {
+	local n=$1 prio=$2 pre=${3:-} d=$LAB_TMP/keepalived-$1 other lan_peer core_peer np=nopreempt
+	command -v keepalived >/dev/null || { lab_log "keepalived is missing (scripts/install-deps.sh test)"; return 1; }
+	case "$n" in gw1) other=gw2 ;; *) other=gw1 ;; esac
+	lan_peer=${DL_LANA_ADDR4[$other]} core_peer=${DL_ADDR4[$other]}
+	[ "$pre" = preempt ] && np=""
+	mkdir -p "$d"
+	cat >"$d/keepalived.conf" <<KAEOF
+# generated by distlab.sh: keepalived of $n
+global_defs {
+    router_id ${LAB_NAME}_$n
+    vrrp_version 3
+    vrrp_garp_master_delay 1
+    vrrp_garp_master_repeat 3
+    script_user root
+}
+vrrp_sync_group site {
+    group {
+        lan
+        core
+    }
+}
+vrrp_instance lan {
+    state BACKUP
+    $np
+    interface lana
+    virtual_router_id 51
+    priority $prio
+    advert_int 0.2
+    unicast_src_ip ${DL_LANA_ADDR4[$n]}
+    unicast_peer {
+        $lan_peer
+    }
+    virtual_ipaddress {
+        ${DL_LANA_ADDR4[vip]}/28 dev lana
+    }
+}
+vrrp_instance core {
+    state BACKUP
+    $np
+    interface eth0
+    virtual_router_id 52
+    priority $prio
+    advert_int 0.2
+    unicast_src_ip ${DL_ADDR4[$n]}
+    unicast_peer {
+        $core_peer
+    }
+    virtual_ipaddress {
+        $DL_CORE_VIP4/24 dev eth0
+    }
+}
+KAEOF
+	lab_spawn "${DL_NS[$n]}" "$LAB_TMP/keepalived-$n.log" keepalived -P -n -l -D \
+		-f "$d/keepalived.conf" -p "$d/keepalived.pid" -r "$d/vrrp.pid" -c "$d/checkers.pid"
+	DL_KA_PID[$n]=$LAB_LAST_PID
+}
+
+# dl_has_vip NODE: the gateway holds both virtual addresses.
+dl_has_vip() {
+	ip -n "${DL_NS[$1]}" -4 addr show dev lana 2>/dev/null | grep -q " ${DL_LANA_ADDR4[vip]}/" &&
+		ip -n "${DL_NS[$1]}" -4 addr show dev eth0 2>/dev/null | grep -q " $DL_CORE_VIP4/"
+}
