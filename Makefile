@@ -126,8 +126,8 @@ test: test-deps
 	@tests/run.sh
 
 # Lab suites too long for make test's 15 minutes (tests/lab/long_*.sh:
-# the controller attacked, 3.5 min), with the same TAP count; .ci/run runs
-# them after make test.
+# the controller attacked, 3.5 min; failover under load with keepalived,
+# 2.5 min), with the same TAP count; .ci/run runs them after make test.
 test-long: test-deps
 	@$(MAKE) --no-print-directory build/choreod build/choreoctl
 	@tests/run.sh --long

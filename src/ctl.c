@@ -159,7 +159,7 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 	if (c->src.agent && s->has_node_ctl)
 		say(r, "bindings_relay learned %llu coalesced %llu foreign %llu "
 		    "relayed_in %llu quarantined %llu wrong_kind %llu nflog_records %llu "
-		    "nflog_bad %llu nflog_lost %llu\n", (unsigned long long)s->agent.learned,
+		    "nflog_bad %llu nflog_lost %llu again %llu\n", (unsigned long long)s->agent.learned,
 		    (unsigned long long)s->agent.learned_coalesced,
 		    (unsigned long long)s->agent.learned_foreign,
 		    (unsigned long long)s->agent.relayed_in,
@@ -167,7 +167,8 @@ static void render_gateway(const struct ctl *c, const struct stats_snapshot *s,
 		    (unsigned long long)s->agent.wrong_kind,
 		    (unsigned long long)s->agent.nflog_records,
 		    (unsigned long long)s->agent.nflog_bad,
-		    (unsigned long long)s->agent.nflog_lost);
+		    (unsigned long long)s->agent.nflog_lost,
+		    (unsigned long long)s->agent.learned_again);
 }
 
 /* The distributed mode's links: one line for the node, one per peer. */

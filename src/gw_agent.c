@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 
 #include "addr.h"
+#include "change_log.h"
 #include "config.h"
 #include "crypto.h"
 #include "frame.h"
@@ -19,6 +20,10 @@
 #include "peer.h"
 #include "relay.h"
 
+/* the learned bindings kept to send again at a JOIN: about ten entries a
+ * binding (one a coalescing period, relay.h), 56 bytes each */
+#define GW_AGENT_LEARNED_LOG 262144
+
 struct gw_agent {
 	const struct config *cfg;
 	struct gateway *local;
@@ -30,6 +35,7 @@ struct gw_agent {
 	struct log_ratelimit rl;
 	struct node_ctl *ctl;      /* the link to the controller, or NULL */
 	struct relay_cache *relayed; /* the learned bindings reported lately */
+	struct change_log *learned_log; /* ... and when, to send again at a JOIN */
 	node_ctl_report_fn *report;
 	void *report_ctx;
 	struct loop *loop;
@@ -325,6 +331,35 @@ static void report_trampoline(void *ctx, char *buf, size_t len)
 		a->report(a->report_ctx, buf, len);
 }
 
+static void learned_again(void *ctx, const struct change *c)
+{
+	struct gw_agent *a = ctx;
+	struct change full = *c;
+
+	/* with its whole relay lifetime, as when it was learned: a relay
+	 * written with less could shorten a live binding of the same client
+	 * on another gateway (the kernel takes the new timeout) */
+	full.ms = relay_ms(a->cfg->services[c->service].binding);
+	a->st.learned_again++;
+	node_ctl_learned(a->ctl, &full);
+}
+
+/*
+ * At each JOIN, the bindings this gateway's kernel learned that are still
+ * live go to the controller again: a controller that restarted has lost
+ * what it held for a gateway that is away, and bindings learned while no
+ * controller was there were never relayed. Each goes with its whole relay
+ * lifetime (never shortening one elsewhere): a binding sent again lives
+ * at most binding + C past that JOIN on the other gateways.
+ */
+static void send_learned_again(void *ctx)
+{
+	struct gw_agent *a = ctx;
+
+	change_log_live(a->learned_log, log_now_ms(), learned_again, a);
+	node_ctl_flush(a->ctl);
+}
+
 int gw_agent_attach_controller(struct gw_agent *a, node_ctl_report_fn *report,
 			       void *report_ctx)
 {
@@ -333,12 +368,14 @@ int gw_agent_attach_controller(struct gw_agent *a, node_ctl_report_fn *report,
 	if (!config_controller(a->cfg))
 		return 0;
 	a->relayed = relay_cache_new();
-	if (!a->relayed)
+	a->learned_log = change_log_new(GW_AGENT_LEARNED_LOG);
+	if (!a->relayed || !a->learned_log)
 		return -ENOMEM;
 	a->report = report;
 	a->report_ctx = report_ctx;
 	ret = node_ctl_new(a->cfg, a->peers, report_trampoline,
 			   on_controller_changes, NULL, a, &a->ctl);
+	node_ctl_on_join(a->ctl, send_learned_again, a);
 	if (ret < 0 || !gw_logs_bindings(a->cfg))
 		return ret;
 	/* the learn rules log to this group (gw_policy.c) */
@@ -387,6 +424,7 @@ void gw_agent_learned(struct gw_agent *a, int family, const uint8_t src[static 1
 	memcpy(c.addr, addr, alen);
 	memcpy(c.src, src, alen);
 	a->st.learned++;
+	change_log_add(a->learned_log, &c, 1, now_ms);
 	node_ctl_learned(a->ctl, &c);
 }
 
@@ -409,6 +447,7 @@ void gw_agent_free(struct gw_agent *a)
 	nfl_close(a->nfl);
 	node_ctl_free(a->ctl);
 	relay_cache_free(a->relayed);
+	change_log_free(a->learned_log);
 	peers_free(a->peers);
 	free(a->changes);
 	free(a);

@@ -63,6 +63,7 @@ struct gw_agent_stats {
 	uint64_t quarantined;    /* quarantines pushed by the controller */
 	uint64_t learned;        /* bindings the kernel learned, reported */
 	uint64_t learned_coalesced; /* ... not reported: reported lately */
+	uint64_t learned_again;  /* ... sent again at a JOIN (still live) */
 	uint64_t learned_foreign;   /* ... outside every pool (ignored) */
 	uint64_t nflog_records, nflog_bad, nflog_lost; /* the NFLOG reader's */
 };

@@ -28,6 +28,8 @@ struct node_ctl {
 	uint64_t last_report_ms;
 	struct node_ctl_stats st;
 	struct log_ratelimit rl;
+	void (*joined)(void *ctx); /* node_ctl_on_join */
+	void *joined_ctx;
 };
 
 static int fill_join(void *ctx, struct wire_out *w)
@@ -76,7 +78,17 @@ static int on_up(void *ctx, struct peer_link *l)
 	nc->link = l;
 	nc->st.joins++;
 	nc->last_report_ms = 0; /* a REPORT at the next tick */
+	if (nc->joined)
+		nc->joined(nc->joined_ctx);
 	return 0;
+}
+
+void node_ctl_on_join(struct node_ctl *nc, void (*fn)(void *ctx), void *ctx)
+{
+	if (!nc)
+		return;
+	nc->joined = fn;
+	nc->joined_ctx = ctx;
 }
 
 static void on_down(void *ctx, struct peer_link *l, enum peer_reason why)

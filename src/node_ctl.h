@@ -54,6 +54,10 @@ void node_ctl_free(struct node_ctl *nc);
 /* The REPORT, once a second. */
 void node_ctl_tick(struct node_ctl *nc, uint64_t now_ms);
 
+/* fn(ctx) is called each time the link to the controller is up and this
+ * node's JOIN is sent: what it sends then follows the JOIN. */
+void node_ctl_on_join(struct node_ctl *nc, void (*fn)(void *ctx), void *ctx);
+
 /* Queue a learned binding (kind CHANGE_LEARNED) for the controller;
  * node_ctl_flush sends what is queued in LEARNED frames. Without a link
  * the bindings are dropped (and counted). */
