@@ -11,6 +11,7 @@
 #include "gw_policy.h"
 #include "log.h"
 #include "peer.h"
+#include "relay.h"
 #include "rotor.h"
 #include "slices.h"
 
@@ -224,7 +225,9 @@ static void replay_one(void *ctx, const struct change *ch)
 
 	if (rp->err)
 		return;
-	c->changes[rp->n++] = *ch;
+	c->changes[rp->n] = *ch;
+	/* the whole relay lifetime, not the time left (see replay()) */
+	c->changes[rp->n++].ms = relay_ms(c->cfg->services[ch->service].binding);
 	if (rp->n == FRAME_MAX_CHANGES) {
 		rp->err = send_to(c, rp->peer, c->changes, rp->n, rp->start_us);
 		c->st.replayed += rp->err ? 0 : rp->n;
@@ -234,9 +237,12 @@ static void replay_one(void *ctx, const struct change *ch)
 
 /*
  * A gateway that joins (back) gets the bindings relayed in the last
- * binding + C that are still live, with the time each has left: those
- * learned elsewhere while it was away. None shortens a live one of its own
- * (relay.h: a relay's lifetime is the longest any bound element has).
+ * binding + C that are still live: those learned elsewhere while it was
+ * away. Each with the whole relay lifetime binding + C, as when it was
+ * relayed first (relay.h: the longest any bound element has), so that none
+ * shortens a live one of its own: the time left could be shorter than a
+ * binding its kernel refreshed since, and the kernel takes the new
+ * timeout. A replayed binding so lives at most binding + C past the join.
  */
 static void replay(struct controller *c, size_t i)
 {
