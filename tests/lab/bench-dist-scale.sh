@@ -118,22 +118,8 @@ distlab_start_all || lab_die "the lab did not start"
 GW=$GW1 ct_max=$(gw_conntrack | cut -d' ' -f2)
 echo "# nf_conntrack_max in gw1: $ct_max (raised to 1048576 only where the kernel lets a namespace write it)"
 
-# ct_count NS, ct_drops NS: conntrack count; drop + early_drop + insert_failed
+# ct_count NS: conntrack count
 ct_count() { lab_in "$1" sysctl -n net.netfilter.nf_conntrack_count 2>/dev/null || echo 0; }
-ct_drops() {
-	lab_in "$1" cat /proc/net/stat/nf_conntrack 2>/dev/null | awk '
-		function hex(s,   v, k) { v = 0; s = tolower(s)
-			for (k = 1; k <= length(s); k++) v = v * 16 + index("0123456789abcdef", substr(s, k, 1)) - 1
-			return v }
-		NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-		{ t += hex($c["drop"]) + hex($c["early_drop"]) + hex($c["insert_failed"]) }
-		END { print t + 0 }'
-}
-listen_overflows() {
-	lab_in "$1" cat /proc/net/netstat 2>/dev/null | awk '
-		$1 == "TcpExt:" && !h { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next }
-		$1 == "TcpExt:" && h { print $c["ListenOverflows"] + $c["ListenDrops"]; exit }'
-}
 # counters: "dropped servfail failures timeouts" of both DNS nodes, summed
 dns_counters() {
 	local d q s fl to
@@ -144,43 +130,6 @@ dns_counters() {
 		sum=($((sum[0] + ${q:-0})) $((sum[1] + ${s:-0})) $((sum[2] + ${fl:-0})) $((sum[3] + ${to:-0})))
 	done
 	echo "${sum[@]}"
-}
-# merge FILE: the generators' report lines summed into one (as gw_load_run
-# does: rates and counts summed, gen_cpu, saturated, *_max_ms the highest,
-# averages the mean; gen_cpu_parts lists each generator's CPU)
-merge() {
-	awk '
-	{
-		for (i = 1; i <= NF; i++) {
-			k = substr($i, 1, index($i, "=") - 1); v = substr($i, index($i, "=") + 1)
-			if (NR == 1) { key[i] = k; nk = NF }
-			if (k == "gen_cpu") gp = gp (NR > 1 ? "," : "") v
-			if (k ~ /^(latency|mix|latency_sd|valid_share|duration|seed)$/) {
-				if (NR == 1) val[k] = v
-			} else if (v ~ /^[0-9]+\/[0-9]+$/) {
-				split(v, xy, "/"); x[k] += xy[1]; y[k] += xy[2]; frac[k] = 1
-			} else if (k ~ /(_max_ms|^gen_cpu|^saturated)$/) {
-				if (NR == 1 || v + 0 > val[k] + 0) val[k] = v
-			} else if (k ~ /_avg/) {
-				sum[k] += v; avg[k] = 1
-			} else {
-				sum[k] += v; if (v ~ /\./) dec[k] = 1
-			}
-		}
-	}
-	END {
-		if (NR == 0) exit
-		for (i = 1; i <= nk; i++) {
-			k = key[i]
-			if (k in frac) o = x[k] "/" y[k]
-			else if (k in avg) o = sprintf("%.2f", sum[k] / NR)
-			else if (k in val) o = val[k]
-			else if (k in dec) o = sprintf("%.1f", sum[k])
-			else o = sum[k]
-			printf "%s%s=%s", (i > 1 ? " " : ""), k, o
-		}
-		printf " generators=%d gen_cpu_parts=%s\n", NR, gp
-	}' "$1"
 }
 machine_ticks() { awk '/^cpu /{t=0; for(k=2;k<=NF;k++) t+=$k; print t, $5+$6}' /proc/stat; }
 
@@ -200,7 +149,7 @@ for n in $CLIENTS_LIST; do
 	for r in dns1 dns2 gw1 gw2; do CPU0[$r]=$(gw_cpu_ticks "${DL_PID[$r]}"); done
 	s0=$(gw_ns_cpu_ticks "$SRV") h0=$(gw_ns_cpu_ticks "$HPOT")
 	read -r j0 i0 < <(machine_ticks)
-	d1_0=$(ct_drops "$GW1") d2_0=$(ct_drops "$GW2") lo0=$(listen_overflows "$SRV")
+	d1_0=$(gw_ct_drops "$GW1") d2_0=$(gw_ct_drops "$GW2") lo0=$(gw_listen_overflows "$SRV")
 	read -r q0 sf0 cf0 to0 < <(dns_counters)
 	b0=$(( $(dl_gw_pool_field gw1 "$DL_POOL4" bindings) + 0 ))
 	t0=$(date +%s.%N)
@@ -246,7 +195,7 @@ for n in $CLIENTS_LIST; do
 	for r in dns1 dns2 gw1 gw2; do CPU1[$r]=$(gw_cpu_ticks "${DL_PID[$r]}"); done
 	s1=$(gw_ns_cpu_ticks "$SRV") h1=$(gw_ns_cpu_ticks "$HPOT")
 	read -r j1 i1 < <(machine_ticks)
-	d1_1=$(ct_drops "$GW1") d2_1=$(ct_drops "$GW2") lo1=$(listen_overflows "$SRV")
+	d1_1=$(gw_ct_drops "$GW1") d2_1=$(gw_ct_drops "$GW2") lo1=$(gw_listen_overflows "$SRV")
 	read -r q1 sf1 cf1 to1 < <(dns_counters)
 	b1=$(( $(dl_gw_pool_field gw1 "$DL_POOL4" bindings) + 0 ))
 	c1=$(ct_count "$GW1") c2=$(ct_count "$GW2")
@@ -259,7 +208,7 @@ for n in $CLIENTS_LIST; do
 		cat "$tag.out.$net".* 2>/dev/null | grep '^clients=' >"$tag.lines.$net"
 		cat "$tag.out.$net".* 2>/dev/null | grep '^clients='
 	done >"$tag.lines"
-	lineA=$(merge "$tag.lines.A") lineB=$(merge "$tag.lines.B") line=$(merge "$tag.lines")
+	lineA=$(gw_load_merge "$tag.lines.A") lineB=$(gw_load_merge "$tag.lines.B") line=$(gw_load_merge "$tag.lines")
 	if [ "$(grep -c . "$tag.lines")" != "$k" ] || [ "$rc" != 0 ]; then
 		echo "clients=$n FAILED (exit $rc, $(grep -c . "$tag.lines") of $k report lines)"
 		cat "$tag.log".* | tail -n 10 | sed 's/^/#   /' >&2

@@ -151,21 +151,7 @@ if [[ " $MIX_LIST " == *" invalid "* ]] || [[ " $MIX_LIST " == *" mixed "* ]]; t
 	echo "Never-asking clients: reached_server / their transactions, bound max_open/pool = $DL_MAX_OPEN/$POOL_N = $(awk -v b="$bound" 'BEGIN{printf "%.1f %%", 100*b}') (dns1's share alone: ${DL_SHARE[dns1]}/$POOL_N = $(awk -v a="${DL_SHARE[dns1]}" -v b="$POOL_N" 'BEGIN{printf "%.1f %%", 100*a/b}'))"
 	echo "(within = at most the bound + 3 binomial standard deviations; invalid: nobody asks, so nothing is open to anyone and 0 is expected; mixed: the valid half keeps up to dns1's share of max_open open)"
 fi
-for mix in invalid mixed; do
-	[[ " $MIX_LIST " == *" $mix "* ]] || continue
-	for n in $CLIENTS_LIST; do
-		for lat in $LAT_LIST; do
-			r=${RES_REACH[$n.$lat.$mix]:-}
-			[ -n "$r" ] || continue
-			y=${r%%/*} u=${r#*/}
-			v=$(awk -v y="$y" -v u="$u" -v b="$bound" 'BEGIN {
-				p = (u > 0 ? y / u : 0); tol = (u > 0 ? 3 * sqrt(b * (1 - b) / u) : 0)
-				printf "%.1f %% %s", 100 * p, (p <= b + tol ? "within" : "ABOVE") }')
-			echo "mix=$mix clients=$n latency=${lat}ms reached_server=$r = ${v% *} (${v##* } the bound)"
-			[ "${v##* }" = ABOVE ] && over=1
-		done
-	done
-done
+gw_reach_report "$bound" || over=1
 echo
 for n in dns1 gw1 gw2; do
 	dl_ctl "$n" status | grep -E '^(gateways|commits|changes_received|conntrack)' | sed "s/^/# $n: /"

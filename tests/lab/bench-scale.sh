@@ -77,22 +77,6 @@ ncpu=$(nproc)
 lab_log "machine: $ncpu CPU, $(uname -sr); $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo); $(awk '/MemTotal/{printf "%d MB", $2/1024}' /proc/meminfo)"
 lab_log "runs of $SECS s, valid clients asking choreod directly ($GW_DNS4), latency ${LAT} ms sd 5, think N(1000,1000) ms, close $CLOSE, banner.py x$GWLAB_BANNER_WORKERS per host$([ "$GWLAB_BANNER_LITE" = 1 ] && echo ' (--lite)')"
 
-# ct_drops: conntrack drop + early_drop + insert_failed in gw, all CPUs.
-ct_drops() {
-	lab_in "$GW" cat /proc/net/stat/nf_conntrack 2>/dev/null | awk '
-		function hex(s,   v, k) { v = 0; s = tolower(s)
-			for (k = 1; k <= length(s); k++) v = v * 16 + index("0123456789abcdef", substr(s, k, 1)) - 1
-			return v }
-		NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-		{ t += hex($c["drop"]) + hex($c["early_drop"]) + hex($c["insert_failed"]) }
-		END { print t + 0 }'
-}
-# listen_overflows NS: TcpExt ListenOverflows + ListenDrops in a namespace.
-listen_overflows() {
-	lab_in "$1" cat /proc/net/netstat 2>/dev/null | awk '
-		$1 == "TcpExt:" && !h { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next }
-		$1 == "TcpExt:" && h { print $c["ListenOverflows"] + $c["ListenDrops"]; exit }'
-}
 bindings() { gw_status_field '^    gateway:' bindings; }
 
 nofile=$(ulimit -Hn)
@@ -109,14 +93,14 @@ for n in $CLIENTS_LIST; do
 	export GW_LOAD_PARTS=$parts
 	[ "$parts" -gt 1 ] && lab_log "$n clients: $parts generators (open-file hard limit $nofile: at most $per_gen clients each)"
 	sleep $((WINDOW + 1))
-	b0=$(bindings); d0=$(ct_drops); o0=$(listen_overflows "$SRV"); q0=$(gw_status_field '^dns queries' dropped)
+	b0=$(bindings); d0=$(gw_ct_drops "$GW"); o0=$(gw_listen_overflows "$SRV"); q0=$(gw_status_field '^dns queries' dropped)
 	gw_load_run "$LAB_TMP/load.$n" --duration "$SECS" --clients "$n" \
 		--client-prefix "$GW_CLI_NET4" --client-offset "$offset" --mode valid \
 		--dns "$GW_DNS4" --pool "$GW_POOL4" --latency-ms "$LAT" --latency-sd 5 \
 		--think-ms 1000 --think-sd 1000 --close "$CLOSE" --progress 0
 	offset=$((offset + n))
 	line=$GW_LOAD_LINE
-	b1=$(bindings); d1=$(ct_drops); o1=$(listen_overflows "$SRV"); q1=$(gw_status_field '^dns queries' dropped)
+	b1=$(bindings); d1=$(gw_ct_drops "$GW"); o1=$(gw_listen_overflows "$SRV"); q1=$(gw_status_field '^dns queries' dropped)
 	if [ -z "$line" ] || [ "$GW_LOAD_RC" != 0 ]; then
 		echo "clients=$n FAILED (exit $GW_LOAD_RC)"
 		tail -n 5 "$LAB_TMP/load.$n" | sed 's/^/#   /' >&2

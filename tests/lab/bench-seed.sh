@@ -166,23 +166,7 @@ bound=$(awk -v a="$MAX_OPEN" -v b="$POOL_N" 'BEGIN { printf "%.4f", a / b }')
 echo
 echo "Never-asking clients: reached_server / their transactions, bound max_open/pool = $MAX_OPEN/$POOL_N = $(awk -v b="$bound" 'BEGIN{printf "%.1f %%", 100*b}')"
 echo "(within = at most the bound + 3 binomial standard deviations; invalid: nobody asks, so nothing is open to anyone and 0 is expected; mixed: the valid half keeps up to max_open addresses open)"
-for mix in invalid mixed; do
-	[[ " $MIX_LIST " == *" $mix "* ]] || continue
-	for n in $CLIENTS_LIST; do
-		for lat in $LAT_LIST; do
-			r=${RES_REACH[$n.$lat.$mix]:-}
-			[ -n "$r" ] || continue
-			y=${r%%/*} u=${r#*/}
-			# the bound is a share: allow 3 standard deviations of a
-			# binomial count at that share over u transactions
-			v=$(awk -v y="$y" -v u="$u" -v b="$bound" 'BEGIN {
-				p = (u > 0 ? y / u : 0); tol = (u > 0 ? 3 * sqrt(b * (1 - b) / u) : 0)
-				printf "%.1f %% %s", 100 * p, (p <= b + tol ? "within" : "ABOVE") }')
-			echo "mix=$mix clients=$n latency=${lat}ms reached_server=$r = ${v% *} (${v##* } the bound)"
-			[ "${v##* }" = ABOVE ] && over=1
-		done
-	done
-done
+gw_reach_report "$bound" || over=1
 echo
 gw_ctl status | sed -n '/^conntrack\|^gateway\|^service\|pool 203\|gateway: to_server/{p}' | head -n 6 | sed 's/^/# choreoctl status: /'
 if [ "$failed" -gt 0 ] || [ "$misrouted_any" = 1 ] || [ "$over" = 1 ]; then

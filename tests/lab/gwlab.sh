@@ -395,6 +395,88 @@ gw_connect() {
 	gw_tool "$1" connect --src "$1" --dst "$2" --port "${3:-80}"
 }
 
+# gw_load_merge FILE: choreo-load's report lines (one per generator)
+# summed into one: rates and counts summed, gen_cpu, saturated and *_max_ms
+# the highest, averages the mean, fractions x/y summed part by part; then
+# generators=N and gen_cpu_parts (each generator's CPU).
+gw_load_merge() {
+	awk '
+	{
+		for (i = 1; i <= NF; i++) {
+			k = substr($i, 1, index($i, "=") - 1); v = substr($i, index($i, "=") + 1)
+			if (NR == 1) { key[i] = k; nk = NF }
+			if (k == "gen_cpu") gp = gp (NR > 1 ? "," : "") v
+			if (k ~ /^(latency|mix|latency_sd|valid_share|duration|seed)$/) {
+				if (NR == 1) val[k] = v
+			} else if (v ~ /^[0-9]+\/[0-9]+$/) {
+				split(v, xy, "/"); x[k] += xy[1]; y[k] += xy[2]; frac[k] = 1
+			} else if (k ~ /(_max_ms|^gen_cpu|^saturated)$/) {
+				if (NR == 1 || v + 0 > val[k] + 0) val[k] = v
+			} else if (k ~ /_avg/) {
+				sum[k] += v; avg[k] = 1
+			} else {
+				sum[k] += v; if (v ~ /\./) dec[k] = 1
+			}
+		}
+	}
+	END {
+		if (NR == 0) exit
+		for (i = 1; i <= nk; i++) {
+			k = key[i]
+			if (k in frac) o = x[k] "/" y[k]
+			else if (k in avg) o = sprintf("%.2f", sum[k] / NR)
+			else if (k in val) o = val[k]
+			else if (k in dec) o = sprintf("%.1f", sum[k])
+			else o = sum[k]
+			printf "%s%s=%s", (i > 1 ? " " : ""), k, o
+		}
+		printf " generators=%d gen_cpu_parts=%s\n", NR, gp
+	}' "$1"
+}
+
+# gw_ct_drops NS: conntrack drop + early_drop + insert_failed in a
+# namespace, all CPUs.
+gw_ct_drops() {
+	lab_in "$1" cat /proc/net/stat/nf_conntrack 2>/dev/null | awk '
+		function hex(s,   v, k) { v = 0; s = tolower(s)
+			for (k = 1; k <= length(s); k++) v = v * 16 + index("0123456789abcdef", substr(s, k, 1)) - 1
+			return v }
+		NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+		{ t += hex($c["drop"]) + hex($c["early_drop"]) + hex($c["insert_failed"]) }
+		END { print t + 0 }'
+}
+
+# gw_listen_overflows NS: TcpExt ListenOverflows + ListenDrops in a namespace.
+gw_listen_overflows() {
+	lab_in "$1" cat /proc/net/netstat 2>/dev/null | awk '
+		$1 == "TcpExt:" && !h { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next }
+		$1 == "TcpExt:" && h { print $c["ListenOverflows"] + $c["ListenDrops"]; exit }'
+}
+
+# gw_reach_report BOUND: one line per invalid/mixed run of RES_REACH
+# ("reached/transactions" by "clients.latency.mix", over MIX_LIST x
+# CLIENTS_LIST x LAT_LIST) against the share BOUND, allowing 3 standard
+# deviations of a binomial count at that share; 1 when one is above.
+gw_reach_report() {
+	local bound=$1 mix n lat r y u v above=0
+	for mix in invalid mixed; do
+		[[ " $MIX_LIST " == *" $mix "* ]] || continue
+		for n in $CLIENTS_LIST; do
+			for lat in $LAT_LIST; do
+				r=${RES_REACH[$n.$lat.$mix]:-}
+				[ -n "$r" ] || continue
+				y=${r%%/*} u=${r#*/}
+				v=$(awk -v y="$y" -v u="$u" -v b="$bound" 'BEGIN {
+					p = (u > 0 ? y / u : 0); tol = (u > 0 ? 3 * sqrt(b * (1 - b) / u) : 0)
+					printf "%.1f %% %s", 100 * p, (p <= b + tol ? "within" : "ABOVE") }')
+				echo "mix=$mix clients=$n latency=${lat}ms reached_server=$r = ${v% *} (${v##* } the bound)"
+				[ "${v##* }" = ABOVE ] && above=1
+			done
+		done
+	done
+	return $above
+}
+
 # gw_ask SRC SERVER [TYPE [NAME [rd]]]: one DNS question from SRC; prints
 # "RCODE ADDR...".
 gw_ask() {
@@ -595,37 +677,7 @@ gw_load_run() {
 	if [ "$parts" = 1 ]; then
 		GW_LOAD_LINE=$(head -n 1 "$out")
 	elif [ "$(grep -c '^clients=' "$out")" = "$parts" ]; then
-		GW_LOAD_LINE=$(awk '
-		{
-			for (i = 1; i <= NF; i++) {
-				k = substr($i, 1, index($i, "=") - 1); v = substr($i, index($i, "=") + 1)
-				if (NR == 1) { key[i] = k; nk = NF }
-				if (k == "gen_cpu") gp = gp (NR > 1 ? "," : "") v
-				if (k ~ /^(latency|mix|latency_sd|valid_share|duration|seed)$/) {
-					if (NR == 1) val[k] = v
-				} else if (v ~ /^[0-9]+\/[0-9]+$/) {
-					split(v, xy, "/"); x[k] += xy[1]; y[k] += xy[2]; frac[k] = 1
-				} else if (k ~ /(_max_ms|^gen_cpu|^saturated)$/) {
-					if (NR == 1 || v + 0 > val[k] + 0) val[k] = v
-				} else if (k ~ /_avg/) {
-					sum[k] += v; avg[k] = 1
-				} else {
-					sum[k] += v; if (v ~ /\./) dec[k] = 1
-				}
-			}
-		}
-		END {
-			for (i = 1; i <= nk; i++) {
-				k = key[i]
-				if (k in frac) o = x[k] "/" y[k]
-				else if (k in avg) o = sprintf("%.2f", sum[k] / NR)
-				else if (k in val) o = val[k]
-				else if (k in dec) o = sprintf("%.1f", sum[k])
-				else o = sum[k]
-				printf "%s%s=%s", (i > 1 ? " " : ""), k, o
-			}
-			printf " generators=%d gen_cpu_parts=%s\n", NR, gp
-		}' "$out")
+		GW_LOAD_LINE=$(gw_load_merge "$out")
 	else
 		GW_LOAD_LINE=""
 	fi
